@@ -1,0 +1,23 @@
+// The table of hyft's subcommands and the helpers they share: each subcommand is a
+// thin function over the libraries that returns the process exit code.
+#pragma once
+
+#include <cxxopts.hpp>
+
+#include <string>
+
+namespace hyft::app {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);  // argv[0] is "hyft <name>"
+};
+
+int eval_command(int argc, char** argv);
+
+// Parses argv with `options`; --help prints the help and returns false. Unknown
+// options and bad values become UserErrors that point at --help.
+bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out);
+
+}  // namespace hyft::app

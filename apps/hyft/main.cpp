@@ -1,0 +1,72 @@
+// hyft: LoRA fine-tuning of Llama-architecture models on LibTorch.
+// Dispatches to a subcommand and turns errors into exit codes: 2 for bad usage or
+// bad input (hyft::UserError), 1 for a failure while running.
+#include "commands.h"
+
+#include "common/error.h"
+
+#include <c10/util/Exception.h>
+
+#include <cstring>
+#include <iostream>
+
+namespace {
+
+const hyft::app::Command kCommands[] = {
+    {"eval", "held-out loss and perplexity of a model on a JSONL dataset", hyft::app::eval_command},
+};
+
+void print_usage() {
+  std::cout << "hyft: LoRA fine-tuning of Llama-architecture models\n\n"
+               "usage: hyft <command> [options]   (hyft <command> --help for its options)\n\n"
+               "commands:\n";
+  for (const auto& c : kCommands) std::printf("  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+namespace hyft::app {
+
+bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out) {
+  options.add_options()("h,help", "print this help");
+  try {
+    out = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    fail(e.what(), "; see '", options.program(), " --help'");
+  }
+  if (out.count("help")) {
+    std::cout << options.help() << std::endl;
+    return false;
+  }
+  if (!out.unmatched().empty())
+    fail("unexpected argument '", out.unmatched().front(), "'; see '", options.program(), " --help'");
+  return true;
+}
+
+}  // namespace hyft::app
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    std::string program = std::string("hyft ") + c.name;
+    argv[1] = program.data();
+    try {
+      return c.run(argc - 1, argv + 1);
+    } catch (const hyft::UserError& e) {
+      std::cerr << "error: " << e.what() << std::endl;
+      return 2;
+    } catch (const c10::Error& e) {
+      std::cerr << "error: " << e.what_without_backtrace() << std::endl;
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << std::endl;
+      return 1;
+    }
+  }
+  std::cerr << "error: unknown command '" << argv[1] << "'; run 'hyft --help' for the list" << std::endl;
+  return 2;
+}

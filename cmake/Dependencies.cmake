@@ -1,0 +1,19 @@
+# System dependencies of hyft (SPEC 1), each for one reason:
+#   sentencepiece  - the tokenizer of Llama/DeepSeek models (lib/tokenizer)
+#   nlohmann_json  - config.json, safetensors headers, JSONL datasets
+#   cxxopts        - the command-line options of apps/hyft
+#   yaml-cpp       - --config FILE.yaml
+#   Catch2         - tests; v2 on Debian 12, v3 on Ubuntu 24.04 (test/catch.h bridges)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(cxxopts QUIET)
+if(NOT cxxopts_FOUND)
+  find_path(CXXOPTS_INCLUDE_DIR cxxopts.hpp REQUIRED)
+  add_library(cxxopts::cxxopts INTERFACE IMPORTED)
+  target_include_directories(cxxopts::cxxopts INTERFACE ${CXXOPTS_INCLUDE_DIR})
+endif()
+find_package(yaml-cpp QUIET)
+
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+
+find_package(Threads REQUIRED)

@@ -1,0 +1,1 @@
+// Anchor translation unit of the hyft_pch target (see HyftTarget.cmake).

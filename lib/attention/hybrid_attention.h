@@ -1,0 +1,63 @@
+// The hybrid sliding-window + global attention of SPEC 2.1. Within one document
+// with positions t = 0..T-1, G = { t : t mod s = 0 }, s = round(1/r), and query i
+// may attend key j exactly when
+//     j <= i  and  (W = 0  or  i - j < W  or  j in G  or  i in G).
+// Two implementations: the explicit-mask reference (slow, obviously correct: the
+// oracle of the tests) and the fast path through at::scaled_dot_product_attention,
+// which uses is_causal (the GPU's fused kernels) whenever the mask is plain causal.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace hyft::attention {
+
+struct HybridSettings {
+  int64_t window_size = 0;   // W; 0 = unlimited (full causal attention)
+  double global_ratio = 0.0;  // r in [0, 1); 0 = no global tokens
+
+  // s = round(1/r), halves rounded up; 0 when r = 0.
+  int64_t global_stride() const;
+  // True when every query sees every earlier key for sequences of length T.
+  bool is_full_causal(int64_t T) const { return window_size == 0 || window_size >= T; }
+};
+
+// Checks W >= 0 and 0 <= r < 1; `source` names the flag or key in the error.
+void validate(const HybridSettings& s, const char* source);
+
+// The SPEC 2.1 rule for one (query position i, key position j) of one document.
+bool may_attend(const HybridSettings& s, int64_t i, int64_t j);
+
+// Where each token sits. position_ids (B, T) int64 restart at 0 for each document;
+// document_ids (B, T) int64 separates the documents packed into one row (undefined:
+// one document per row). Padding needs no document: it sits after the real tokens.
+struct Layout {
+  at::Tensor position_ids;
+  at::Tensor document_ids;
+};
+
+// The attention a batch needs, shared by every layer: either plain causal (no
+// tensor; SDPA's is_causal) or a boolean mask (B, 1, T, T), true = may attend.
+struct AttentionMask {
+  bool causal = true;
+  at::Tensor allowed;
+};
+
+// Reference: loops over every (b, i, j) calling may_attend. For tests and tiny T.
+at::Tensor reference_mask(const HybridSettings& s, const Layout& layout);
+// Fast: the same mask from tensor ops on the layout's device.
+at::Tensor hybrid_mask(const HybridSettings& s, const Layout& layout);
+// What the model uses: causal when the rule reduces to causal, else hybrid_mask.
+AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout);
+
+// Attention over q (B, H, T, Dh), k and v (B, Hkv, T, Dh), H a multiple of Hkv,
+// scaled by 1/sqrt(Dh). Returns (B, H, T, Dh) in q's dtype.
+//  reference: repeats k/v per group, q k^T, masked, softmax in float32, times v.
+at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const AttentionMask& mask);
+//  fast: at::scaled_dot_product_attention (is_causal, or the boolean mask).
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const AttentionMask& mask);
+
+}  // namespace hyft::attention

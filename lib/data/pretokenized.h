@@ -1,0 +1,19 @@
+// Pre-tokenized JSONL records (SPEC 4): {"input_ids": [...], "labels": [...]},
+// labels optional (absent: every position is a target, as labels=input_ids).
+#pragma once
+
+#include "data/example.h"
+#include "data/jsonl.h"
+
+#include <string>
+#include <vector>
+
+namespace hyft::data {
+
+// Parses one record; ids must lie in [0, vocab_size), labels in range or -100.
+Example parse_pretokenized(const JsonlLine& line, int64_t vocab_size);
+
+std::vector<Example> read_pretokenized(const std::string& path, int64_t vocab_size,
+                                       const JsonlOptions& options = {});
+
+}  // namespace hyft::data

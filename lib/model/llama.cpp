@@ -1,0 +1,182 @@
+#include "model/llama.h"
+
+#include "common/error.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/init.h>
+
+namespace hyft::model {
+
+using attention::Layout;
+
+// --- building blocks --------------------------------------------------------
+Projection::Projection(int64_t in, int64_t out, bool has_bias, const at::TensorOptions& options) {
+  weight = register_parameter("weight", at::empty({out, in}, options));
+  if (has_bias) bias = register_parameter("bias", at::empty({out}, options));
+}
+
+at::Tensor Projection::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+
+TokenEmbedding::TokenEmbedding(int64_t vocab, int64_t dim, const at::TensorOptions& options) {
+  weight = register_parameter("weight", at::empty({vocab, dim}, options));
+}
+
+at::Tensor TokenEmbedding::forward(const at::Tensor& ids) { return at::embedding(weight, ids); }
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const at::TensorOptions& options) : eps(eps_) {
+  weight = register_parameter("weight", at::empty({dim}, options));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+namespace {
+std::shared_ptr<LinearLayer>& projection_slot(
+    const std::string& owner, const std::string& name,
+    std::initializer_list<std::pair<const char*, std::shared_ptr<LinearLayer>*>> slots) {
+  for (const auto& [n, slot] : slots)
+    if (name == n) return *slot;
+  fail(owner, " has no projection '", name, "'");
+}
+}  // namespace
+
+// --- attention --------------------------------------------------------------
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, const at::TensorOptions& options)
+    : num_heads(c.num_attention_heads), num_kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
+  const int64_t D = c.hidden_size;
+  const bool b = c.attention_bias;
+  q_proj = register_module("q_proj", std::make_shared<Projection>(D, num_heads * head_dim, b, options));
+  k_proj = register_module("k_proj", std::make_shared<Projection>(D, num_kv_heads * head_dim, b, options));
+  v_proj = register_module("v_proj", std::make_shared<Projection>(D, num_kv_heads * head_dim, b, options));
+  o_proj = register_module("o_proj", std::make_shared<Projection>(num_heads * head_dim, D, b, options));
+}
+
+std::shared_ptr<LinearLayer>& LlamaAttentionImpl::projection(const std::string& name) {
+  return projection_slot("self_attn", name,
+                         {{"q_proj", &q_proj}, {"k_proj", &k_proj}, {"v_proj", &v_proj}, {"o_proj", &o_proj}});
+}
+
+void LlamaAttentionImpl::replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer) {
+  projection(name) = replace_module(name, std::move(layer));
+}
+
+at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
+  const int64_t B = x.size(0), T = x.size(1);
+  // (B, T, H*Dh) -> (B, H, T, Dh)
+  at::Tensor q = q_proj->forward(x).view({B, T, num_heads, head_dim}).transpose(1, 2);
+  at::Tensor k = k_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
+  at::Tensor v = v_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
+  q = apply_rotary(q, ctx.cos, ctx.sin);
+  k = apply_rotary(k, ctx.cos, ctx.sin);
+  at::Tensor out = ctx.reference_attention ? attention::attention_reference(q, k, v, ctx.mask)
+                                           : attention::attention(q, k, v, ctx.mask);
+  return o_proj->forward(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
+}
+
+// --- MLP --------------------------------------------------------------------
+LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c, const at::TensorOptions& options) {
+  const int64_t D = c.hidden_size, F = c.intermediate_size;
+  const bool b = c.mlp_bias;
+  gate_proj = register_module("gate_proj", std::make_shared<Projection>(D, F, b, options));
+  up_proj = register_module("up_proj", std::make_shared<Projection>(D, F, b, options));
+  down_proj = register_module("down_proj", std::make_shared<Projection>(F, D, b, options));
+}
+
+std::shared_ptr<LinearLayer>& LlamaMLPImpl::projection(const std::string& name) {
+  return projection_slot("mlp", name,
+                         {{"gate_proj", &gate_proj}, {"up_proj", &up_proj}, {"down_proj", &down_proj}});
+}
+
+void LlamaMLPImpl::replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer) {
+  projection(name) = replace_module(name, std::move(layer));
+}
+
+at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
+  return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
+}
+
+// --- decoder layer, model ---------------------------------------------------
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options) {
+  self_attn = register_module("self_attn", LlamaAttention(c, options));
+  mlp = register_module("mlp", LlamaMLP(c, options));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+}
+
+at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
+  at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), ctx);
+  return h + mlp->forward(post_attention_layernorm->forward(h));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options) {
+  embed_tokens = register_module("embed_tokens",
+                                 std::make_shared<TokenEmbedding>(c.vocab_size, c.hidden_size, options));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    layer_list.emplace_back(c, options);
+    layers->push_back(layer_list.back());
+  }
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+}
+
+at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const ForwardContext& ctx) {
+  at::Tensor h = embed_tokens->forward(input_ids);  // (B, T, D)
+  for (auto& layer : layer_list) h = layer->forward(h, ctx);
+  return norm->forward(h);
+}
+
+// --- causal LM --------------------------------------------------------------
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c, const at::TensorOptions& options)
+    : config_(c), rope_(c) {
+  model = register_module("model", LlamaModel(c, options));
+  if (!c.tie_word_embeddings)
+    lm_head = register_module("lm_head",
+                              std::make_shared<Projection>(c.hidden_size, c.vocab_size, false, options));
+}
+
+const at::Tensor& LlamaForCausalLMImpl::lm_head_weight() const {
+  return lm_head ? lm_head->weight : model->embed_tokens->weight;
+}
+
+ForwardContext LlamaForCausalLMImpl::context(const Layout& layout) const {
+  ForwardContext ctx;
+  std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(layout.position_ids, model->embed_tokens->weight.scalar_type());
+  ctx.mask = attention::make_attention_mask(attention_settings, layout);
+  ctx.reference_attention = reference_attention;
+  return ctx;
+}
+
+at::Tensor LlamaForCausalLMImpl::hidden_states(const at::Tensor& input_ids, const Layout& layout) {
+  return model->forward(input_ids, context(layout));
+}
+
+at::Tensor LlamaForCausalLMImpl::logits(const at::Tensor& hidden) const {
+  return at::linear(hidden, lm_head_weight());
+}
+
+at::Tensor LlamaForCausalLMImpl::forward(const at::Tensor& input_ids) {
+  const auto layout = sequential_layout(input_ids.size(0), input_ids.size(1), input_ids.device());
+  return logits(hidden_states(input_ids, layout));
+}
+
+Layout sequential_layout(int64_t B, int64_t T, const at::Device& device) {
+  at::Tensor pos = at::arange(T, at::TensorOptions().dtype(at::kLong).device(device));
+  return {pos.unsqueeze(0).expand({B, T}), {}};
+}
+
+void init_random_weights(LlamaForCausalLMImpl& model, double std) {
+  at::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    at::Tensor& p = item.value();
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) p.zero_();
+    else if (p.dim() == 1) p.fill_(1.0);  // norms
+    else p.normal_(0.0, std);
+  }
+}
+
+}  // namespace hyft::model

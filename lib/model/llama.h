@@ -1,0 +1,141 @@
+// LlamaForCausalLM (SPEC 2) as LibTorch modules whose parameter names are exactly
+// the Hugging Face keys (model.layers.N.self_attn.q_proj.weight, ...), so loading
+// is a shape-checked identity copy. Shapes: B batch, T tokens, D hidden, H heads,
+// Hkv key/value heads, Dh head dim, F MLP width, V vocabulary, L layers.
+// Parameters are allocated uninitialised; weights come from load_pretrained or
+// init_random_weights.
+#pragma once
+
+#include "attention/hybrid_attention.h"
+#include "model/llama_config.h"
+#include "model/rope.h"
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+namespace hyft::model {
+
+// Anything that maps (..., in) to (..., out): the slot a projection sits in. The
+// model's own is Projection; adapters/ put a wrapper in the same slot.
+class LinearLayer : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& x) = 0;
+};
+
+// y = x W^T + b, W (out, in), b (out,) optional. Keys: weight, bias.
+class Projection : public LinearLayer {
+ public:
+  Projection(int64_t in, int64_t out, bool bias, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x) override;
+  at::Tensor weight, bias;
+};
+
+// y = weight * x / sqrt(mean(x^2) + eps), computed in float32 then cast back.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Token embedding: weight (V, D); forward is a row lookup.
+class TokenEmbedding : public torch::nn::Module {
+ public:
+  TokenEmbedding(int64_t vocab, int64_t dim, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& ids);  // (B, T) -> (B, T, D)
+  at::Tensor weight;
+};
+
+// Per-forward context shared by every layer: rotary tables and the attention mask.
+struct ForwardContext {
+  at::Tensor cos, sin;  // (B, T, Dh)
+  attention::AttentionMask mask;
+  bool reference_attention = false;  // use the explicit-mask oracle
+};
+
+class LlamaAttentionImpl : public torch::nn::Module {
+ public:
+  LlamaAttentionImpl(const LlamaConfig& c, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);  // (B, T, D) -> (B, T, D)
+  // The projection slots, registered as q_proj, k_proj, v_proj, o_proj.
+  std::shared_ptr<LinearLayer>& projection(const std::string& name);
+  void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
+
+  std::shared_ptr<LinearLayer> q_proj, k_proj, v_proj, o_proj;
+  int64_t num_heads, num_kv_heads, head_dim;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMLPImpl : public torch::nn::Module {
+ public:
+  LlamaMLPImpl(const LlamaConfig& c, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
+  std::shared_ptr<LinearLayer>& projection(const std::string& name);
+  void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
+
+  std::shared_ptr<LinearLayer> gate_proj, up_proj, down_proj;
+};
+TORCH_MODULE(LlamaMLP);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+ public:
+  LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);
+
+  LlamaAttention self_attn{nullptr};
+  LlamaMLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options);
+  // input_ids (B, T) -> hidden states after the final norm (B, T, D).
+  at::Tensor forward(const at::Tensor& input_ids, const ForwardContext& ctx);
+
+  std::shared_ptr<TokenEmbedding> embed_tokens;
+  torch::nn::ModuleList layers;
+  RMSNorm norm{nullptr};
+  std::vector<LlamaDecoderLayer> layer_list;  // typed views of `layers`
+};
+TORCH_MODULE(LlamaModel);
+
+class LlamaForCausalLMImpl : public torch::nn::Module {
+ public:
+  LlamaForCausalLMImpl(const LlamaConfig& c, const at::TensorOptions& options);
+
+  // Rotary tables and mask for a batch laid out as `layout`.
+  ForwardContext context(const attention::Layout& layout) const;
+  // input_ids (B, T) -> final hidden states (B, T, D).
+  at::Tensor hidden_states(const at::Tensor& input_ids, const attention::Layout& layout);
+  // hidden (..., D) -> logits (..., V) in the model's dtype.
+  at::Tensor logits(const at::Tensor& hidden) const;
+  // input_ids (B, T) -> logits (B, T, V); positions 0..T-1 in every row.
+  at::Tensor forward(const at::Tensor& input_ids);
+
+  const at::Tensor& lm_head_weight() const;  // (V, D): lm_head.weight, or the embedding if tied
+  const LlamaConfig& config() const { return config_; }
+  attention::HybridSettings attention_settings;  // SPEC 2.1, full causal by default
+  bool reference_attention = false;              // route attention through the oracle
+
+  LlamaModel model{nullptr};
+  std::shared_ptr<Projection> lm_head;  // null when tied to the embedding
+
+ private:
+  LlamaConfig config_;
+  RotaryEmbedding rope_;
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+// Positions 0..T-1 for every row of a (B, T) batch.
+attention::Layout sequential_layout(int64_t B, int64_t T, const at::Device& device);
+
+// Fills every weight as transformers' _init_weights does (normal(0, std) for
+// matrices and embeddings, zeros for biases, ones for norms), from the current seed.
+void init_random_weights(LlamaForCausalLMImpl& model, double std = 0.02);
+
+}  // namespace hyft::model

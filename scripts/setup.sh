@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what hyft needs on a fresh Debian 12 / Ubuntu 24.04 machine, then
+# configures and builds. Safe to re-run: every step skips what is already there.
+#
+#   scripts/setup.sh            install + configure + build (Release)
+#   HYFT_SKIP_APT=1 ...         do not touch system packages
+#   HYFT_ENV_CACHE=DIR ...      where the shared Python environment lives
+#
+# The Python environment (torch wheel, several GB, plus the reference packages)
+# lives outside the clone, keyed by the pinned versions, so a second clone on the
+# same machine reuses it; `.venv` in the clone is a link to it.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 1. System packages ---------------------------------------------------------
+apt_pkgs=(build-essential cmake ninja-build ccache pkg-config python3-venv
+          libsentencepiece-dev sentencepiece nlohmann-json3-dev libcxxopts-dev
+          catch2 libyaml-cpp-dev)
+if [ "${HYFT_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${apt_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# 2. Python environment (torch wheel + reference packages) ---------------------
+py=${HYFT_PYTHON:-python3}
+pyver=$("$py" -c 'import sys;print("%d.%d"%sys.version_info[:2])')
+key=$( (cat scripts/requirements.txt; echo "$pyver") | sha256sum | cut -c1-12)
+cache=${HYFT_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hyft}
+envdir="$cache/venv-py$pyver-$key"
+if [ ! -f "$envdir/.complete" ]; then
+  log "creating Python environment $envdir (torch wheel: a few GB, first time only)"
+  rm -rf "$envdir.tmp"
+  mkdir -p "$cache"
+  "$py" -m venv "$envdir.tmp"
+  "$envdir.tmp/bin/pip" install -q --upgrade pip
+  "$envdir.tmp/bin/pip" install -q -r scripts/requirements.txt
+  rm -rf "$envdir"
+  mv "$envdir.tmp" "$envdir"
+  # venv scripts hold absolute paths: recreate them for the final location
+  "$py" -m venv --upgrade "$envdir" >/dev/null
+  touch "$envdir/.complete"
+fi
+if [ "$(readlink .venv 2>/dev/null)" != "$envdir" ]; then
+  rm -rf .venv
+  ln -s "$envdir" .venv
+fi
+
+# 3. Configure and build -------------------------------------------------------
+build=${HYFT_BUILD_DIR:-build}
+if [ ! -f "$build/build.ninja" ]; then
+  log "configuring $build"
+  launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${HYFT_BUILD_TYPE:-Release}" "${launcher[@]}"
+fi
+log "building (first build takes several minutes on 2 cores)"
+cmake --build "$build" -j "${HYFT_JOBS:-$(nproc)}"
+log "built $build/bin/hyft"
