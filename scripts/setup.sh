@@ -58,6 +58,9 @@ fi
 
 # 3. Configure and build -------------------------------------------------------
 build=${HYFT_BUILD_DIR:-build}
+# ccache: reuse objects across clones (paths relative to the clone) and with the PCH.
+export CCACHE_BASEDIR="$root"
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 if [ ! -f "$build/build.ninja" ]; then
   log "configuring $build"
   launcher=()

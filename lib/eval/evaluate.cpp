@@ -38,15 +38,17 @@ EvalResult evaluate(model::LlamaForCausalLMImpl& model, const std::vector<data::
     // lets a real token see them; their labels are -100.
     at::Tensor ids = at::zeros({int64_t(B), T}, at::kLong);
     at::Tensor labels = at::full({int64_t(B), T}, model::kIgnoreIndex, at::kLong);
+    at::Tensor positions = at::zeros({int64_t(B), T}, at::kLong);  // pads keep position 0
     for (size_t b = 0; b < B; ++b) {
       const auto& ex = examples[order[first + b]];
+      const int64_t n = static_cast<int64_t>(ex.input_ids.size());
       std::copy(ex.input_ids.begin(), ex.input_ids.end(), ids[b].data_ptr<int64_t>());
       std::copy(ex.labels.begin(), ex.labels.end(), labels[b].data_ptr<int64_t>());
+      positions[b].narrow(0, 0, n).copy_(at::arange(n, at::kLong));
     }
-    ids = ids.to(device);
-    labels = labels.to(device);
-    const auto layout = model::sequential_layout(int64_t(B), T, device);
-    const auto result = model::target_nll(model, model.hidden_states(ids, layout), labels);
+    const attention::Layout layout{positions.to(device), {}};
+    const auto result = model::target_nll(model, model.hidden_states(ids.to(device), layout),
+                                          labels.to(device));
     nll += result.sum.item<double>();
     tokens += result.count;
     progress.advance(int64_t(B));

@@ -8,19 +8,18 @@ namespace hyft::model {
 
 RotaryEmbedding::RotaryEmbedding(const LlamaConfig& config) : config_(config) {}
 
-at::Tensor RotaryEmbedding::inv_freq(int64_t seq_len, const at::Device& device) const {
-  const int64_t dim = config_.head_dim;
-  const RopeScaling& rs = config_.rope_scaling;
-  double base = config_.rope_theta;
-  if (rs.type == RopeType::Dynamic && seq_len > config_.max_position_embeddings) {
-    const double ratio = rs.factor * double(seq_len) / double(config_.max_position_embeddings);
-    base *= std::pow(ratio - (rs.factor - 1.0), double(dim) / double(dim - 2));
-  }
-  // float32 throughout, as the reference computes it: 1 / base^(2i/dim)
-  auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
-  at::Tensor exponent = at::arange(0, dim, 2, f32.dtype(at::kLong)).to(at::kFloat) / double(dim);
-  at::Tensor inv = 1.0 / at::pow(at::scalar_tensor(base, f32), exponent);
+namespace {
+// 1 / base^(2i/dim) in float32, as the reference computes it; base (...,) -> (..., dim/2).
+at::Tensor base_inv_freq(const at::Tensor& base, int64_t dim) {
+  at::Tensor exponent = at::arange(0, dim, 2, base.options().dtype(at::kLong)).to(at::kFloat) / double(dim);
+  return 1.0 / at::pow(base.unsqueeze(-1), exponent);
+}
+}  // namespace
 
+at::Tensor RotaryEmbedding::inv_freq(const at::Device& device) const {
+  const RopeScaling& rs = config_.rope_scaling;
+  at::Tensor base = at::scalar_tensor(config_.rope_theta, at::TensorOptions().dtype(at::kFloat).device(device));
+  at::Tensor inv = base_inv_freq(base, config_.head_dim);  // (Dh/2,)
   if (rs.type == RopeType::Linear) inv = inv / rs.factor;
   if (rs.type == RopeType::Llama3) {
     // Long wavelengths are divided by factor, short ones kept, the band between
@@ -39,13 +38,25 @@ at::Tensor RotaryEmbedding::inv_freq(int64_t seq_len, const at::Device& device) 
   return inv;
 }
 
+at::Tensor RotaryEmbedding::dynamic_inv_freq(const at::Tensor& seq_lens) const {
+  const double factor = config_.rope_scaling.factor;
+  const double max_len = double(config_.max_position_embeddings);
+  const int64_t dim = config_.head_dim;
+  at::Tensor len = at::clamp_min(seq_lens.to(at::kFloat), max_len);  // (B,)
+  at::Tensor base = config_.rope_theta * at::pow(factor * len / max_len - (factor - 1.0),
+                                                 double(dim) / double(dim - 2));
+  return base_inv_freq(base, dim);  // (B, Dh/2)
+}
+
 std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& position_ids,
                                                            at::ScalarType dtype) const {
-  const int64_t seq_len =
-      config_.rope_scaling.type == RopeType::Dynamic ? position_ids.max().item<int64_t>() + 1 : 0;
-  at::Tensor inv = inv_freq(seq_len, position_ids.device());        // (Dh/2,)
-  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv;  // (B, T, Dh/2)
-  at::Tensor emb = at::cat({freqs, freqs}, -1);                      // (B, T, Dh)
+  at::Tensor pos = position_ids.to(at::kFloat).unsqueeze(-1);  // (B, T, 1)
+  at::Tensor freqs;                                            // (B, T, Dh/2)
+  if (config_.rope_scaling.type == RopeType::Dynamic)
+    freqs = pos * dynamic_inv_freq(position_ids.amax(1) + 1).unsqueeze(1);
+  else
+    freqs = pos * inv_freq(position_ids.device());
+  at::Tensor emb = at::cat({freqs, freqs}, -1);  // (B, T, Dh)
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 

@@ -15,14 +15,17 @@ class RotaryEmbedding {
  public:
   explicit RotaryEmbedding(const LlamaConfig& config);
 
-  // Inverse frequencies (Dh/2,) float32 for sequences of length seq_len. Only
-  // "dynamic" depends on seq_len: above max_position_embeddings it raises the base
-  // (NTK scaling). transformers caches the largest length seen; hyft computes it
-  // per batch from that batch's largest position, which is what a fresh
-  // transformers model does on the same batch.
-  at::Tensor inv_freq(int64_t seq_len, const at::Device& device) const;
+  // Inverse frequencies float32, (Dh/2,) from rope_theta and rope_scaling.
+  at::Tensor inv_freq(const at::Device& device) const;
+  // "dynamic" only: per-row inverse frequencies (B, Dh/2) for rows whose longest
+  // sequence has seq_lens[b] tokens; above max_position_embeddings the base rises
+  // (NTK scaling). transformers caches the largest length it has seen; hyft uses
+  // each row's own length, which is what a fresh transformers model computes for
+  // that sequence alone.
+  at::Tensor dynamic_inv_freq(const at::Tensor& seq_lens) const;
 
-  // cos, sin of shape (B, T, Dh) in `dtype` for position_ids (B, T) int64.
+  // cos, sin of shape (B, T, Dh) in `dtype` for position_ids (B, T) int64. Padding
+  // should carry position 0 so that it does not lengthen a row under "dynamic".
   std::pair<at::Tensor, at::Tensor> cos_sin(const at::Tensor& position_ids,
                                             at::ScalarType dtype) const;
 
