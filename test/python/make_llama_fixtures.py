@@ -17,6 +17,7 @@ import random
 import sys
 
 import torch
+import transformers
 from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
@@ -229,6 +230,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args()
     torch.set_num_threads(1)
+    transformers.utils.logging.disable_progress_bar()
     os.makedirs(a.out, exist_ok=True)
     if a.random:
         rng = random.Random(a.seed)
