@@ -1,6 +1,7 @@
 // hyft eval: the held-out loss of SPEC 6 on a JSONL dataset.
 #include "commands.h"
 
+#include "adapters/peft_format.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/runtime.h"
@@ -20,6 +21,7 @@ int eval_command(int argc, char** argv) {
                                  " and perplexity of a model on a JSONL dataset.");
   opts.add_options()
       ("model", "Hugging Face model folder (config.json + safetensors)", cxxopts::value<std::string>())
+      ("adapter", "PEFT LoRA adapter folder to apply (unmerged)", cxxopts::value<std::string>())
       ("data", "JSONL dataset (pre-tokenized: {\"input_ids\": [...], \"labels\": [...]})",
        cxxopts::value<std::string>())
       ("json", "print one JSON object on stdout")
@@ -47,6 +49,10 @@ int eval_command(int argc, char** argv) {
   if (args.count("global-ratio")) load.global_ratio = args["global-ratio"].as<double>();
 
   auto model = model::load_pretrained(args["model"].as<std::string>(), load);
+  if (args.count("adapter")) {
+    const std::string dir = args["adapter"].as<std::string>();
+    adapters::attach_adapter(*model, adapters::read_peft_adapter(dir), dir);
+  }
   data::JsonlOptions jsonl;
   jsonl.skip_bad_lines = args.count("skip-bad-lines") > 0;
   const auto examples =
@@ -68,6 +74,7 @@ int eval_command(int argc, char** argv) {
                         {"device", load.device.str()},
                         {"window_size", attn.window_size},
                         {"global_ratio", attn.global_ratio}};
+    if (args.count("adapter")) j["adapter"] = args["adapter"].as<std::string>();
     std::cout << j.dump() << std::endl;
   } else {
     std::printf("loss        %.6f\nperplexity  %.4f\ntokens      %lld\nexamples    %lld\n", r.loss,

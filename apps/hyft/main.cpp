@@ -13,7 +13,9 @@
 namespace {
 
 const hyft::app::Command kCommands[] = {
-    {"eval", "held-out loss and perplexity of a model on a JSONL dataset", hyft::app::eval_command},
+    {"eval", "held-out loss and perplexity of a model (and adapter) on a JSONL dataset", hyft::app::eval_command},
+    {"export", "merge a LoRA adapter into its base and write a Hugging Face model folder",
+     hyft::app::export_command},
 };
 
 void print_usage() {

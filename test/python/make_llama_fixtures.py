@@ -21,6 +21,8 @@ import transformers
 from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
+from hf_reference import dataset_loss
+
 BASE = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
             rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=2)
@@ -70,16 +72,6 @@ def additive_mask(W, r, T, dtype):
     return m[None, None]  # (1, 1, T, T)
 
 
-def nll_sum(logits, labels):
-    """Summed NLL of the targets: logits[t] predicts labels[t+1]; -100 ignored."""
-    lg = logits[:-1].float()
-    y = labels[1:]
-    keep = y != -100
-    if keep.sum() == 0:
-        return 0.0, 0
-    return torch.nn.functional.cross_entropy(lg[keep], y[keep], reduction="sum").item(), int(keep.sum())
-
-
 def make_dataset(rng, vocab, n=7, min_len=3, max_len=T_LOGITS):
     data = []
     for k in range(n):
@@ -91,32 +83,6 @@ def make_dataset(rng, vocab, n=7, min_len=3, max_len=T_LOGITS):
             rec["labels"] = [-100] * cut + ids[cut:]
         data.append(rec)
     return data
-
-
-def fresh_rope(model):
-    """Forget the longest length a dynamic RoPE has seen: each sequence is then
-    scaled by its own length, as a freshly loaded model would scale it."""
-    rope = model.model.rotary_emb
-    if "dynamic" in str(rope.rope_type):
-        rope.inv_freq = rope.original_inv_freq.clone()
-        rope.max_seq_len_cached = rope.original_max_seq_len
-
-
-def dataset_loss(model, data, mask_fn=None):
-    total, count = 0.0, 0
-    for rec in data:
-        fresh_rope(model)
-        ids = torch.tensor([rec["input_ids"]])
-        labels = torch.tensor(rec.get("labels", rec["input_ids"]))
-        kwargs = {}
-        if mask_fn is not None:
-            kwargs["attention_mask"] = mask_fn(ids.shape[1])
-        with torch.no_grad():
-            logits = model(ids, **kwargs).logits[0]
-        s, c = nll_sum(logits, labels)
-        total += s
-        count += c
-    return total / count, count
 
 
 def build(name, overrides, save, out_dir, seed):

@@ -1,0 +1,101 @@
+#include "adapters/export.h"
+
+#include "adapters/merge.h"
+#include "common/error.h"
+#include "common/progress.h"
+#include "io/atomic_dir.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint_files.h"
+#include "io/sharded_writer.h"
+#include "model/llama_config.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+namespace hyft::adapters {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Files of a model folder that travel with the merged weights.
+const char* const kTokenizerFiles[] = {"tokenizer.model",        "tokenizer.json",    "tokenizer_config.json",
+                                       "special_tokens_map.json", "added_tokens.json", "generation_config.json"};
+
+at::ScalarType dtype_of_config(const std::string& torch_dtype) {
+  if (torch_dtype == "bfloat16") return at::kBFloat16;
+  if (torch_dtype == "float16") return at::kHalf;
+  return at::kFloat;
+}
+
+const char* config_dtype_name(at::ScalarType t) {
+  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
+}
+
+const std::string kWeightSuffix = ".weight";
+
+}  // namespace
+
+ExportSummary export_merged(const std::string& model_dir, const LoraAdapter& adapter, const std::string& out_dir,
+                            const ExportOptions& options) {
+  const std::string config_path = (fs::path(model_dir) / "config.json").string();
+  const model::LlamaConfig config = model::load_llama_config(config_path);
+  const io::CheckpointFiles files(model_dir);
+  ExportSummary summary;
+  summary.dtype = options.dtype.value_or(dtype_of_config(config.torch_dtype));
+  const double scaling = adapter.settings.scaling();
+
+  // Every adapted module must exist in the base with the adapter's shapes.
+  for (const auto& [module, ab] : adapter.weights) {
+    const std::string key = module + kWeightSuffix;
+    HYFT_CHECK(files.contains(key), "the adapter wraps '", module, "', which ", model_dir,
+               " does not have; the adapter was trained for another base model");
+    const auto& shape = files.entry(key).shape;
+    HYFT_CHECK(shape.size() == 2 && ab.first.size(1) == shape[1] && ab.second.size(0) == shape[0],
+               "the adapter's '", module, "' has lora_A ", ab.first.sizes(), " and lora_B ", ab.second.sizes(),
+               " but the base weight is ", c10::IntArrayRef(shape),
+               " (out, in); the adapter was trained for another base model");
+  }
+
+  std::vector<io::TensorSpec> specs;
+  for (const auto& key : files.keys()) {
+    int64_t numel = 1;
+    for (int64_t d : files.entry(key).shape) numel *= d;
+    specs.push_back({key, numel * int64_t(c10::elementSize(summary.dtype))});
+    summary.bytes += specs.back().bytes;
+  }
+
+  io::AtomicDir out(out_dir, options.force, "pass --force to replace it");
+  Progress progress("export", int64_t(specs.size()), options.progress);
+  summary.shards = int64_t(io::write_sharded_safetensors(
+      out.tmp(), specs, options.shard_bytes, [&](const std::string& key) {
+        progress.advance();
+        ++summary.tensors;
+        const at::Tensor w = files.tensor(key);
+        if (key.size() > kWeightSuffix.size()) {
+          const auto it = adapter.weights.find(key.substr(0, key.size() - kWeightSuffix.size()));
+          if (it != adapter.weights.end()) {
+            ++summary.merged;
+            return merge_lora(w, it->second.first, it->second.second, scaling, summary.dtype);
+          }
+        }
+        return w.to(summary.dtype);
+      }));
+  progress.finish();
+
+  nlohmann::ordered_json cj = nlohmann::ordered_json::parse(std::ifstream(config_path));
+  cj["torch_dtype"] = config_dtype_name(summary.dtype);
+  if (cj.contains("dtype")) cj["dtype"] = config_dtype_name(summary.dtype);
+  io::write_file_atomic(out.file("config.json"), cj.dump(2) + "\n");
+  for (const char* name : kTokenizerFiles) {
+    const fs::path src = fs::path(model_dir) / name;
+    if (fs::exists(src)) fs::copy_file(src, out.file(name));
+  }
+  out.commit();
+  return summary;
+}
+
+}  // namespace hyft::adapters

@@ -1,0 +1,117 @@
+#include "adapters/lora_linear.h"
+
+#include "common/error.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/init.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+namespace hyft::adapters {
+
+void validate(const LoraSettings& s, const std::string& source) {
+  HYFT_CHECK(s.r > 0, source, ": LoRA rank r must be positive, got ", s.r);
+  HYFT_CHECK(s.alpha > 0, source, ": LoRA alpha must be positive, got ", s.alpha);
+  HYFT_CHECK(s.dropout >= 0 && s.dropout < 1, source, ": LoRA dropout must be in [0, 1), got ", s.dropout);
+  HYFT_CHECK(!s.targets.empty(), source, ": no LoRA targets");
+  const auto& known = lora_target_names();
+  for (const auto& t : s.targets)
+    HYFT_CHECK(std::find(known.begin(), known.end(), t) != known.end(), source, ": '", t,
+               "' is not a projection LoRA can wrap (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)");
+}
+
+std::vector<std::string> parse_targets(const std::string& text, const std::string& source) {
+  if (text == "all" || text == "all-linear") return lora_target_names();
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string name = text.substr(start, end - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty() && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    start = end + 1;
+  }
+  LoraSettings s;
+  s.targets = out;
+  validate(s, source);
+  return out;
+}
+
+LoraLinear::LoraLinear(std::shared_ptr<model::Projection> base, int64_t r, double scaling_, double dropout_)
+    : scaling(scaling_), dropout(dropout_) {
+  const int64_t out = base->weight.size(0), in = base->weight.size(1);
+  const auto options = base->weight.options().dtype(at::kFloat);
+  base_layer = register_module("base_layer", std::move(base));
+  lora_A = register_module("lora_A", std::make_shared<model::Projection>(in, r, false, options));
+  lora_B = register_module("lora_B", std::make_shared<model::Projection>(r, out, false, options));
+  at::NoGradGuard no_grad;
+  torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));  // U(-1/sqrt(in), 1/sqrt(in))
+  lora_B->weight.zero_();
+}
+
+at::Tensor LoraLinear::forward(const at::Tensor& x) {
+  at::Tensor result = base_layer->forward(x);
+  at::Tensor h = x.to(lora_A->weight.scalar_type());
+  if (dropout > 0 && is_training()) h = at::dropout(h, dropout, /*train=*/true);
+  at::Tensor delta = lora_B->forward(lora_A->forward(h)) * scaling;
+  // As PEFT: the sum is taken in the wider dtype, then cast back to base's.
+  return (result + delta).to(result.scalar_type());
+}
+
+LoraModules apply_lora(model::LlamaForCausalLMImpl& model, const LoraSettings& settings,
+                       const std::vector<std::string>& modules) {
+  validate(settings, "LoRA settings");
+  const std::set<std::string> only(modules.begin(), modules.end());
+  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  LoraModules wrapped;
+  auto& layers = model.model->layer_list;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    for (const auto& target : settings.targets) {
+      const bool in_attention = is_attention_projection(target);
+      const std::string name = projection_module_name(i, target);
+      if (!only.empty() && !only.count(name)) continue;
+      auto& slot = in_attention ? layers[i]->self_attn->projection(target) : layers[i]->mlp->projection(target);
+      auto base = std::dynamic_pointer_cast<model::Projection>(slot);
+      HYFT_CHECK(base, name, " is already wrapped by an adapter");
+      auto lora = std::make_shared<LoraLinear>(base, settings.r, settings.scaling(), settings.dropout);
+      if (in_attention) layers[i]->self_attn->replace_projection(target, lora);
+      else layers[i]->mlp->replace_projection(target, lora);
+      wrapped[name] = lora;
+    }
+  }
+  for (const auto& name : only)
+    HYFT_CHECK(wrapped.count(name), "the adapter wraps '", name, "', which this model does not have");
+  return wrapped;
+}
+
+void unfreeze_all(model::LlamaForCausalLMImpl& model) {
+  for (auto& p : model.parameters()) p.set_requires_grad(true);
+}
+
+ParameterCount count_parameters(model::LlamaForCausalLMImpl& model) {
+  ParameterCount c;
+  for (const auto& p : model.parameters()) {
+    c.total += p.numel();
+    if (p.requires_grad()) c.trainable += p.numel();
+  }
+  return c;
+}
+
+std::string format_parameter_count(const ParameterCount& c) {
+  auto grouped = [](int64_t v) {
+    std::string s = std::to_string(v);
+    for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+    return s;
+  };
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.4f", c.total ? 100.0 * double(c.trainable) / double(c.total) : 0.0);
+  return "trainable params: " + grouped(c.trainable) + " || all params: " + grouped(c.total) +
+         " || trainable%: " + pct;
+}
+
+}  // namespace hyft::adapters

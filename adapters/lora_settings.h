@@ -1,0 +1,47 @@
+// The settings of a LoRA adapter (SPEC 3): which projections it wraps, its rank,
+// alpha, dropout and the rsLoRA switch, and the scaling they imply.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace hyft::adapters {
+
+// The projections a LoRA adapter may wrap, in the order of a decoder layer.
+inline const std::vector<std::string>& lora_target_names() {
+  static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                 "gate_proj", "up_proj", "down_proj"};
+  return names;
+}
+
+// q/k/v/o_proj sit in self_attn; gate/up/down_proj in mlp.
+inline bool is_attention_projection(const std::string& name) {
+  return name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj";
+}
+
+// "model.layers.N.self_attn.q_proj": the module name of a projection in layer N.
+inline std::string projection_module_name(size_t layer, const std::string& projection) {
+  return "model.layers." + std::to_string(layer) +
+         (is_attention_projection(projection) ? ".self_attn." : ".mlp.") + projection;
+}
+
+struct LoraSettings {
+  std::vector<std::string> targets = {"q_proj", "v_proj"};
+  int64_t r = 16;
+  double alpha = 32.0;
+  double dropout = 0.1;
+  bool use_rslora = false;
+
+  // alpha / r, or alpha / sqrt(r) with rsLoRA.
+  double scaling() const { return use_rslora ? alpha / std::sqrt(double(r)) : alpha / double(r); }
+};
+
+// Checks r > 0, alpha > 0, 0 <= dropout < 1 and that every target is a known
+// projection; `source` names the flag or file in the error.
+void validate(const LoraSettings& s, const std::string& source);
+
+// "q_proj,v_proj" -> {"q_proj", "v_proj"}; "all" -> every projection.
+std::vector<std::string> parse_targets(const std::string& text, const std::string& source);
+
+}  // namespace hyft::adapters

@@ -1,0 +1,196 @@
+#include "adapters/peft_format.h"
+
+#include "common/error.h"
+#include "io/atomic_dir.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace hyft::adapters {
+
+namespace {
+
+const std::string kPrefix = "base_model.model.";
+const std::string kA = ".lora_A.weight", kB = ".lora_B.weight";
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_set(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return false;
+  const auto& v = j[key];
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_object() || v.is_array() || v.is_string()) return !v.empty();
+  return true;
+}
+
+// PEFT options that change what the adapter computes and that hyft does not run.
+void refuse_unsupported(const nlohmann::json& j, const std::string& path) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"use_dora", "DoRA (use_dora)"},
+      {"modules_to_save", "modules_to_save (fully trained extra modules)"},
+      {"rank_pattern", "rank_pattern (per-module ranks)"},
+      {"alpha_pattern", "alpha_pattern (per-module alphas)"},
+      {"layers_to_transform", "layers_to_transform"},
+      {"layer_replication", "layer_replication"},
+      {"trainable_token_indices", "trainable_token_indices (embedding adapters)"},
+      {"target_parameters", "target_parameters"},
+      {"lora_bias", "lora_bias"},
+      {"use_qalora", "QA-LoRA (use_qalora)"},
+      {"alora_invocation_tokens", "aLoRA (alora_invocation_tokens)"},
+      {"fan_in_fan_out", "fan_in_fan_out"},
+      {"use_bdlora", "use_bdlora"},
+  };
+  for (const auto& [key, what] : refused)
+    HYFT_CHECK(!is_set(j, key), path, ": the adapter uses ", what, ", which hyft does not support");
+  if (j.contains("bias") && !j["bias"].is_null())
+    HYFT_CHECK(j["bias"] == "none", path, ": bias ", j["bias"].dump(),
+               " is not supported (hyft adapters train no biases: bias \"none\")");
+}
+
+}  // namespace
+
+LoraAdapter read_peft_adapter(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
+  const std::string weights_path = (fs::path(dir) / "adapter_model.safetensors").string();
+  HYFT_CHECK(fs::exists(config_path), dir, ": no adapter_config.json; --adapter takes a PEFT adapter folder");
+  HYFT_CHECK(fs::exists(weights_path), dir, ": no adapter_model.safetensors",
+             fs::exists(fs::path(dir) / "adapter_model.bin") ? " (only adapter_model.bin: save it with safetensors)" : "");
+  nlohmann::json j;
+  try {
+    std::ifstream in(config_path);
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail(config_path, ": not valid JSON (", e.what(), ")");
+  }
+  HYFT_CHECK(j.is_object(), config_path, ": not a JSON object");
+  HYFT_CHECK(j.value("peft_type", std::string()) == "LORA", config_path, ": peft_type ",
+             j.contains("peft_type") ? j["peft_type"].dump() : "(missing)", " is not supported; hyft reads LORA");
+  refuse_unsupported(j, config_path);
+
+  LoraAdapter a;
+  try {
+    a.settings.r = j.at("r").get<int64_t>();
+    a.settings.alpha = j.contains("lora_alpha") ? j["lora_alpha"].get<double>() : 8.0;
+    a.settings.dropout = j.contains("lora_dropout") && !j["lora_dropout"].is_null() ? j["lora_dropout"].get<double>() : 0.0;
+    a.settings.use_rslora = j.contains("use_rslora") && j["use_rslora"].get<bool>();
+    if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
+      a.base_model_name_or_path = j["base_model_name_or_path"].get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(config_path, ": a key is missing or has the wrong type (", e.what(), ")");
+  }
+  std::set<std::string> listed;  // target_modules as a list; a regex string is checked by the keys
+  if (j.contains("target_modules") && j["target_modules"].is_array())
+    for (const auto& t : j["target_modules"]) listed.insert(t.get<std::string>());
+
+  io::SafetensorsFile file(weights_path);
+  std::set<std::string> targets;
+  for (const auto& key : file.keys()) {
+    HYFT_CHECK(key.find("lora_embedding") == std::string::npos, weights_path, ": '", key,
+               "' is an embedding adapter, which hyft does not support");
+    HYFT_CHECK(key.find("lora_magnitude_vector") == std::string::npos, weights_path, ": '", key,
+               "' belongs to DoRA, which hyft does not support");
+    const bool is_a = ends_with(key, kA), is_b = ends_with(key, kB);
+    HYFT_CHECK(key.rfind(kPrefix, 0) == 0 && (is_a || is_b), weights_path, ": unexpected key '", key,
+               "' (a LoRA adapter holds base_model.model.<module>.lora_A.weight and .lora_B.weight)");
+    const std::string module = key.substr(kPrefix.size(), key.size() - kPrefix.size() - kA.size());
+    const std::string target = module.substr(module.rfind('.') + 1);
+    HYFT_CHECK(listed.empty() || listed.count(target), weights_path, ": '", key, "' is not in target_modules");
+    targets.insert(target);
+    auto& [A, B] = a.weights[module];
+    (is_a ? A : B) = file.tensor(key).to(at::kFloat);
+  }
+  HYFT_CHECK(!a.weights.empty(), weights_path, ": holds no LoRA weights");
+  for (const auto& [module, ab] : a.weights) {
+    HYFT_CHECK(ab.first.defined() && ab.second.defined(), weights_path, ": module '", module,
+               "' has only one of lora_A and lora_B");
+    HYFT_CHECK(ab.first.dim() == 2 && ab.first.size(0) == a.settings.r && ab.second.dim() == 2 &&
+                   ab.second.size(1) == a.settings.r,
+               weights_path, ": module '", module, "' has lora_A ", ab.first.sizes(), " and lora_B ",
+               ab.second.sizes(), ", which do not match r = ", a.settings.r);
+  }
+  a.settings.targets.clear();  // in the standard order of the projections
+  for (const auto& name : lora_target_names())
+    if (targets.count(name)) a.settings.targets.push_back(name);
+  validate(a.settings, config_path);
+  return a;
+}
+
+void write_peft_adapter(const std::string& dir, const LoraAdapter& a) {
+  nlohmann::ordered_json j;
+  j["peft_type"] = "LORA";
+  j["task_type"] = "CAUSAL_LM";
+  j["base_model_name_or_path"] = a.base_model_name_or_path;
+  j["r"] = a.settings.r;
+  j["lora_alpha"] = a.settings.alpha;
+  j["lora_dropout"] = a.settings.dropout;
+  j["target_modules"] = a.settings.targets;
+  j["use_rslora"] = a.settings.use_rslora;
+  j["bias"] = "none";
+  j["fan_in_fan_out"] = false;
+  j["inference_mode"] = true;
+  j["init_lora_weights"] = true;
+  j["modules_to_save"] = nullptr;
+  j["use_dora"] = false;
+  j["rank_pattern"] = nlohmann::json::object();
+  j["alpha_pattern"] = nlohmann::json::object();
+  j["layers_to_transform"] = nullptr;
+  j["layers_pattern"] = nullptr;
+  j["lora_bias"] = false;
+  j["revision"] = nullptr;
+
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& [module, ab] : a.weights) {
+    tensors.emplace_back(kPrefix + module + kA, ab.first);
+    tensors.emplace_back(kPrefix + module + kB, ab.second);
+  }
+  io::AtomicDir out(dir, /*replace=*/true);
+  io::write_file_atomic(out.file("adapter_config.json"), j.dump(2) + "\n");
+  io::save_safetensors(out.file("adapter_model.safetensors"), tensors, {{"format", "pt"}});
+  out.commit();
+}
+
+LoraAdapter adapter_from_modules(const LoraModules& modules, const LoraSettings& settings,
+                                 const std::string& base_model_name_or_path) {
+  LoraAdapter a;
+  a.settings = settings;
+  a.base_model_name_or_path = base_model_name_or_path;
+  for (const auto& [name, m] : modules)
+    a.weights[name] = {m->lora_A->weight.detach().to(at::kCPU, at::kFloat).clone(),
+                       m->lora_B->weight.detach().to(at::kCPU, at::kFloat).clone()};
+  return a;
+}
+
+LoraModules attach_adapter(model::LlamaForCausalLMImpl& model, const LoraAdapter& adapter,
+                           const std::string& source) {
+  std::vector<std::string> names;
+  for (const auto& kv : adapter.weights) names.push_back(kv.first);
+  LoraModules modules;
+  try {
+    modules = apply_lora(model, adapter.settings, names);
+  } catch (const UserError& e) {
+    fail(source, ": ", e.what(), "; is this adapter for another base model?");
+  }
+  at::NoGradGuard no_grad;
+  for (auto& [name, m] : modules) {
+    const auto& [A, B] = adapter.weights.at(name);
+    const auto& W = m->base_layer->weight;  // (out, in)
+    HYFT_CHECK(A.size(1) == W.size(1) && B.size(0) == W.size(0), source, ": '", kPrefix, name,
+               ".lora_A/B' have shapes ", A.sizes(), " and ", B.sizes(), " but the model's ", name,
+               " is ", W.sizes(), " (out, in); the adapter was trained for another base model");
+    m->lora_A->weight.copy_(A);
+    m->lora_B->weight.copy_(B);
+  }
+  return modules;
+}
+
+}  // namespace hyft::adapters

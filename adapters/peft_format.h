@@ -1,0 +1,36 @@
+// PEFT's LoRA files (SPEC 3), read and written: adapter_config.json and
+// adapter_model.safetensors with keys base_model.model.<module>.lora_A.weight (r, in)
+// and .lora_B.weight (out, r). What hyft does not support (DoRA, modules_to_save,
+// embedding adapters, rank_pattern, ...) is refused by name.
+#pragma once
+
+#include "adapters/lora_linear.h"
+
+#include <map>
+#include <string>
+#include <utility>
+
+namespace hyft::adapters {
+
+struct LoraAdapter {
+  LoraSettings settings;
+  std::string base_model_name_or_path;
+  // module name ("model.layers.0.self_attn.q_proj") -> (A (r, in), B (out, r))
+  std::map<std::string, std::pair<at::Tensor, at::Tensor>> weights;
+};
+
+LoraAdapter read_peft_adapter(const std::string& dir);
+// Writes dir/adapter_config.json and dir/adapter_model.safetensors atomically
+// (dir is replaced as a whole).
+void write_peft_adapter(const std::string& dir, const LoraAdapter& adapter);
+
+// The adapter held by a model's LoRA modules (A and B copied to CPU float32).
+LoraAdapter adapter_from_modules(const LoraModules& modules, const LoraSettings& settings,
+                                 const std::string& base_model_name_or_path);
+
+// Wraps the modules `adapter` names and copies its weights in; a shape that does
+// not fit the model (an adapter for another base) is a UserError naming the key.
+LoraModules attach_adapter(model::LlamaForCausalLMImpl& model, const LoraAdapter& adapter,
+                           const std::string& source);
+
+}  // namespace hyft::adapters

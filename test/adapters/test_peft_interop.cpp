@@ -1,0 +1,181 @@
+// PEFT interop, both ways, and `hyft export` read back by transformers. The
+// reference numbers come from PEFT and transformers in the project's Python
+// environment (test/python/hf_reference.py).
+#include "support/catch.h"
+#include "support/process.h"
+
+#include "adapters/peft_format.h"
+#include "io/safetensors.h"
+#include "model/load.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace hyft;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string llama(const std::string& name) { return std::string(HYFT_FIXTURES) + "/llama/" + name; }
+std::string peft(const std::string& name) { return std::string(HYFT_FIXTURES) + "/peft/" + name; }
+const std::string kScript = std::string(HYFT_SOURCE_DIR) + "/test/python/hf_reference.py";
+
+double json_loss(const test::ProcessResult& r) {
+  INFO("exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.out)["loss"].get<double>();
+}
+
+double hyft_loss(const std::string& base, const std::string& adapter, const std::string& extra = "") {
+  return json_loss(test::run_hyft("eval --json --device cpu --model " + test::quote(llama(base) + "/model") +
+                                  (adapter.empty() ? "" : " --adapter " + test::quote(adapter)) + " --data " +
+                                  test::quote(llama(base) + "/data.jsonl") + " " + extra));
+}
+
+double python_loss(const std::string& args) { return json_loss(test::run_python(test::quote(kScript) + " " + args)); }
+
+double rel(double a, double b) { return std::abs(a - b) / std::abs(b); }
+
+const std::pair<const char*, const char*> kPeftFixtures[] = {
+    {"mha_all", "mha"}, {"tied_qv_rslora", "gqa_tied_linear"}, {"bias_kod", "llama3_bias_headdim"}};
+
+std::string copy_adapter(const std::string& from, const std::string& name,
+                         const std::function<void(nlohmann::json&)>& edit) {
+  const std::string dir = test::temp_dir(name);
+  fs::copy_file(from + "/adapter_model.safetensors", dir + "/adapter_model.safetensors");
+  auto j = nlohmann::json::parse(test::read_text(from + "/adapter_config.json"));
+  edit(j);
+  std::ofstream(dir + "/adapter_config.json") << j.dump(2);
+  return dir;
+}
+
+void require_refusal(const test::ProcessResult& r, const std::string& needle) {
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find(needle) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("adapters written by PEFT give PEFT's loss in hyft eval --adapter", "[adapters]") {
+  for (const auto& [name, base] : kPeftFixtures) {
+    const auto ref = nlohmann::json::parse(test::read_text(peft(name) + "/reference.json"));
+    const double ours = hyft_loss(base, peft(name));
+    std::printf("peft->hyft %-16s loss %.8f vs PEFT %.8f (rel %.2g)\n", name, ours, ref["loss"].get<double>(),
+                rel(ours, ref["loss"].get<double>()));
+    REQUIRE(rel(ours, ref["loss"].get<double>()) < 1e-5);
+    // The adapter matters: without it the loss differs.
+    REQUIRE(rel(hyft_loss(base, ""), ref["loss"].get<double>()) > 1e-3);
+  }
+}
+
+TEST_CASE("adapters written by hyft load in PEFT with the same loss", "[adapters]") {
+  for (bool rslora : {false, true}) {
+    auto model = model::load_pretrained(llama("gqa_tied_linear") + "/model", {});
+    adapters::LoraSettings s;
+    s.targets = {"q_proj", "v_proj", "up_proj"};
+    s.r = 4;
+    s.alpha = 12;
+    s.use_rslora = rslora;
+    auto modules = adapters::apply_lora(*model, s);
+    {
+      at::NoGradGuard no_grad;
+      for (auto& [n, m] : modules) m->lora_B->weight.normal_(0.0, 0.3);
+    }
+    const std::string dir = test::temp_dir(rslora ? "hyft_adapter_rslora" : "hyft_adapter");
+    adapters::write_peft_adapter(dir, adapters::adapter_from_modules(modules, s, llama("gqa_tied_linear") + "/model"));
+    const double ours = hyft_loss("gqa_tied_linear", dir);
+    const double theirs = python_loss("peft-eval " + test::quote(llama("gqa_tied_linear") + "/model") + " " +
+                                      test::quote(dir) + " " + test::quote(llama("gqa_tied_linear") + "/data.jsonl"));
+    std::printf("hyft->peft rslora=%d loss %.8f vs PEFT %.8f (rel %.2g)\n", int(rslora), ours, theirs, rel(ours, theirs));
+    REQUIRE(rel(ours, theirs) < 1e-5);
+    // Read back by hyft: the same tensors and settings.
+    const auto back = adapters::read_peft_adapter(dir);
+    REQUIRE(back.settings.targets == s.targets);
+    REQUIRE(back.settings.use_rslora == rslora);
+    REQUIRE(back.settings.scaling() == s.scaling());
+    REQUIRE(at::equal(back.weights.at("model.layers.1.mlp.up_proj").second,
+                      modules.at("model.layers.1.mlp.up_proj")->lora_B->weight));
+  }
+}
+
+TEST_CASE("hyft export loads in transformers with hyft's unmerged loss", "[adapters]") {
+  const std::string out = test::temp_dir("export");
+  const std::string base_args = "export --model " + test::quote(llama("mha") + "/model") + " --adapter " +
+                                test::quote(peft("mha_all"));
+  const std::string data = test::quote(llama("mha") + "/data.jsonl");
+
+  // fp32, unsharded
+  auto r = test::run_hyft(base_args + " --output " + test::quote(out + "/fp32") + " --dtype fp32");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(fs::exists(out + "/fp32/model.safetensors"));
+  REQUIRE(fs::exists(out + "/fp32/generation_config.json"));
+  REQUIRE_FALSE(fs::exists(out + "/fp32/adapter_config.json"));
+  const double unmerged = hyft_loss("mha", peft("mha_all"));
+  const double merged = python_loss("hf-eval " + test::quote(out + "/fp32") + " " + data);
+  std::printf("export fp32: transformers %.8f vs hyft unmerged %.8f (rel %.2g)\n", merged, unmerged, rel(merged, unmerged));
+  REQUIRE(rel(merged, unmerged) < 1e-5);
+  REQUIRE(nlohmann::json::parse(test::read_text(out + "/fp32/config.json"))["torch_dtype"] == "float32");
+
+  // bf16, sharded. Merged bf16 weights round W + sBA to 8 bits; hyft's unmerged
+  // bf16 path rounds W and adds an fp32 LoRA term, so the two differ by bf16
+  // rounding: bound 3e-3 relative (measured 3e-4).
+  r = test::run_hyft(base_args + " --output " + test::quote(out + "/bf16") + " --dtype bf16 --shard-size 20KB");
+  REQUIRE(r.exit_code == 0);
+  const auto index = nlohmann::json::parse(test::read_text(out + "/bf16/model.safetensors.index.json"));
+  std::set<std::string> shards;
+  for (const auto& [key, file] : index["weight_map"].items()) shards.insert(file.get<std::string>());
+  REQUIRE(shards.size() > 1);
+  for (const auto& file : shards) {
+    io::SafetensorsFile shard(out + "/bf16/" + file);
+    for (const auto& key : shard.keys()) REQUIRE(shard.entry(key).dtype == "BF16");
+  }
+  const double merged_bf16 = python_loss("hf-eval " + test::quote(out + "/bf16") + " " + data + " --dtype bf16");
+  const double unmerged_bf16 = hyft_loss("mha", peft("mha_all"), "--precision bf16");
+  std::printf("export bf16 sharded: transformers %.8f vs hyft unmerged bf16 %.8f (rel %.2g)\n", merged_bf16,
+              unmerged_bf16, rel(merged_bf16, unmerged_bf16));
+  REQUIRE(rel(merged_bf16, unmerged_bf16) < 3e-3);
+  REQUIRE(rel(merged_bf16, unmerged) < 3e-3);
+
+  // An existing non-empty output needs --force; with it the folder is replaced.
+  require_refusal(test::run_hyft(base_args + " --output " + test::quote(out + "/fp32")), "--force");
+  REQUIRE(test::run_hyft(base_args + " --output " + test::quote(out + "/fp32") + " --force --dtype fp16").exit_code == 0);
+  REQUIRE(nlohmann::json::parse(test::read_text(out + "/fp32/config.json"))["torch_dtype"] == "float16");
+  for (const auto& e : fs::directory_iterator(out))
+    REQUIRE(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("unsupported or mismatched adapters are refused with the reason", "[adapters]") {
+  const std::string eval_mha = "eval --device cpu --model " + test::quote(llama("mha") + "/model") + " --data " +
+                               test::quote(llama("mha") + "/data.jsonl") + " --adapter ";
+  // An adapter for another base: mha's q_proj is (32, 32), llama3_bias_headdim's (48, 32).
+  require_refusal(test::run_hyft("eval --device cpu --model " + test::quote(llama("llama3_bias_headdim") + "/model") +
+                                 " --data " + test::quote(llama("llama3_bias_headdim") + "/data.jsonl") +
+                                 " --adapter " + test::quote(peft("mha_all"))),
+                  "another base model");
+  require_refusal(test::run_hyft("export --model " + test::quote(llama("llama3_bias_headdim") + "/model") +
+                                 " --adapter " + test::quote(peft("mha_all")) + " --output " +
+                                 test::quote(test::temp_dir("refused_export") + "/out")),
+                  "another base model");
+  const std::string src = peft("mha_all");
+  require_refusal(test::run_hyft(eval_mha + test::quote(copy_adapter(src, "dora", [](auto& j) { j["use_dora"] = true; }))),
+                  "DoRA");
+  require_refusal(test::run_hyft(eval_mha + test::quote(copy_adapter(src, "mts", [](auto& j) {
+                                   j["modules_to_save"] = {"lm_head"};
+                                 }))),
+                  "modules_to_save");
+  require_refusal(test::run_hyft(eval_mha + test::quote(copy_adapter(src, "rank", [](auto& j) {
+                                   j["rank_pattern"] = {{"q_proj", 4}};
+                                 }))),
+                  "rank_pattern");
+  require_refusal(test::run_hyft(eval_mha + test::quote(copy_adapter(src, "ia3", [](auto& j) { j["peft_type"] = "IA3"; }))),
+                  "IA3");
+  require_refusal(test::run_hyft(eval_mha + test::quote(copy_adapter(src, "rmismatch", [](auto& j) { j["r"] = 5; }))),
+                  "r = 5");
+  require_refusal(test::run_hyft(eval_mha + test::quote(test::temp_dir("empty_adapter"))), "adapter_config.json");
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Reference numbers from transformers and PEFT for hyft's tests.
+
+  hf_reference.py hf-eval MODEL DATA [--dtype bf16]     loss of a HF model folder
+  hf_reference.py peft-eval MODEL ADAPTER DATA          loss of base + PEFT adapter
+  hf_reference.py peft-make MODEL DATA OUT --targets q_proj,v_proj --r 8 --alpha 16
+                  [--rslora] [--seed S]                 a PEFT adapter with random A and B
+  hf_reference.py peft-fixtures LLAMA_FIXTURES OUT      the adapters the C++ tests use
+
+Each prints one JSON object. Losses are token-weighted means over the JSONL
+(pre-tokenized records), position t predicting labels[t+1], -100 ignored.
+"""
+import argparse
+import json
+import sys
+
+import torch
+
+
+def nll_sum(logits, labels):
+    """Summed NLL of the targets: logits[t] predicts labels[t+1]; -100 ignored."""
+    lg = logits[:-1].float()
+    y = labels[1:]
+    keep = y != -100
+    if keep.sum() == 0:
+        return 0.0, 0
+    return torch.nn.functional.cross_entropy(lg[keep], y[keep], reduction="sum").item(), int(keep.sum())
+
+
+def fresh_rope(model):
+    """Forget the longest length a dynamic RoPE has seen: each sequence is then
+    scaled by its own length, as a freshly loaded model would scale it."""
+    inner = model
+    while not hasattr(inner, "rotary_emb") and hasattr(inner, "model"):
+        inner = inner.model
+    rope = getattr(inner, "rotary_emb", None)
+    if rope is not None and "dynamic" in str(rope.rope_type):
+        rope.inv_freq = rope.original_inv_freq.clone()
+        rope.max_seq_len_cached = rope.original_max_seq_len
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def dataset_loss(model, data, mask_fn=None):
+    total, count = 0.0, 0
+    for rec in data:
+        fresh_rope(model)
+        ids = torch.tensor([rec["input_ids"]])
+        labels = torch.tensor(rec.get("labels", rec["input_ids"]))
+        kwargs = {}
+        if mask_fn is not None:
+            kwargs["attention_mask"] = mask_fn(ids.shape[1])
+        with torch.no_grad():
+            logits = model(ids, **kwargs).logits[0]
+        s, c = nll_sum(logits, labels)
+        total += s
+        count += c
+    return total / count, count
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def load_base(path, dtype="fp32"):
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], attn_implementation="eager").eval()
+
+
+def main():
+    import transformers
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("hf-eval")
+    p.add_argument("model")
+    p.add_argument("data")
+    p.add_argument("--dtype", default="fp32", choices=DTYPES)
+    p = sub.add_parser("peft-eval")
+    p.add_argument("model")
+    p.add_argument("adapter")
+    p.add_argument("data")
+    p = sub.add_parser("peft-make")
+    p.add_argument("model")
+    p.add_argument("data")
+    p.add_argument("out")
+    p.add_argument("--targets", default="q_proj,v_proj")
+    p.add_argument("--r", type=int, default=8)
+    p.add_argument("--alpha", type=float, default=16)
+    p.add_argument("--rslora", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("peft-fixtures")
+    p.add_argument("llama")
+    p.add_argument("out")
+    a = ap.parse_args()
+
+    if a.cmd == "hf-eval":
+        loss, tokens = dataset_loss(load_base(a.model, a.dtype), read_jsonl(a.data))
+        print(json.dumps({"loss": loss, "tokens": tokens}))
+    elif a.cmd == "peft-eval":
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(load_base(a.model), a.adapter).eval()
+        loss, tokens = dataset_loss(model, read_jsonl(a.data))
+        print(json.dumps({"loss": loss, "tokens": tokens}))
+    elif a.cmd == "peft-make":
+        print(json.dumps(peft_make(a.model, a.data, a.out, a.targets, a.r, a.alpha, a.rslora, a.seed)))
+    elif a.cmd == "peft-fixtures":
+        for name, base, targets, r, alpha, rslora in PEFT_FIXTURES:
+            out = peft_make(f"{a.llama}/{base}/model", f"{a.llama}/{base}/data.jsonl", f"{a.out}/{name}",
+                            targets, r, alpha, rslora, seed=len(name))
+            print(f"{name}: loss {out['loss']:.6f}, trainable {out['trainable']} of {out['total']}")
+
+
+# name, base fixture, targets, r, alpha, rslora
+PEFT_FIXTURES = [
+    ("mha_all", "mha", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 8, 16, False),
+    ("tied_qv_rslora", "gqa_tied_linear", "q_proj,v_proj", 4, 8, True),
+    ("bias_kod", "llama3_bias_headdim", "k_proj,o_proj,down_proj", 6, 12, False),
+]
+
+
+def peft_make(model_dir, data, out_dir, targets, r, alpha, rslora, seed):
+    from peft import LoraConfig, get_peft_model
+    torch.manual_seed(seed)
+    config = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets.split(","), lora_dropout=0.1,
+                        use_rslora=rslora, task_type="CAUSAL_LM")
+    model = get_peft_model(load_base(model_dir), config)
+    trainable, total = model.get_nb_trainable_parameters()
+    with torch.no_grad():  # random A and B, not the zero init, so the adapter matters
+        for n, p in model.named_parameters():
+            if "lora_" in n:
+                p.normal_(0.0, 0.3)
+    model.save_pretrained(out_dir)
+    model.eval()
+    loss, tokens = dataset_loss(model, read_jsonl(data))
+    out = {"loss": loss, "tokens": tokens, "trainable": trainable, "total": total}
+    json.dump(out, open(f"{out_dir}/reference.json", "w"))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
