@@ -16,6 +16,8 @@ struct Command {
 
 int eval_command(int argc, char** argv);
 int export_command(int argc, char** argv);
+int data_command(int argc, char** argv);
+int tokenizer_command(int argc, char** argv);
 
 // Parses argv with `options`; --help prints the help and returns false. Unknown
 // options and bad values become UserErrors that point at --help.

@@ -5,7 +5,8 @@
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/runtime.h"
-#include "data/pretokenized.h"
+#include "data/dataset.h"
+#include "data_options.h"
 #include "eval/evaluate.h"
 #include "model/load.h"
 
@@ -22,7 +23,7 @@ int eval_command(int argc, char** argv) {
   opts.add_options()
       ("model", "Hugging Face model folder (config.json + safetensors)", cxxopts::value<std::string>())
       ("adapter", "PEFT LoRA adapter folder to apply (unmerged)", cxxopts::value<std::string>())
-      ("data", "JSONL dataset (pre-tokenized: {\"input_ids\": [...], \"labels\": [...]})",
+      ("data", "JSONL dataset (text, prompt/completion, alpaca, messages or input_ids records)",
        cxxopts::value<std::string>())
       ("json", "print one JSON object on stdout")
       ("precision", "fp32, bf16 or fp16 (auto: bf16 on GPU, fp32 on CPU)",
@@ -32,8 +33,8 @@ int eval_command(int argc, char** argv) {
        cxxopts::value<int64_t>())
       ("global-ratio", "share r of global tokens in [0, 1) (default: config.json's global_ratio)",
        cxxopts::value<double>())
-      ("micro-batch", "examples per forward pass", cxxopts::value<int64_t>()->default_value("8"))
-      ("skip-bad-lines", "skip malformed dataset lines instead of failing");
+      ("micro-batch", "examples per forward pass", cxxopts::value<int64_t>()->default_value("8"));
+  add_data_options(opts);
   cxxopts::ParseResult args;
   if (!parse_or_help(opts, argc, argv, args)) return 0;
   for (const char* required : {"model", "data"})
@@ -53,10 +54,11 @@ int eval_command(int argc, char** argv) {
     const std::string dir = args["adapter"].as<std::string>();
     adapters::attach_adapter(*model, adapters::read_peft_adapter(dir), dir);
   }
-  data::JsonlOptions jsonl;
-  jsonl.skip_bad_lines = args.count("skip-bad-lines") > 0;
-  const auto examples =
-      data::read_pretokenized(args["data"].as<std::string>(), model->config().vocab_size, jsonl);
+  const std::string model_dir = args["model"].as<std::string>();
+  const auto tok = optional_tokenizer(args, model_dir);
+  const auto dataset = data::load_dataset(args["data"].as<std::string>(), tok.get(), model->config().vocab_size,
+                                          data_options_from(args));
+  const auto& examples = dataset.examples;
 
   eval::EvalOptions options;
   options.micro_batch = args["micro-batch"].as<int64_t>();

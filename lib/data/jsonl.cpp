@@ -11,6 +11,23 @@ void JsonlLine::fail(const std::string& reason) const {
   ::hyft::fail(file, ":", line, ": ", reason);
 }
 
+bool is_blank_line(const std::string& text) {
+  return text.find_first_not_of(" \t\r") == std::string::npos;
+}
+
+nlohmann::json parse_json_line(const std::string& text, const std::string& file, int64_t line) {
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    const std::string why = e.what();
+    if (why.find("UTF-8") != std::string::npos) fail(file, ":", line, ": invalid UTF-8");
+    fail(file, ":", line, ": not valid JSON (", why, ")");
+  }
+  if (!value.is_object()) fail(file, ":", line, ": expected a JSON object, got ", value.type_name());
+  return value;
+}
+
 JsonlStats read_jsonl(const std::string& path, const std::function<void(const JsonlLine&)>& handle,
                       const JsonlOptions& options) {
   std::ifstream in(path, std::ios::binary);
@@ -21,21 +38,11 @@ JsonlStats read_jsonl(const std::string& path, const std::function<void(const Js
   while (std::getline(in, text)) {
     ++line_no;
     if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    if (is_blank_line(text)) continue;
     ++stats.lines;
     try {
-      nlohmann::json value;
-      try {
-        value = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::exception& e) {
-        std::string why = e.what();
-        if (why.find("invalid UTF-8") != std::string::npos || why.find("UTF-8") != std::string::npos)
-          fail(path, ":", line_no, ": invalid UTF-8");
-        fail(path, ":", line_no, ": not valid JSON (", why, ")");
-      }
-      const JsonlLine line{path, line_no, value};
-      if (!value.is_object()) line.fail("expected a JSON object, got " + std::string(value.type_name()));
-      handle(line);
+      const nlohmann::json value = parse_json_line(text, path, line_no);
+      handle(JsonlLine{path, line_no, value});
     } catch (const UserError& e) {
       if (!options.skip_bad_lines) throw;
       if (++stats.skipped <= 5) std::cerr << "warning: skipped " << e.what() << "\n";

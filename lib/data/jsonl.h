@@ -26,6 +26,13 @@ struct JsonlStats {
   int64_t skipped = 0;  // bad lines skipped
 };
 
+// Parses one line of `file` (1-based `line`) into a JSON object, or throws the
+// UserError "FILE:LINE: reason" (not JSON, invalid UTF-8, not an object).
+nlohmann::json parse_json_line(const std::string& text, const std::string& file, int64_t line);
+
+// True for lines with nothing but whitespace (skipped everywhere).
+bool is_blank_line(const std::string& text);
+
 // Calls `handle` for every JSON object of `path`. Lines that are not JSON objects,
 // and lines whose handler throws a UserError, fail the read, or with
 // skip_bad_lines are counted and skipped (the first few are reported on stderr).

@@ -105,7 +105,10 @@ TEST_CASE("bad datasets and flags are usage errors", "[model]") {
                       {"vocab.jsonl:1:", "'input_ids'[1] = 500"});
   require_usage_error(eval_on(model, write("labels.jsonl", "{\"input_ids\": [1, 5], \"labels\": [5]}\n")),
                       {"labels.jsonl:1:", "'labels' has 1"});
-  require_usage_error(eval_on(model, write("nofield.jsonl", "{\"text\": 5}\n")), {"nofield.jsonl:1:", "input_ids"});
+  require_usage_error(eval_on(model, write("type.jsonl", "{\"text\": 5}\n")), {"type.jsonl:1:", "'text' must be a string"});
+  require_usage_error(eval_on(model, write("nofield.jsonl", "{\"foo\": 1}\n")), {"nofield.jsonl:1:", "no known record kind"});
+  require_usage_error(eval_on(model, write("notok.jsonl", "{\"text\": \"hello\"}\n")),
+                      {"notok.jsonl:1:", "needs a tokenizer", "--tokenizer"});
   require_usage_error(eval_on(model, write("empty.jsonl", "")), {"empty.jsonl", "empty"});
   require_usage_error(eval_on(model, write("utf8.jsonl", "{\"input_ids\": [1], \"x\": \"\xff\"}\n")),
                       {"utf8.jsonl:1:", "UTF-8"});

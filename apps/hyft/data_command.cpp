@@ -1,0 +1,108 @@
+// hyft data stats: what a dataset holds under the length and sampling settings.
+#include "commands.h"
+
+#include "common/error.h"
+#include "data/dataset.h"
+#include "data/sampler.h"
+#include "data_options.h"
+#include "model/llama_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+
+namespace hyft::app {
+
+namespace {
+
+int data_stats(int argc, char** argv) {
+  cxxopts::Options opts(argv[0], "Records by kind, tokens, truncated and dropped counts under the length settings, "
+                                 "label counts and the sampling probability of each label.");
+  opts.add_options()
+      ("data", "JSONL dataset", cxxopts::value<std::string>())
+      ("model", "model folder (for its tokenizer.model and vocabulary size)", cxxopts::value<std::string>())
+      ("sampling", "uniform, weighted or balanced", cxxopts::value<std::string>()->default_value("uniform"))
+      ("balance-power", "p of balanced sampling: weight 1 / count(label)^p, in [0, 1]",
+       cxxopts::value<double>()->default_value("1"))
+      ("json", "print one JSON object on stdout");
+  add_data_options(opts);
+  cxxopts::ParseResult args;
+  if (!parse_or_help(opts, argc, argv, args)) return 0;
+  HYFT_CHECK(args.count("data"), "hyft data stats: --data is required; see 'hyft data stats --help'");
+  const std::string model_dir = args.count("model") ? args["model"].as<std::string>() : "";
+  const auto tok = optional_tokenizer(args, model_dir);
+  int64_t vocab = std::numeric_limits<int64_t>::max();
+  if (!model_dir.empty()) vocab = model::load_llama_config(model_dir + "/config.json").vocab_size;
+  else if (tok) vocab = tok->vocab_size();
+
+  const std::string path = args["data"].as<std::string>();
+  const auto options = data_options_from(args);
+  const auto d = data::load_dataset(path, tok.get(), vocab, options);
+  const auto kind = data::parse_sampling(args["sampling"].as<std::string>(), "--sampling");
+  const double power = args["balance-power"].as<double>();
+  const auto probs = data::sampling_probabilities(d.examples, kind, power);
+  const auto labels = data::label_distribution(d.examples, probs);
+  const auto& s = d.stats;
+
+  if (args.count("json")) {
+    nlohmann::ordered_json j;
+    j["data"] = path;
+    j["records"] = s.records;
+    j["records_by_kind"] = s.records_by_kind;
+    j["skipped_lines"] = s.skipped_lines;
+    j["examples"] = d.examples.size();
+    j["tokens"] = s.tokens;
+    j["target_tokens"] = s.target_tokens;
+    j["longest"] = s.longest;
+    j["max_seq_len"] = options.tokens.max_seq_len;
+    j["truncated"] = s.truncated;
+    j["dropped_overlength"] = s.dropped_overlength;
+    j["dropped_no_target"] = s.dropped_no_target;
+    j["sampling"] = data::sampling_name(kind);
+    j["balance_power"] = power;
+    nlohmann::ordered_json lj = nlohmann::ordered_json::object();
+    for (const auto& [label, cp] : labels) lj[label] = {{"count", cp.first}, {"probability", cp.second}};
+    j["labels"] = lj;
+    std::cout << j.dump() << std::endl;
+    return 0;
+  }
+  std::printf("dataset        %s\n", path.c_str());
+  std::printf("records        %lld (", static_cast<long long>(s.records));
+  bool first = true;
+  for (const auto& [k, n] : s.records_by_kind) {
+    std::printf("%s%s %lld", first ? "" : ", ", k.c_str(), static_cast<long long>(n));
+    first = false;
+  }
+  std::printf(")\nskipped lines  %lld\nexamples       %zu\n", static_cast<long long>(s.skipped_lines), d.examples.size());
+  std::printf("tokens         %lld (targets %lld), longest %lld, mean %.1f\n", static_cast<long long>(s.tokens),
+              static_cast<long long>(s.target_tokens), static_cast<long long>(s.longest),
+              double(s.tokens) / double(d.examples.size()));
+  std::printf("truncated      %lld (at max_seq_len %lld)\n", static_cast<long long>(s.truncated),
+              static_cast<long long>(options.tokens.max_seq_len));
+  std::printf("dropped        %lld over max_seq_len, %lld with no target token left\n",
+              static_cast<long long>(s.dropped_overlength), static_cast<long long>(s.dropped_no_target));
+  std::printf("labels         (field '%s', sampling %s%s)\n", options.records.label_field.c_str(),
+              data::sampling_name(kind), kind == data::SamplingKind::Balanced ? (", p = " + std::to_string(power)).c_str() : "");
+  std::printf("  %-20s %10s %8s %12s\n", "label", "count", "share", "draw prob.");
+  for (const auto& [label, cp] : labels)
+    std::printf("  %-20s %10lld %7.2f%% %11.2f%%\n", label.c_str(), static_cast<long long>(cp.first),
+                100.0 * double(cp.first) / double(d.examples.size()), 100.0 * cp.second);
+  return 0;
+}
+
+}  // namespace
+
+int data_command(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) != "stats") {
+    std::cerr << "usage: hyft data stats --data FILE [--model DIR | --tokenizer FILE] [--json]\n";
+    return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;
+  }
+  std::string program = "hyft data stats";
+  argv[1] = program.data();
+  return data_stats(argc - 1, argv + 1);
+}
+
+}  // namespace hyft::app

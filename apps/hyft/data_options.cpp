@@ -1,0 +1,45 @@
+#include "data_options.h"
+
+#include "common/error.h"
+
+#include <filesystem>
+
+namespace hyft::app {
+
+void add_data_options(cxxopts::Options& opts) {
+  opts.add_options("data")
+      ("tokenizer", "SentencePiece .model file (default: the model folder's tokenizer.model)",
+       cxxopts::value<std::string>())
+      ("max-seq-len", "longest sample in tokens", cxxopts::value<int64_t>()->default_value("2048"))
+      ("overlength", "samples over --max-seq-len: truncate, drop or error",
+       cxxopts::value<std::string>()->default_value("truncate"))
+      ("chat-template", "template of messages records: chatml, llama2 or alpaca",
+       cxxopts::value<std::string>()->default_value("chatml"))
+      ("train-on-prompt", "put the loss on prompts too, not only on completions")
+      ("label-field", "record field holding the class label", cxxopts::value<std::string>()->default_value("label"))
+      ("skip-bad-lines", "skip malformed dataset lines (and report how many) instead of failing");
+}
+
+data::DatasetOptions data_options_from(const cxxopts::ParseResult& args) {
+  data::DatasetOptions o;
+  o.tokens.max_seq_len = args["max-seq-len"].as<int64_t>();
+  HYFT_CHECK(o.tokens.max_seq_len >= 2, "--max-seq-len must be at least 2, got ", o.tokens.max_seq_len);
+  o.tokens.overlength = data::parse_overlength(args["overlength"].as<std::string>(), "--overlength");
+  o.tokens.train_on_prompt = args.count("train-on-prompt") > 0;
+  o.records.chat_template = args["chat-template"].as<std::string>();
+  data::validate_chat_template(o.records.chat_template, "--chat-template");
+  o.records.label_field = args["label-field"].as<std::string>();
+  o.jsonl.skip_bad_lines = args.count("skip-bad-lines") > 0;
+  return o;
+}
+
+std::unique_ptr<tokenizer::Tokenizer> optional_tokenizer(const cxxopts::ParseResult& args,
+                                                         const std::string& model_dir) {
+  if (args.count("tokenizer"))
+    return std::make_unique<tokenizer::Tokenizer>(args["tokenizer"].as<std::string>());
+  if (!model_dir.empty() && std::filesystem::exists(std::filesystem::path(model_dir) / "tokenizer.model"))
+    return std::make_unique<tokenizer::Tokenizer>(tokenizer::load_tokenizer(model_dir));
+  return nullptr;
+}
+
+}  // namespace hyft::app

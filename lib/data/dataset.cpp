@@ -1,0 +1,178 @@
+#include "data/dataset.h"
+
+#include "common/error.h"
+#include "data/shuffle.h"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+namespace hyft::data {
+
+Overlength parse_overlength(const std::string& text, const std::string& flag) {
+  if (text == "truncate") return Overlength::Truncate;
+  if (text == "drop") return Overlength::Drop;
+  if (text == "error") return Overlength::Error;
+  fail(flag, ": '", text, "' is not a length policy; use truncate, drop or error");
+}
+
+Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tok, bool train_on_prompt) {
+  if (record.kind == RecordKind::Pretokenized) {
+    Example ex = record.pretokenized;
+    ex.weight = record.weight;
+    ex.label = record.label;
+    return ex;
+  }
+  TORCH_INTERNAL_ASSERT(tok, "tokenize_record needs a tokenizer");
+  Example ex;
+  ex.weight = record.weight;
+  ex.label = record.label;
+  auto append = [&](const std::vector<int64_t>& ids, bool trainable) {
+    ex.input_ids.insert(ex.input_ids.end(), ids.begin(), ids.end());
+    for (int64_t id : ids) ex.labels.push_back(trainable ? id : -100);
+  };
+  if (const auto bos = tok->bos_id()) append({*bos}, false);
+  for (const auto& seg : record.segments) {
+    switch (seg.special) {
+      case Segment::Special::Eos:
+        if (const auto eos = tok->eos_id()) append({*eos}, true);  // never masked
+        break;
+      case Segment::Special::Bos:
+        if (const auto bos = tok->bos_id()) append({*bos}, false);
+        break;
+      case Segment::Special::None:
+        if (!seg.text.empty()) append(tok->encode(seg.text), seg.trainable || train_on_prompt);
+        break;
+    }
+  }
+  return ex;
+}
+
+namespace {
+
+enum class Outcome { Blank, Kept, Truncated, DroppedOverlength, DroppedNoTarget, Bad };
+
+struct LineResult {
+  Outcome outcome = Outcome::Blank;
+  RecordKind kind = RecordKind::Text;
+  Example example;
+  std::string error;
+};
+
+LineResult process_line(const std::string& text, const std::string& path, int64_t line_no,
+                        const tokenizer::Tokenizer* tok, int64_t vocab_size, const DatasetOptions& o) {
+  LineResult r;
+  if (is_blank_line(text)) return r;
+  try {
+    const nlohmann::json value = parse_json_line(text, path, line_no);
+    const JsonlLine line{path, line_no, value};
+    const Record record = parse_record(line, o.records, vocab_size);
+    r.kind = record.kind;
+    if (record.kind != RecordKind::Pretokenized && !tok)
+      line.fail(std::string("a ") + kind_name(record.kind) +
+                " record needs a tokenizer: the model folder has no tokenizer.model; pass --tokenizer FILE.model");
+    r.example = tokenize_record(record, tok, o.tokens.train_on_prompt);
+    r.example.line = line_no;
+  } catch (const UserError& e) {
+    r.outcome = Outcome::Bad;
+    r.error = e.what();
+    return r;
+  }
+  auto& ex = r.example;
+  r.outcome = Outcome::Kept;
+  const int64_t n = static_cast<int64_t>(ex.input_ids.size());
+  if (n > o.tokens.max_seq_len) {
+    switch (o.tokens.overlength) {
+      case Overlength::Error:
+        r.outcome = Outcome::Bad;
+        r.error = path + ":" + std::to_string(line_no) + ": " + std::to_string(n) + " tokens exceed max_seq_len " +
+                  std::to_string(o.tokens.max_seq_len) + "; use --overlength truncate or drop, or raise --max-seq-len";
+        return r;
+      case Overlength::Drop:
+        r.outcome = Outcome::DroppedOverlength;
+        return r;
+      case Overlength::Truncate:
+        ex.input_ids.resize(size_t(o.tokens.max_seq_len));
+        ex.labels.resize(size_t(o.tokens.max_seq_len));
+        r.outcome = Outcome::Truncated;
+        break;
+    }
+  }
+  if (ex.target_count() == 0) r.outcome = Outcome::DroppedNoTarget;
+  return r;
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& path, const tokenizer::Tokenizer* tok, int64_t vocab_size,
+                     const DatasetOptions& o) {
+  HYFT_CHECK(o.tokens.max_seq_len >= 2, "--max-seq-len must be at least 2, got ", o.tokens.max_seq_len);
+  std::ifstream in(path, std::ios::binary);
+  HYFT_CHECK(in, path, ": cannot open the dataset");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+
+  // Lines are independent: render and tokenize them on every core, in blocks.
+  std::vector<LineResult> results(lines.size());
+  const int threads = std::max(1, o.threads > 0 ? o.threads : int(std::thread::hardware_concurrency()));
+  std::atomic<size_t> next{0};
+  constexpr size_t kBlock = 256;
+  auto work = [&] {
+    for (size_t start; (start = next.fetch_add(kBlock)) < lines.size();)
+      for (size_t i = start; i < std::min(lines.size(), start + kBlock); ++i) {
+        results[i] = process_line(lines[i], path, int64_t(i) + 1, tok, vocab_size, o);
+        std::string().swap(lines[i]);
+      }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+
+  Dataset d;
+  auto& s = d.stats;
+  for (auto& r : results) {
+    if (r.outcome == Outcome::Blank) continue;
+    if (r.outcome == Outcome::Bad) {
+      const bool policy = r.error.find("exceed max_seq_len") != std::string::npos;
+      if (!o.jsonl.skip_bad_lines || policy) throw UserError(r.error);
+      if (++s.skipped_lines <= 5) std::cerr << "warning: skipped " << r.error << "\n";
+      continue;
+    }
+    ++s.records;
+    ++s.records_by_kind[kind_name(r.kind)];
+    if (r.outcome == Outcome::DroppedOverlength) { ++s.dropped_overlength; continue; }
+    if (r.outcome == Outcome::DroppedNoTarget) { ++s.dropped_no_target; continue; }
+    if (r.outcome == Outcome::Truncated) ++s.truncated;
+    s.tokens += int64_t(r.example.input_ids.size());
+    s.target_tokens += r.example.target_count();
+    s.longest = std::max<int64_t>(s.longest, int64_t(r.example.input_ids.size()));
+    d.examples.push_back(std::move(r.example));
+  }
+  if (s.skipped_lines > 5) std::cerr << "warning: skipped " << s.skipped_lines << " bad lines in " << path << "\n";
+  HYFT_CHECK(s.records > 0, path, ": the dataset is empty", s.skipped_lines ? " (every line was bad and skipped)" : "");
+  HYFT_CHECK(!d.examples.empty(), path, ": no example left: ", s.dropped_overlength, " longer than max_seq_len ",
+             o.tokens.max_seq_len, " were dropped and ", s.dropped_no_target,
+             " had no target token left; raise --max-seq-len or use --overlength truncate");
+  return d;
+}
+
+std::pair<std::vector<Example>, std::vector<Example>> split_holdout(std::vector<Example> examples, double fraction,
+                                                                    uint64_t seed) {
+  HYFT_CHECK(fraction > 0 && fraction < 1, "--eval-split must be in (0, 1), got ", fraction);
+  HYFT_CHECK(examples.size() >= 2, "--eval-split needs at least 2 examples");
+  const auto order = permutation(examples.size(), seed, /*stream=*/0x5eed);
+  const size_t n_eval = std::clamp<size_t>(size_t(double(examples.size()) * fraction + 0.5), 1, examples.size() - 1);
+  std::vector<bool> is_eval(examples.size(), false);
+  for (size_t i = 0; i < n_eval; ++i) is_eval[order[i]] = true;
+  std::pair<std::vector<Example>, std::vector<Example>> out;
+  for (size_t i = 0; i < examples.size(); ++i) (is_eval[i] ? out.second : out.first).push_back(std::move(examples[i]));
+  return out;
+}
+
+}  // namespace hyft::data

@@ -1,0 +1,22 @@
+// Packing (SPEC 4): documents share rows of max_seq_len tokens. Each row carries
+// document ids and positions restarting at 0 per document, so the attention of
+// SPEC 2.1 never crosses a boundary; the first token of each document carries no
+// loss (the previous document's last token must not predict it).
+#pragma once
+
+#include "data/example.h"
+
+#include <vector>
+
+namespace hyft::data {
+
+struct PackedRow {
+  std::vector<int64_t> input_ids, labels, position_ids, document_ids;
+  int64_t documents = 0;
+};
+
+// Greedy, in order: a document opens a new row when it does not fit the current one.
+// Every document must be at most max_len tokens (the length policy sees to it).
+std::vector<PackedRow> pack(const std::vector<const Example*>& documents, int64_t max_len);
+
+}  // namespace hyft::data

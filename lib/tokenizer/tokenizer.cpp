@@ -1,0 +1,137 @@
+#include "tokenizer/tokenizer.h"
+
+#include "common/error.h"
+#include "io/remove_tree.h"
+
+#include <nlohmann/json.hpp>
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace hyft::tokenizer {
+
+namespace fs = std::filesystem;
+
+Tokenizer::Tokenizer(const std::string& model_path)
+    : path_(model_path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+  HYFT_CHECK(fs::exists(model_path), model_path, ": no such tokenizer file");
+  const auto status = sp_->Load(model_path);
+  HYFT_CHECK(status.ok(), model_path, ": not a SentencePiece model (", status.ToString(), ")");
+}
+
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+
+std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
+  std::vector<int> ids;
+  const auto status = sp_->Encode(text, &ids);
+  HYFT_CHECK(status.ok(), path_, ": cannot encode text (", status.ToString(), ")");
+  return {ids.begin(), ids.end()};
+}
+
+std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
+  std::vector<int> v(ids.begin(), ids.end());
+  std::string text;
+  const auto status = sp_->Decode(v, &text);
+  HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
+  return text;
+}
+
+std::string Tokenizer::piece(int64_t id) const { return sp_->IdToPiece(static_cast<int>(id)); }
+
+int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+
+std::optional<int64_t> Tokenizer::bos_id() const {
+  return sp_->bos_id() >= 0 ? std::optional<int64_t>(sp_->bos_id()) : std::nullopt;
+}
+
+std::optional<int64_t> Tokenizer::eos_id() const {
+  return sp_->eos_id() >= 0 ? std::optional<int64_t>(sp_->eos_id()) : std::nullopt;
+}
+
+Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path) {
+  if (!explicit_path.empty()) return Tokenizer(explicit_path);
+  const fs::path p = fs::path(model_dir) / "tokenizer.model";
+  if (!fs::exists(p)) {
+    const bool has_json = fs::exists(fs::path(model_dir) / "tokenizer.json");
+    fail(model_dir, ": no tokenizer.model (SentencePiece)",
+         has_json ? "; the model ships only tokenizer.json (a BPE tokenizer hyft does not read): pass "
+                    "--tokenizer FILE.model, or give pre-tokenized data ({\"input_ids\": [...]})"
+                  : "; pass --tokenizer FILE.model, or give pre-tokenized data ({\"input_ids\": [...]})");
+  }
+  return Tokenizer(p.string());
+}
+
+namespace {
+// The text of a JSONL record for tokenizer training: every string it carries.
+void collect_strings(const nlohmann::json& v, std::string& out) {
+  if (v.is_string()) {
+    out += v.get<std::string>();
+    out += '\n';
+  } else if (v.is_array() || v.is_object()) {
+    for (const auto& x : v) collect_strings(x, out);
+  }
+}
+}  // namespace
+
+void train_tokenizer(const std::string& input, const std::string& output, const TrainOptions& o) {
+  HYFT_CHECK(fs::exists(input), input, ": no such file");
+  HYFT_CHECK(o.vocab_size >= 300, "--vocab-size must be at least 300 (256 byte pieces + specials), got ",
+             o.vocab_size);
+  HYFT_CHECK(output.size() > 6 && output.compare(output.size() - 6, 6, ".model") == 0, "--output ", output,
+             ": must end in .model");
+  const std::string tmp_dir = output + ".tmp-" + std::to_string(::getpid());
+  io::remove_tree(tmp_dir);
+  fs::create_directories(tmp_dir);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { io::remove_tree(dir); }
+  } cleanup{tmp_dir};
+
+  // JSONL: extract the record's strings into a plain corpus, one per line.
+  std::string corpus = input;
+  std::ifstream in(input);
+  std::string first;
+  std::getline(in, first);
+  if (!first.empty() && first[0] == '{') {
+    corpus = tmp_dir + "/corpus.txt";
+    std::ofstream out(corpus);
+    in.clear();
+    in.seekg(0);
+    std::string line;
+    int64_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      std::string text;
+      try {
+        collect_strings(nlohmann::json::parse(line), text);
+      } catch (const nlohmann::json::exception& e) {
+        fail(input, ":", line_no, ": not valid JSON (", e.what(), ")");
+      }
+      for (auto& c : text)
+        if (c == '\n') c = ' ';
+      out << text << '\n';
+    }
+  }
+  const std::string prefix = tmp_dir + "/tok";
+  const std::string args = "--input=" + corpus + " --model_prefix=" + prefix +
+                           " --vocab_size=" + std::to_string(o.vocab_size) + " --model_type=" + o.model_type +
+                           " --character_coverage=" + std::to_string(o.character_coverage) +
+                           " --num_threads=" + std::to_string(o.num_threads) +
+                           " --byte_fallback=true --split_digits=true --allow_whitespace_only_pieces=true"
+                           " --remove_extra_whitespaces=false --normalization_rule_name=identity"
+                           " --hard_vocab_limit=false --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1"
+                           " --minloglevel=2 --train_extremely_large_corpus=false";
+  const auto status = sentencepiece::SentencePieceTrainer::Train(args);
+  HYFT_CHECK(status.ok(), input, ": tokenizer training failed (", status.ToString(), ")");
+  const std::string staged = output + ".tmp-" + std::to_string(::getpid()) + ".model";
+  fs::copy_file(prefix + ".model", staged, fs::copy_options::overwrite_existing);
+  HYFT_CHECK(std::rename(staged.c_str(), output.c_str()) == 0, output, ": cannot write");
+}
+
+}  // namespace hyft::tokenizer

@@ -1,0 +1,54 @@
+// SentencePiece tokenizers (SPEC 4): loading a model's tokenizer.model (or any
+// .model file), encoding and decoding, and training a new one on a corpus.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
+namespace hyft::tokenizer {
+
+class Tokenizer {
+ public:
+  // Loads a SentencePiece model file; a missing or broken file is a UserError.
+  explicit Tokenizer(const std::string& model_path);
+  ~Tokenizer();
+  Tokenizer(Tokenizer&&) noexcept;
+
+  // Text -> ids, as SentencePiece encodes it (no BOS/EOS added). Thread-safe.
+  std::vector<int64_t> encode(const std::string& text) const;
+  std::string decode(const std::vector<int64_t>& ids) const;
+  std::string piece(int64_t id) const;
+
+  int64_t vocab_size() const;
+  std::optional<int64_t> bos_id() const;  // nullopt when the model has none
+  std::optional<int64_t> eos_id() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+};
+
+// The tokenizer of a model folder (its tokenizer.model), or `explicit_path` when
+// given. A folder without one is a UserError that points at --tokenizer.
+Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path = "");
+
+struct TrainOptions {
+  int64_t vocab_size = 32000;
+  std::string model_type = "bpe";  // bpe or unigram
+  double character_coverage = 0.9995;
+  int num_threads = 2;
+};
+
+// Trains a Llama-style SentencePiece model (byte fallback, digits split, whitespace
+// kept as it is; unk 0, bos 1, eos 2) on a text file (one sample a line) or a JSONL
+// dataset (its text fields), and writes `output` (FILE.model) atomically.
+void train_tokenizer(const std::string& input, const std::string& output, const TrainOptions& options);
+
+}  // namespace hyft::tokenizer
