@@ -1,0 +1,96 @@
+// Tokenizer: ids equal those of the Python sentencepiece package on a varied
+// corpus, and `hyft tokenizer train` writes a model both can read.
+#include "support/catch.h"
+#include "support/process.h"
+
+#include "common/error.h"
+#include "tokenizer/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+using namespace hyft;
+
+namespace {
+std::string test_model() { return std::string(HYFT_FIXTURES) + "/tokenizer/test.model"; }
+}  // namespace
+
+TEST_CASE("token ids equal the Python sentencepiece package's", "[tokenizer]") {
+  const std::vector<std::string> texts = {
+      "",
+      " ",
+      "Hello world",
+      "  leading and trailing spaces  ",
+      "Whitespace   runs\tand\t\ttabs\n\nnew lines",
+      "Café naïve façade Ångström Zürich",
+      "数据集中的每一行都是一个 JSON 对象。",
+      "用户画像 + 交易记录 + 是否高风险?",
+      "東京は日本の首都です。한국어",
+      "Emoji 😀🚀🔥 👍🏽 🇨🇳 unseen: 🦜🧬",
+      "∑ ∫ √ ≤ ≥ ≠ € ¥ £",
+      "numbers 1234567890 3.14159",
+      "def f(x):\n    return x ** 2",
+      "a\u00a0non-breaking\u2009thin space",
+      "zzzzqqqq xyzzy unusual tokens",
+  };
+  const tokenizer::Tokenizer tok(test_model());
+  const std::string dir = test::temp_dir("tokenizer_parity");
+  nlohmann::json j = texts;
+  std::ofstream(dir + "/texts.json") << j.dump();
+  std::ofstream(dir + "/encode.py") << "import json, sys, sentencepiece as spm\n"
+                                       "sp = spm.SentencePieceProcessor(model_file=sys.argv[1])\n"
+                                       "texts = json.load(open(sys.argv[2]))\n"
+                                       "print(json.dumps({'ids': [sp.encode(t) for t in texts],"
+                                       " 'decoded': [sp.decode(sp.encode(t)) for t in texts],"
+                                       " 'vocab': sp.vocab_size(), 'bos': sp.bos_id(), 'eos': sp.eos_id()}))\n";
+  const auto r = test::run_python(test::quote(dir + "/encode.py") + " " + test::quote(test_model()) + " " +
+                                  test::quote(dir + "/texts.json"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto py = nlohmann::json::parse(r.out);
+  REQUIRE(py["vocab"].get<int64_t>() == tok.vocab_size());
+  REQUIRE(py["bos"].get<int64_t>() == tok.bos_id().value());
+  REQUIRE(py["eos"].get<int64_t>() == tok.eos_id().value());
+  int64_t total = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto ours = tok.encode(texts[i]);
+    INFO("text " << i << ": " << texts[i]);
+    REQUIRE(ours == py["ids"][i].get<std::vector<int64_t>>());
+    REQUIRE(tok.decode(ours) == py["decoded"][i].get<std::string>());
+    total += int64_t(ours.size());
+  }
+  REQUIRE(total > 100);
+  REQUIRE(tok.encode("").empty());
+}
+
+TEST_CASE("a missing or broken tokenizer is a clear error", "[tokenizer]") {
+  REQUIRE_THROWS_AS(tokenizer::Tokenizer("/nonexistent.model"), UserError);
+  const std::string dir = test::temp_dir("bad_tokenizer");
+  std::ofstream(dir + "/bad.model") << "not a model";
+  REQUIRE_THROWS_AS(tokenizer::Tokenizer(dir + "/bad.model"), UserError);
+  std::string msg;
+  try {
+    tokenizer::load_tokenizer(dir);
+  } catch (const UserError& e) {
+    msg = e.what();
+  }
+  REQUIRE(msg.find("--tokenizer") != std::string::npos);
+}
+
+TEST_CASE("hyft tokenizer train on JSONL writes a model", "[tokenizer]") {
+  const std::string dir = test::temp_dir("tokenizer_train");
+  {
+    std::ofstream f(dir + "/data.jsonl");
+    for (int i = 0; i < 200; ++i)
+      f << nlohmann::json({{"prompt", "用户 " + std::to_string(i) + " 的交易记录"}, {"completion", i % 7 ? "低风险" : "高风险"}}).dump()
+        << "\n";
+  }
+  const auto r = test::run_hyft("tokenizer train --input " + test::quote(dir + "/data.jsonl") +
+                                " --vocab-size 320 --output " + test::quote(dir + "/tok.model"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const tokenizer::Tokenizer tok(dir + "/tok.model");
+  REQUIRE(tok.decode(tok.encode("高风险")) == "高风险");
+  REQUIRE(test::run_hyft("tokenizer train --input x --vocab-size 320 --output y.txt").exit_code == 2);
+}
