@@ -3,17 +3,12 @@
 #include "adapters/merge.h"
 #include "common/error.h"
 #include "common/progress.h"
-#include "io/atomic_dir.h"
-#include "io/atomic_file.h"
 #include "io/checkpoint_files.h"
-#include "io/sharded_writer.h"
+#include "io/model_folder_writer.h"
 #include "model/llama_config.h"
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
-#include <fstream>
 
 namespace hyft::adapters {
 
@@ -21,18 +16,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Files of a model folder that travel with the merged weights.
-const char* const kTokenizerFiles[] = {"tokenizer.model",        "tokenizer.json",    "tokenizer_config.json",
-                                       "special_tokens_map.json", "added_tokens.json", "generation_config.json"};
-
 at::ScalarType dtype_of_config(const std::string& torch_dtype) {
   if (torch_dtype == "bfloat16") return at::kBFloat16;
   if (torch_dtype == "float16") return at::kHalf;
   return at::kFloat;
-}
-
-const char* config_dtype_name(at::ScalarType t) {
-  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
 }
 
 const std::string kWeightSuffix = ".weight";
@@ -68,33 +55,26 @@ ExportSummary export_merged(const std::string& model_dir, const LoraAdapter& ada
     summary.bytes += specs.back().bytes;
   }
 
-  io::AtomicDir out(out_dir, options.force, "pass --force to replace it");
+  io::ModelFolderOptions folder;
+  folder.source_dir = model_dir;
+  folder.dtype = summary.dtype;
+  folder.shard_bytes = options.shard_bytes;
+  folder.replace = options.force;
   Progress progress("export", int64_t(specs.size()), options.progress);
-  summary.shards = int64_t(io::write_sharded_safetensors(
-      out.tmp(), specs, options.shard_bytes, [&](const std::string& key) {
-        progress.advance();
-        ++summary.tensors;
-        const at::Tensor w = files.tensor(key);
-        if (key.size() > kWeightSuffix.size()) {
-          const auto it = adapter.weights.find(key.substr(0, key.size() - kWeightSuffix.size()));
-          if (it != adapter.weights.end()) {
-            ++summary.merged;
-            return merge_lora(w, it->second.first, it->second.second, scaling, summary.dtype);
-          }
-        }
-        return w.to(summary.dtype);
-      }));
+  summary.shards = int64_t(io::write_model_folder(out_dir, specs, folder, [&](const std::string& key) {
+    progress.advance();
+    ++summary.tensors;
+    const at::Tensor w = files.tensor(key);
+    if (key.size() > kWeightSuffix.size()) {
+      const auto it = adapter.weights.find(key.substr(0, key.size() - kWeightSuffix.size()));
+      if (it != adapter.weights.end()) {
+        ++summary.merged;
+        return merge_lora(w, it->second.first, it->second.second, scaling, summary.dtype);
+      }
+    }
+    return w.to(summary.dtype);
+  }));
   progress.finish();
-
-  nlohmann::ordered_json cj = nlohmann::ordered_json::parse(std::ifstream(config_path));
-  cj["torch_dtype"] = config_dtype_name(summary.dtype);
-  if (cj.contains("dtype")) cj["dtype"] = config_dtype_name(summary.dtype);
-  io::write_file_atomic(out.file("config.json"), cj.dump(2) + "\n");
-  for (const char* name : kTokenizerFiles) {
-    const fs::path src = fs::path(model_dir) / name;
-    if (fs::exists(src)) fs::copy_file(src, out.file(name));
-  }
-  out.commit();
   return summary;
 }
 

@@ -14,6 +14,7 @@ struct Command {
   int (*run)(int argc, char** argv);  // argv[0] is "hyft <name>"
 };
 
+int finetune_command(int argc, char** argv);
 int eval_command(int argc, char** argv);
 int export_command(int argc, char** argv);
 int data_command(int argc, char** argv);

@@ -13,6 +13,7 @@
 namespace {
 
 const hyft::app::Command kCommands[] = {
+    {"finetune", "fine-tune a model with LoRA (or fully) on a JSONL dataset", hyft::app::finetune_command},
     {"eval", "held-out loss and perplexity of a model (and adapter) on a JSONL dataset", hyft::app::eval_command},
     {"export", "merge a LoRA adapter into its base and write a Hugging Face model folder",
      hyft::app::export_command},

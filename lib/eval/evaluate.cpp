@@ -1,6 +1,7 @@
 #include "eval/evaluate.h"
 
 #include "common/progress.h"
+#include "data/batch.h"
 #include "model/causal_lm_loss.h"
 
 #include <ATen/ATen.h>
@@ -33,22 +34,10 @@ EvalResult evaluate(model::LlamaForCausalLMImpl& model, const std::vector<data::
   const size_t mb = static_cast<size_t>(std::max<int64_t>(1, options.micro_batch));
   for (size_t first = 0; first < order.size(); first += mb) {
     const size_t B = std::min(mb, order.size() - first);
-    const int64_t T = static_cast<int64_t>(examples[order[first]].input_ids.size());
-    // Right padding: pads come after every real token, so causal attention never
-    // lets a real token see them; their labels are -100.
-    at::Tensor ids = at::zeros({int64_t(B), T}, at::kLong);
-    at::Tensor labels = at::full({int64_t(B), T}, model::kIgnoreIndex, at::kLong);
-    at::Tensor positions = at::zeros({int64_t(B), T}, at::kLong);  // pads keep position 0
-    for (size_t b = 0; b < B; ++b) {
-      const auto& ex = examples[order[first + b]];
-      const int64_t n = static_cast<int64_t>(ex.input_ids.size());
-      std::copy(ex.input_ids.begin(), ex.input_ids.end(), ids[b].data_ptr<int64_t>());
-      std::copy(ex.labels.begin(), ex.labels.end(), labels[b].data_ptr<int64_t>());
-      positions[b].narrow(0, 0, n).copy_(at::arange(n, at::kLong));
-    }
-    const attention::Layout layout{positions.to(device), {}};
-    const auto result = model::target_nll(model, model.hidden_states(ids.to(device), layout),
-                                          labels.to(device));
+    std::vector<const data::Example*> rows;
+    for (size_t b = 0; b < B; ++b) rows.push_back(&examples[order[first + b]]);
+    const data::Batch batch = data::make_batch(rows, device);
+    const auto result = model::target_nll(model, model.hidden_states(batch.input_ids, batch.layout), batch.labels);
     nll += result.sum.item<double>();
     tokens += result.count;
     progress.advance(int64_t(B));

@@ -125,7 +125,7 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& op
 
 at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const ForwardContext& ctx) {
   at::Tensor h = embed_tokens->forward(input_ids);  // (B, T, D)
-  for (auto& layer : layer_list) h = layer->forward(h, ctx);
+  for (auto& layer : layer_list) h = layer_runner ? layer_runner(*layer, h, ctx) : layer->forward(h, ctx);
   return norm->forward(h);
 }
 

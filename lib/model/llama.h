@@ -14,6 +14,8 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+
 namespace hyft::model {
 
 // Anything that maps (..., in) to (..., out): the slot a projection sits in. The
@@ -96,6 +98,11 @@ class LlamaModelImpl : public torch::nn::Module {
   LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options);
   // input_ids (B, T) -> hidden states after the final norm (B, T, D).
   at::Tensor forward(const at::Tensor& input_ids, const ForwardContext& ctx);
+
+  // How each decoder layer is run: directly when unset; the trainer sets it to
+  // run layers under gradient checkpointing.
+  using LayerRunner = std::function<at::Tensor(LlamaDecoderLayerImpl&, const at::Tensor&, const ForwardContext&)>;
+  LayerRunner layer_runner;
 
   std::shared_ptr<TokenEmbedding> embed_tokens;
   torch::nn::ModuleList layers;

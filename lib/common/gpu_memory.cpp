@@ -1,0 +1,17 @@
+#include "common/gpu_memory.h"
+
+#include <c10/cuda/CUDACachingAllocator.h>
+
+namespace hyft {
+
+double peak_memory_gib(const c10::Device& device) {
+  if (!device.is_cuda()) return 0.0;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  return double(stats.allocated_bytes[size_t(c10::CachingAllocator::StatType::AGGREGATE)].peak) / double(1ull << 30);
+}
+
+void reset_peak_memory(const c10::Device& device) {
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+}
+
+}  // namespace hyft

@@ -1,0 +1,29 @@
+// Writing a Hugging Face model folder: safetensors (sharded with an index above
+// the shard size), config.json copied from a source folder with torch_dtype set,
+// and the source's tokenizer files; all into a temporary folder renamed into
+// place. `hyft export` and full fine-tuning both write through it.
+#pragma once
+
+#include "io/sharded_writer.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace hyft::io {
+
+struct ModelFolderOptions {
+  std::string source_dir;  // config.json and tokenizer files come from here
+  at::ScalarType dtype = at::kFloat;
+  int64_t shard_bytes = 5'000'000'000;
+  bool replace = false;    // replace a non-empty output folder
+  std::string how_to_replace = "pass --force to replace it";
+};
+
+// `produce(name)` gives each tensor of `specs`, already in options.dtype.
+// Returns the number of safetensors files written.
+size_t write_model_folder(const std::string& out_dir, const std::vector<TensorSpec>& specs,
+                          const ModelFolderOptions& options,
+                          const std::function<at::Tensor(const std::string&)>& produce);
+
+}  // namespace hyft::io

@@ -1,0 +1,341 @@
+#include "train/trainer.h"
+
+#include "common/error.h"
+#include "common/gpu_memory.h"
+#include "data/batch.h"
+#include "data/packing.h"
+#include "eval/evaluate.h"
+#include "model/causal_lm_loss.h"
+#include "train/activation_checkpoint.h"
+#include "train/autocast.h"
+#include "train/checkpoint.h"
+#include "train/rng_state.h"
+#include "train/tensorboard.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace hyft::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+// Installs the SIGINT/SIGTERM handlers for the run and restores the old ones.
+struct SignalScope {
+  struct sigaction old_int {}, old_term {};
+  SignalScope() {
+    g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+std::string hms(double seconds) {
+  const auto s = int64_t(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
+                (long long)(s % 60));
+  return buf;
+}
+
+}  // namespace
+
+struct Trainer::StepStats {
+  double loss = 0.0, grad_norm = 0.0, lr = 0.0;
+  int64_t tokens = 0;
+  bool skipped = false;
+};
+
+Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable,
+                 const std::vector<data::Example>& train, const std::vector<data::Example>& eval,
+                 TrainerOptions options, TrainerHooks hooks)
+    : model_(model),
+      train_(train),
+      eval_(eval),
+      o_(std::move(options)),
+      hooks_(std::move(hooks)),
+      optimizer_(std::move(trainable), o_.adamw),
+      scaler_(o_.scaler, o_.device),
+      sampler_(train, o_.sampling) {
+  HYFT_CHECK(o_.micro_batch > 0 && o_.grad_accum > 0, "--micro-batch and --grad-accum must be positive");
+  const int64_t per_step = o_.micro_batch * o_.grad_accum;
+  if (o_.max_steps > 0) {
+    total_steps_ = o_.max_steps;
+  } else {
+    int64_t per_epoch = (sampler_.epoch_length() + per_step - 1) / per_step;
+    if (o_.packing) {
+      int64_t tokens = 0;
+      for (const auto& ex : train_) tokens += int64_t(ex.input_ids.size());
+      tokens /= o_.sampling.world;
+      per_epoch = (tokens + o_.max_seq_len * per_step - 1) / (o_.max_seq_len * per_step);
+    }
+    total_steps_ = std::max<int64_t>(1, per_epoch) * std::max<int64_t>(1, o_.epochs);
+  }
+  model_.model->layer_runner = o_.grad_checkpointing ? model::LlamaModelImpl::LayerRunner(checkpointed_layer)
+                                                     : model::LlamaModelImpl::LayerRunner();
+}
+
+std::vector<const data::Example*> Trainer::draw_examples(int64_t count) {
+  std::vector<const data::Example*> out;
+  for (int64_t i = 0; i < count; ++i) out.push_back(&train_[size_t(sampler_.next())]);
+  return out;
+}
+
+Trainer::StepStats Trainer::train_step(int64_t step) {
+  model_.train();
+  // All micro-batches of the step first: the loss is normalised by their targets.
+  std::vector<data::Batch> batches;
+  int64_t targets = 0;
+  for (int64_t m = 0; m < o_.grad_accum; ++m) {
+    if (!o_.packing) {
+      batches.push_back(data::make_batch(draw_examples(o_.micro_batch), o_.device));
+    } else {
+      // Fill micro_batch rows greedily; the example that opens one row too many waits.
+      std::vector<const data::Example*> docs;
+      int64_t rows = 1, used = 0;
+      while (true) {
+        const int64_t idx = pending_ >= 0 ? pending_ : sampler_.next();
+        pending_ = -1;
+        const int64_t n = int64_t(train_[size_t(idx)].input_ids.size());
+        if (used + n > o_.max_seq_len && used > 0) {
+          if (rows == o_.micro_batch) {
+            pending_ = idx;
+            break;
+          }
+          ++rows;
+          used = 0;
+        }
+        docs.push_back(&train_[size_t(idx)]);
+        used += n;
+      }
+      batches.push_back(data::make_packed_batch(data::pack(docs, o_.max_seq_len), o_.device));
+    }
+    targets += batches.back().targets;
+  }
+  StepStats st;
+  const double denom = double(std::max<int64_t>(1, targets));
+  const bool fp16 = o_.precision == at::kHalf;
+  double nll_sum = 0.0;
+  for (auto& b : batches) {
+    at::Tensor nll;
+    {
+      AutocastGuard autocast(o_.device.type(), o_.precision);
+      const at::Tensor hidden = model_.hidden_states(b.input_ids, b.layout);
+      nll = model::target_nll(model_, hidden, b.labels).sum;
+    }
+    at::Tensor loss = nll / denom;
+    (fp16 ? scaler_.scale_loss(loss) : loss).backward();
+    nll_sum += nll.item<double>();
+    st.tokens += b.tokens;
+  }
+  st.loss = nll_sum / denom;
+  st.lr = learning_rate(o_.schedule, o_.adamw.lr, step, o_.warmup_steps, total_steps_);
+
+  std::vector<at::Tensor> grads;
+  for (const auto& p : optimizer_.parameters())
+    if (p.param.grad().defined()) grads.push_back(p.param.grad());
+  bool finite = std::isfinite(st.loss);
+  if (fp16) finite = scaler_.unscale_and_check(grads) && finite;
+  if (finite && !grads.empty()) {
+    at::NoGradGuard no_grad;
+    const auto norms = at::_foreach_norm(grads, 2);
+    st.grad_norm = at::stack(norms).norm().item<double>();
+    finite = std::isfinite(st.grad_norm);
+    if (finite && o_.max_grad_norm > 0 && st.grad_norm > o_.max_grad_norm)
+      at::_foreach_mul_(grads, o_.max_grad_norm / (st.grad_norm + 1e-6));
+  }
+  if (finite) {
+    optimizer_.step(st.lr);
+    consecutive_nonfinite_ = 0;
+  } else {
+    st.skipped = true;
+    if (!fp16 && ++consecutive_nonfinite_ >= o_.max_nonfinite_steps)
+      throw std::runtime_error("the loss was not finite (" + std::to_string(st.loss) + ") for " +
+                               std::to_string(consecutive_nonfinite_) + " steps in a row, at step " +
+                               std::to_string(step + 1) +
+                               "; stopping. Lower --lr, raise --warmup-steps, check the data, or use --precision "
+                               "fp32; the last good checkpoint is kept under " + o_.output_dir + "/checkpoints");
+  }
+  optimizer_.zero_grad();
+  if (fp16) scaler_.update();
+  return st;
+}
+
+double Trainer::evaluate_held_out() {
+  AutocastGuard autocast(o_.device.type(), o_.precision);
+  eval::EvalOptions eo;
+  eo.micro_batch = o_.micro_batch;
+  return eval::evaluate(model_, eval_, eo).loss;
+}
+
+void Trainer::save(int64_t step, double best_eval) {
+  CheckpointData c;
+  c.step = step;
+  for (const auto& p : optimizer_.parameters()) c.trainable.emplace_back(p.name, p.param.detach());
+  c.optimizer = optimizer_.state();
+  c.rng.emplace_back("cpu", get_rng_state(at::kCPU));
+  if (o_.device.is_cuda()) c.rng.emplace_back("cuda", get_rng_state(o_.device));
+  const auto sampler = sampler_.state();
+  c.state = {{"sampler_epoch", sampler.epoch},
+             {"sampler_offset", sampler.offset},
+             {"pending", pending_},
+             {"scaler", scaler_.state()},
+             {"best_eval_loss", std::isnan(best_eval) ? nlohmann::json(nullptr) : nlohmann::json(best_eval)},
+             {"consecutive_nonfinite", consecutive_nonfinite_},
+             {"total_steps", total_steps_}};
+  c.config = o_.config;
+  save_checkpoint(o_.output_dir, c, [&](const std::string& dir) { hooks_.save(dir + "/" + hooks_.final_name); },
+                  o_.keep_last);
+}
+
+void Trainer::restore(const std::string& dir, double& best_eval) {
+  const LoadedCheckpoint c = load_checkpoint(dir);
+  at::NoGradGuard no_grad;
+  for (const auto& p : optimizer_.parameters()) {
+    const auto it = c.trainable.find(p.name);
+    HYFT_CHECK(it != c.trainable.end() && it->second.sizes() == p.param.sizes(), dir, ": checkpoint has no '",
+               p.name, "' of shape ", p.param.sizes(), "; it belongs to another run (other targets or rank?)");
+    p.param.copy_(it->second);
+  }
+  optimizer_.load_state(c.optimizer, dir);
+  set_rng_state(at::kCPU, c.rng.at("cpu"));
+  if (o_.device.is_cuda() && c.rng.count("cuda")) set_rng_state(o_.device, c.rng.at("cuda"));
+  const auto& s = c.state;
+  sampler_.restore({s.at("sampler_epoch").get<int64_t>(), s.at("sampler_offset").get<int64_t>()});
+  pending_ = s.at("pending").get<int64_t>();
+  scaler_.load_state(s.at("scaler").get<std::vector<double>>());
+  consecutive_nonfinite_ = s.at("consecutive_nonfinite").get<int64_t>();
+  best_eval = s.at("best_eval_loss").is_null() ? std::nan("") : s.at("best_eval_loss").get<double>();
+}
+
+TrainResult Trainer::run() {
+  fs::create_directories(o_.output_dir);
+  SignalScope signals;
+  TrainResult result;
+  double best_eval = std::nan("");
+  int64_t start = 0;
+  if (!o_.resume.empty()) {
+    const auto dir = o_.resume == "latest" ? latest_checkpoint(o_.output_dir) : std::optional<std::string>(o_.resume);
+    if (dir) {
+      restore(*dir, best_eval);
+      start = load_checkpoint(*dir).step;
+      std::printf("resumed from %s (step %lld)\n", dir->c_str(), static_cast<long long>(start));
+    } else {
+      std::printf("no checkpoint under %s/checkpoints; starting from the beginning\n", o_.output_dir.c_str());
+    }
+  }
+  EventWriter events(o_.output_dir);
+  std::ofstream metrics(o_.output_dir + "/metrics.jsonl", std::ios::app);
+  const char* signal_at = std::getenv("HYFT_TEST_SIGNAL_AT_STEP");  // tests: raise SIGTERM after that step
+  std::printf("training %lld steps: micro-batch %lld x accumulation %lld, %s, %s%s\n",
+              static_cast<long long>(total_steps_), static_cast<long long>(o_.micro_batch),
+              static_cast<long long>(o_.grad_accum),
+              o_.precision == at::kBFloat16 ? "bf16" : o_.precision == at::kHalf ? "fp16" : "fp32",
+              o_.device.str().c_str(), o_.grad_checkpointing ? ", gradient checkpointing" : "");
+  std::fflush(stdout);
+  reset_peak_memory(o_.device);
+  const auto t0 = std::chrono::steady_clock::now();
+  double window_tokens = 0;
+  auto window_start = t0;
+  int64_t step = start, last_saved = start;
+  while (step < total_steps_) {
+    StepStats st;
+    try {
+      st = train_step(step);
+    } catch (const c10::OutOfMemoryError&) {
+      throw std::runtime_error("out of GPU memory at micro-batch " + std::to_string(o_.micro_batch) +
+                               ", max_seq_len " + std::to_string(o_.max_seq_len) +
+                               ": lower --micro-batch (and raise --grad-accum to keep the batch), add "
+                               "--grad-checkpointing, or lower --max-seq-len");
+    }
+    ++step;
+    result.steps = step;
+    result.last_loss = st.loss;
+    window_tokens += double(st.tokens);
+
+    const bool last = step == total_steps_;
+    if (step % std::max<int64_t>(1, o_.log_every) == 0 || last || step == start + 1) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - window_start).count();
+      const double tps = dt > 0 ? window_tokens / dt : 0.0;
+      const double per_step = std::chrono::duration<double>(now - t0).count() / double(step - start);
+      const double mem = peak_memory_gib(o_.device);
+      std::printf("step %lld/%lld | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | ETA %s%s", (long long)step,
+                  (long long)total_steps_, st.loss, st.lr, st.grad_norm, tps,
+                  hms(per_step * double(total_steps_ - step)).c_str(), st.skipped ? " | step skipped" : "");
+      if (o_.device.is_cuda()) std::printf(" | mem %.2f GiB", mem);
+      if (o_.precision == at::kHalf) std::printf(" | scale %.0f", scaler_.scale());
+      std::printf("\n");
+      std::fflush(stdout);
+      nlohmann::json m = {{"step", step}, {"loss", st.loss}, {"lr", st.lr}, {"grad_norm", st.grad_norm},
+                          {"tokens_per_s", tps}, {"skipped", st.skipped}, {"peak_mem_gib", mem}};
+      if (o_.precision == at::kHalf) {
+        m["loss_scale"] = scaler_.scale();
+        m["skipped_steps"] = scaler_.skipped_steps();
+      }
+      metrics << m.dump() << "\n" << std::flush;
+      events.scalar("train/loss", st.loss, step);
+      events.scalar("train/lr", st.lr, step);
+      events.scalar("train/grad_norm", st.grad_norm, step);
+      events.scalar("train/tokens_per_s", tps, step);
+      events.flush();
+      window_tokens = 0;
+      window_start = now;
+    }
+    if (!eval_.empty() && ((o_.eval_every > 0 && step % o_.eval_every == 0) || last)) {
+      const double loss = evaluate_held_out();
+      const bool best = std::isnan(best_eval) || loss < best_eval;
+      std::printf("eval step %lld | loss %.4f | perplexity %.3f%s\n", (long long)step, loss, std::exp(loss),
+                  best ? (" | best so far, kept in best-" + hooks_.final_name + "/").c_str() : "");
+      std::fflush(stdout);
+      metrics << nlohmann::json({{"step", step}, {"eval_loss", loss}, {"eval_perplexity", std::exp(loss)}}).dump()
+              << "\n" << std::flush;
+      events.scalar("eval/loss", loss, step);
+      events.scalar("eval/perplexity", std::exp(loss), step);
+      events.flush();
+      if (best) {
+        best_eval = loss;
+        hooks_.save(o_.output_dir + "/best-" + hooks_.final_name);
+      }
+    }
+    if (o_.save_every > 0 && step % o_.save_every == 0 && !last) {
+      save(step, best_eval);
+      last_saved = step;
+    }
+    if (signal_at && std::atoll(signal_at) == step) std::raise(SIGTERM);
+    if (g_signal) {
+      if (last_saved != step) save(step, best_eval);
+      std::printf("%s: saved a checkpoint at step %lld under %s/checkpoints; continue with --resume\n",
+                  g_signal == SIGINT ? "interrupted" : "terminated", (long long)step, o_.output_dir.c_str());
+      result.exit_code = 128 + int(g_signal);
+      break;
+    }
+  }
+  if (result.exit_code == 0) {
+    hooks_.save(o_.output_dir + "/" + hooks_.final_name);
+    if (o_.save_every > 0) save(step, best_eval);
+  }
+  result.best_eval_loss = best_eval;
+  return result;
+}
+
+}  // namespace hyft::train

@@ -1,0 +1,91 @@
+// The training loop (SPEC 5): micro-batches with accumulation normalised by the
+// target tokens of the whole optimizer step, autocast with fp32 master weights,
+// dynamic loss scaling for fp16, gradient checkpointing, clipping, AdamW with a
+// warmup schedule, held-out evaluation keeping the best weights, atomic
+// checkpoints, exact resume, SIGINT/SIGTERM, non-finite and out-of-memory stops,
+// progress, metrics.jsonl and TensorBoard events. What is trained and how it is
+// saved (a LoRA adapter, or every weight) is the recipe's business: it passes the
+// trainable parameters and a save function.
+#pragma once
+
+#include "data/example.h"
+#include "data/sampler.h"
+#include "model/llama.h"
+#include "train/adamw.h"
+#include "train/loss_scaler.h"
+#include "train/lr_schedule.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace hyft::train {
+
+struct TrainerOptions {
+  at::ScalarType precision = at::kFloat;  // compute dtype under autocast
+  at::Device device = at::kCPU;
+  bool grad_checkpointing = false;
+  int64_t micro_batch = 4, grad_accum = 1;
+  AdamWOptions adamw;
+  Schedule schedule = Schedule::Cosine;
+  int64_t warmup_steps = 0;
+  double max_grad_norm = 1.0;  // 0: no clipping
+  int64_t epochs = 1, max_steps = 0;  // max_steps > 0 wins over epochs
+  bool packing = false;
+  int64_t max_seq_len = 2048;
+  data::SamplerOptions sampling;
+  LossScalerOptions scaler;
+  int64_t max_nonfinite_steps = 3;  // bf16/fp32: stop after this many non-finite losses in a row
+  int64_t eval_every = 0, save_every = 0, keep_last = 2, log_every = 10;
+  std::string output_dir;
+  std::string resume;  // "": fresh; "latest": newest checkpoint; else a checkpoint folder
+  nlohmann::json config;  // the resolved configuration, stored in checkpoints
+};
+
+struct TrainerHooks {
+  // Writes what a user keeps (an adapter folder, a model folder) to `dir`.
+  std::function<void(const std::string& dir)> save;
+  // Folder names under the output: <final_name>/ at the end, best-<final_name>/
+  // for the best held-out loss, and inside each checkpoint.
+  std::string final_name = "adapter";
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double last_loss = 0.0;
+  double best_eval_loss = 0.0;  // NaN without evaluation
+  int exit_code = 0;            // 0, or 130/143 after SIGINT/SIGTERM
+};
+
+class Trainer {
+ public:
+  Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable,
+          const std::vector<data::Example>& train, const std::vector<data::Example>& eval, TrainerOptions options,
+          TrainerHooks hooks);
+  TrainResult run();
+
+  int64_t total_steps() const { return total_steps_; }
+
+ private:
+  struct StepStats;
+  StepStats train_step(int64_t step);
+  std::vector<data::Example const*> draw_examples(int64_t count);
+  double evaluate_held_out();
+  void save(int64_t step, double best_eval);
+  void restore(const std::string& dir, double& best_eval);
+
+  model::LlamaForCausalLMImpl& model_;
+  const std::vector<data::Example>& train_;
+  const std::vector<data::Example>& eval_;
+  TrainerOptions o_;
+  TrainerHooks hooks_;
+  AdamW optimizer_;
+  LossScaler scaler_;
+  data::Sampler sampler_;
+  int64_t pending_ = -1;  // packing: an example drawn but not yet placed
+  int64_t total_steps_ = 0, consecutive_nonfinite_ = 0;
+};
+
+}  // namespace hyft::train
