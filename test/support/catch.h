@@ -6,4 +6,7 @@
 #include <catch2/generators/catch_generators.hpp>
 #else
 #include <catch2/catch.hpp>
+namespace Catch {
+using Detail::Approx;  // v3 spells it Catch::Approx
+}
 #endif

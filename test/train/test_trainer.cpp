@@ -1,0 +1,187 @@
+// `hyft finetune` end to end on CPU with a tiny model: it learns, gradient
+// checkpointing and accumulation change nothing, resume is exact, signals and
+// non-finite losses stop it cleanly, and its adapters go through PEFT and export.
+#include "support/catch.h"
+#include "support/process.h"
+
+#include "io/safetensors.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+using namespace hyft;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string llama(const std::string& name) { return std::string(HYFT_FIXTURES) + "/llama/" + name; }
+
+// finetune on the mha fixture; returns the process result.
+test::ProcessResult finetune(const std::string& out, const std::string& extra, const std::string& env = "") {
+  return test::run(env + " " + test::quote(HYFT_BIN) + " finetune --device cpu --model " +
+                   test::quote(llama("mha") + "/model") + " --train " + test::quote(llama("mha") + "/data.jsonl") +
+                   " --output " + test::quote(out) + " --log-every 1 " + extra);
+}
+
+// step -> training loss, from metrics.jsonl
+std::map<int64_t, double> losses(const std::string& out) {
+  std::map<int64_t, double> m;
+  std::ifstream in(out + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) m[j["step"].get<int64_t>()] = j["loss"].get<double>();
+  }
+  return m;
+}
+
+std::map<std::string, at::Tensor> adapter(const std::string& dir) {
+  io::SafetensorsFile f(dir + "/adapter_model.safetensors");
+  std::map<std::string, at::Tensor> out;
+  for (const auto& k : f.keys()) out[k] = f.tensor(k).clone();
+  return out;
+}
+
+double max_diff(const std::map<std::string, at::Tensor>& a, const std::map<std::string, at::Tensor>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0;
+  for (const auto& [k, v] : a) d = std::max(d, (v - b.at(k)).abs().max().item<double>());
+  return d;
+}
+
+void require_ok(const test::ProcessResult& r) {
+  INFO("exit " << r.exit_code << "\n" << r.out << "\n" << r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
+}  // namespace
+
+TEST_CASE("LoRA fine-tuning drives a small dataset's loss well down", "[train]") {
+  const std::string out = test::temp_dir("overfit");
+  require_ok(finetune(out, "--max-steps 60 --lr 1e-2 --micro-batch 7 --targets all --lora-r 8 --lr-schedule constant"));
+  const auto l = losses(out);
+  std::printf("overfit: loss %.4f at step 1, %.4f at step 60\n", l.at(1), l.at(60));
+  REQUIRE(l.at(60) < 0.25 * l.at(1));
+  REQUIRE(fs::exists(out + "/adapter/adapter_model.safetensors"));
+}
+
+TEST_CASE("gradient checkpointing gives the same losses, dropout included", "[train]") {
+  const std::string a = test::temp_dir("ckpt_off"), b = test::temp_dir("ckpt_on");
+  const std::string args = "--max-steps 10 --lr 5e-3 --micro-batch 3 --lora-dropout 0.1 --targets q_proj,v_proj,down_proj";
+  require_ok(finetune(a, args));
+  require_ok(finetune(b, args + " --grad-checkpointing"));
+  const auto la = losses(a), lb = losses(b);
+  REQUIRE(la.size() == 10);
+  for (const auto& [step, loss] : la) {
+    INFO("step " << step << ": " << loss << " vs " << lb.at(step));
+    REQUIRE(std::abs(loss - lb.at(step)) <= 1e-6 * std::abs(loss));
+  }
+  const double d = max_diff(adapter(a + "/adapter"), adapter(b + "/adapter"));
+  std::printf("grad checkpointing on/off: adapters max |diff| %.3g\n", d);
+  REQUIRE(d < 1e-6);
+}
+
+TEST_CASE("micro-batch 2 x accumulation 4 equals micro-batch 8 x accumulation 1", "[train]") {
+  const std::string a = test::temp_dir("accum_2x4"), b = test::temp_dir("accum_8x1");
+  const std::string args = "--max-steps 5 --lr 5e-3 --lora-dropout 0 --targets all";
+  require_ok(finetune(a, args + " --micro-batch 2 --grad-accum 4"));
+  require_ok(finetune(b, args + " --micro-batch 8 --grad-accum 1"));
+  const auto la = losses(a), lb = losses(b);
+  for (const auto& [step, loss] : la) {
+    INFO("step " << step);
+    REQUIRE(std::abs(loss - lb.at(step)) <= 1e-5 * std::abs(loss));
+  }
+  const double d = max_diff(adapter(a + "/adapter"), adapter(b + "/adapter"));
+  std::printf("accumulation 2x4 vs 8x1: adapters max |diff| %.3g\n", d);
+  REQUIRE(d < 1e-5);
+}
+
+TEST_CASE("resume after SIGTERM gives the uninterrupted run's adapter", "[train]") {
+  const std::string straight = test::temp_dir("resume_straight"), split = test::temp_dir("resume_split");
+  const std::string args = "--max-steps 12 --lr 5e-3 --micro-batch 3 --lora-dropout 0.1 --save-every 3 --keep-last 3";
+  require_ok(finetune(straight, args));
+
+  // SIGTERM after step 6 (raised by the trainer itself at that step, through the real handler).
+  const auto killed = finetune(split, args, "HYFT_TEST_SIGNAL_AT_STEP=6");
+  INFO(killed.out << killed.err);
+  REQUIRE(killed.exit_code == 143);
+  REQUIRE(fs::exists(split + "/checkpoints/step-6/trainer_state.json"));
+  REQUIRE_FALSE(fs::exists(split + "/adapter"));
+
+  // A later checkpoint left half-written by a kill: skipped with a warning.
+  fs::copy(split + "/checkpoints/step-6", split + "/checkpoints/step-9", fs::copy_options::recursive);
+  fs::remove(split + "/checkpoints/step-9/trainer_state.json");
+  fs::create_directories(split + "/checkpoints/step-12.tmp-999");
+
+  const auto resumed = finetune(split, args + " --resume");
+  require_ok(resumed);
+  REQUIRE(resumed.out.find("resumed from") != std::string::npos);
+  REQUIRE(resumed.out.find("step-6 (step 6)") != std::string::npos);
+  REQUIRE(resumed.err.find("step-9 is incomplete") != std::string::npos);
+  REQUIRE(resumed.err.find("half-written") != std::string::npos);
+
+  const double d = max_diff(adapter(straight + "/adapter"), adapter(split + "/adapter"));
+  std::printf("resume at step 6 vs straight: adapters max |diff| %.3g\n", d);
+  REQUIRE(d == 0.0);
+  const auto ls = losses(straight), lr = losses(split);
+  for (int64_t step = 7; step <= 12; ++step) REQUIRE(ls.at(step) == lr.at(step));
+}
+
+TEST_CASE("non-finite losses stop the run with a clear message", "[train]") {
+  // A model whose final norm holds NaN: every loss is NaN.
+  const std::string model = test::temp_dir("nan_model");
+  fs::copy_file(llama("mha") + "/model/config.json", model + "/config.json");
+  io::SafetensorsFile f(llama("mha") + "/model/model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& k : f.keys()) {
+    at::Tensor t = f.tensor(k).clone();
+    if (k == "model.norm.weight") t[0] = std::nan("");
+    tensors.emplace_back(k, t);
+  }
+  io::save_safetensors(model + "/model.safetensors", tensors);
+  const std::string out = test::temp_dir("nan_run");
+  const auto r = test::run(test::quote(HYFT_BIN) + " finetune --device cpu --model " + test::quote(model) +
+                           " --train " + test::quote(llama("mha") + "/data.jsonl") + " --output " + test::quote(out) +
+                           " --max-steps 10");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 1);
+  REQUIRE(r.err.find("not finite") != std::string::npos);
+  REQUIRE(r.err.find("3 steps in a row") != std::string::npos);
+}
+
+TEST_CASE("a fine-tuned adapter goes through PEFT and export with the same loss", "[train]") {
+  const std::string out = test::temp_dir("trained_adapter");
+  require_ok(finetune(out, "--max-steps 20 --lr 1e-2 --micro-batch 4 --targets q_proj,v_proj,gate_proj"));
+  const std::string data = test::quote(llama("mha") + "/data.jsonl");
+  const auto ours = test::run_hyft("eval --json --device cpu --model " + test::quote(llama("mha") + "/model") +
+                                   " --adapter " + test::quote(out + "/adapter") + " --data " + data);
+  require_ok(ours);
+  const double hyft_loss = nlohmann::json::parse(ours.out)["loss"].get<double>();
+  const std::string script = test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/hf_reference.py");
+  const auto peft = test::run_python(script + " peft-eval " + test::quote(llama("mha") + "/model") + " " +
+                                     test::quote(out + "/adapter") + " " + data);
+  require_ok(peft);
+  const double peft_loss = nlohmann::json::parse(peft.out)["loss"].get<double>();
+  require_ok(test::run_hyft("export --model " + test::quote(llama("mha") + "/model") + " --adapter " +
+                            test::quote(out + "/adapter") + " --output " + test::quote(out + "/merged") + " --dtype fp32"));
+  const auto merged = test::run_python(script + " hf-eval " + test::quote(out + "/merged") + " " + data);
+  require_ok(merged);
+  const double merged_loss = nlohmann::json::parse(merged.out)["loss"].get<double>();
+  std::printf("trained adapter: hyft %.8f, PEFT %.8f, exported in transformers %.8f\n", hyft_loss, peft_loss,
+              merged_loss);
+  REQUIRE(std::abs(hyft_loss - peft_loss) < 1e-5 * hyft_loss);
+  REQUIRE(std::abs(hyft_loss - merged_loss) < 1e-5 * hyft_loss);
+}
+
+TEST_CASE("bad finetune flags are usage errors", "[train]") {
+  const std::string out = test::temp_dir("bad_flags");
+  for (const std::string& flags : {"--lr-schedule sideways", "--sampling odd", "--targets lm_head", "--lr -1",
+                                   "--lora-r 0", "--precision fp8"}) {
+    const auto r = finetune(out, flags);
+    INFO(flags << ": " << r.err);
+    REQUIRE(r.exit_code == 2);
+  }
+}
