@@ -17,6 +17,8 @@ const hyft::app::Command kCommands[] = {
     {"eval", "held-out loss and perplexity of a model (and adapter) on a JSONL dataset", hyft::app::eval_command},
     {"export", "merge a LoRA adapter into its base and write a Hugging Face model folder",
      hyft::app::export_command},
+    {"generate", "generate text with a KV cache (temperature, top-p, top-k, repetition penalty)",
+     hyft::app::generate_command},
     {"bench", "training throughput on random tokens for a named model shape (JSON line)", hyft::app::bench_command},
     {"data", "data stats: what a dataset holds under the length and sampling settings", hyft::app::data_command},
     {"tokenizer", "tokenizer train: a SentencePiece model from a corpus", hyft::app::tokenizer_command},

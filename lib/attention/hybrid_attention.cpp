@@ -68,16 +68,35 @@ AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout)
   return {false, hybrid_mask(s, layout)};
 }
 
+AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_start, int64_t Tq,
+                                        const at::Device& device) {
+  const int64_t Tk = q_start + Tq;
+  if (Tq == 1 && s.is_full_causal(Tk)) return {false, {}};
+  if (q_start == 0 && s.is_full_causal(Tk)) return {true, {}};
+  auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor pi = at::arange(q_start, Tk, opts).unsqueeze(1);  // (Tq, 1)
+  at::Tensor pj = at::arange(0, Tk, opts).unsqueeze(0);        // (1, Tk)
+  at::Tensor allowed = pj <= pi;
+  if (s.window_size > 0) {
+    at::Tensor near = (pi - pj) < s.window_size;
+    if (const int64_t stride = s.global_stride(); stride > 0)
+      near = near | (pj.remainder(stride) == 0) | (pi.remainder(stride) == 0);
+    allowed = allowed & near;
+  }
+  return {false, allowed.unsqueeze(0).unsqueeze(0)};  // (1, 1, Tq, Tk)
+}
+
 at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const AttentionMask& mask) {
   const int64_t H = q.size(1), Hkv = k.size(1), T = q.size(2), Dh = q.size(3);
   at::Tensor kr = k.repeat_interleave(H / Hkv, 1);  // (B, H, T, Dh)
   at::Tensor vr = v.repeat_interleave(H / Hkv, 1);
   at::Tensor scores = at::matmul(q, kr.transpose(2, 3)) / std::sqrt(double(Dh));  // (B, H, T, T)
-  at::Tensor allowed = mask.causal
-                           ? at::ones({T, T}, q.options().dtype(at::kBool)).tril()
-                           : mask.allowed;
-  scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  if (mask.causal || mask.allowed.defined()) {
+    const at::Tensor allowed = mask.causal ? at::ones({T, kr.size(2)}, q.options().dtype(at::kBool)).tril()
+                                           : mask.allowed;
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  }
   at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
   return at::matmul(probs, vr);
 }
@@ -88,7 +107,9 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   if (mask.causal)
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, 0.0, /*is_causal=*/true,
                                             std::nullopt, gqa);
-  return at::scaled_dot_product_attention(q, k, v, mask.allowed, 0.0, false, std::nullopt, gqa);
+  return at::scaled_dot_product_attention(q, k, v, mask.allowed.defined() ? std::optional<at::Tensor>(mask.allowed)
+                                                                          : std::nullopt,
+                                          0.0, false, std::nullopt, gqa);
 }
 
 }  // namespace hyft::attention

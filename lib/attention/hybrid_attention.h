@@ -37,8 +37,9 @@ struct Layout {
   at::Tensor document_ids;
 };
 
-// The attention a batch needs, shared by every layer: either plain causal (no
-// tensor; SDPA's is_causal) or a boolean mask (B, 1, T, T), true = may attend.
+// The attention a batch needs, shared by every layer: plain causal (no tensor;
+// SDPA's is_causal), or a boolean mask (B, 1, Tq, Tk), true = may attend. With
+// causal false and no mask every query sees every key (one new token over a cache).
 struct AttentionMask {
   bool causal = true;
   at::Tensor allowed;
@@ -50,6 +51,10 @@ at::Tensor reference_mask(const HybridSettings& s, const Layout& layout);
 at::Tensor hybrid_mask(const HybridSettings& s, const Layout& layout);
 // What the model uses: causal when the rule reduces to causal, else hybrid_mask.
 AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout);
+
+// Queries at positions q_start .. q_start+Tq-1 over keys 0 .. q_start+Tq-1 of one
+// sequence (generation with a KV cache): no mask when every query sees every key.
+AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_start, int64_t Tq, const at::Device& device);
 
 // Attention over q (B, H, T, Dh), k and v (B, Hkv, T, Dh), H a multiple of Hkv,
 // scaled by 1/sqrt(Dh). Returns (B, H, T, Dh) in q's dtype.

@@ -44,8 +44,8 @@ std::shared_ptr<LinearLayer>& projection_slot(
 }  // namespace
 
 // --- attention --------------------------------------------------------------
-LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, const at::TensorOptions& options)
-    : num_heads(c.num_attention_heads), num_kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, const at::TensorOptions& options, int64_t layer)
+    : num_heads(c.num_attention_heads), num_kv_heads(c.num_key_value_heads), head_dim(c.head_dim), layer_index(layer) {
   const int64_t D = c.hidden_size;
   const bool b = c.attention_bias;
   q_proj = register_module("q_proj", std::make_shared<Projection>(D, num_heads * head_dim, b, options));
@@ -71,6 +71,14 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
   at::Tensor v = v_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
   q = apply_rotary(q, ctx.cos, ctx.sin);
   k = apply_rotary(k, ctx.cos, ctx.sin);
+  if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
+    auto& ck = ctx.cache->k[size_t(layer_index)];
+    auto& cv = ctx.cache->v[size_t(layer_index)];
+    ck = ck.defined() ? at::cat({ck, k}, 2) : k;
+    cv = cv.defined() ? at::cat({cv, v}, 2) : v;
+    k = ck;
+    v = cv;
+  }
   at::Tensor out = ctx.reference_attention ? attention::attention_reference(q, k, v, ctx.mask)
                                            : attention::attention(q, k, v, ctx.mask);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
@@ -99,8 +107,9 @@ at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
 }
 
 // --- decoder layer, model ---------------------------------------------------
-LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options) {
-  self_attn = register_module("self_attn", LlamaAttention(c, options));
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options,
+                                             int64_t layer_index) {
+  self_attn = register_module("self_attn", LlamaAttention(c, options, layer_index));
   mlp = register_module("mlp", LlamaMLP(c, options));
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
   post_attention_layernorm =
@@ -117,7 +126,7 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& op
                                  std::make_shared<TokenEmbedding>(c.vocab_size, c.hidden_size, options));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    layer_list.emplace_back(c, options);
+    layer_list.emplace_back(c, options, i);
     layers->push_back(layer_list.back());
   }
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
@@ -161,6 +170,26 @@ at::Tensor LlamaForCausalLMImpl::logits(const at::Tensor& hidden) const {
 at::Tensor LlamaForCausalLMImpl::forward(const at::Tensor& input_ids) {
   const auto layout = sequential_layout(input_ids.size(0), input_ids.size(1), input_ids.device());
   return logits(hidden_states(input_ids, layout));
+}
+
+at::Tensor LlamaForCausalLMImpl::forward_cached(const at::Tensor& input_ids, KVCache& cache) {
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  if (cache.k.empty()) {
+    cache.k.resize(model->layer_list.size());
+    cache.v.resize(model->layer_list.size());
+  }
+  at::Tensor pos = at::arange(cache.length, cache.length + T, input_ids.options().dtype(at::kLong));
+  ForwardContext ctx;
+  // Under "dynamic" RoPE, keys cached earlier keep the scaling of their own step
+  // (as in transformers' cache); past max_position_embeddings this departs from a
+  // full forward pass over the whole sequence.
+  std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(pos.unsqueeze(0).expand({B, T}), model->embed_tokens->weight.scalar_type());
+  ctx.mask = attention::make_cached_attention_mask(attention_settings, cache.length, T, input_ids.device());
+  ctx.reference_attention = reference_attention;
+  ctx.cache = &cache;
+  at::Tensor logits_out = logits(model->forward(input_ids, ctx));
+  cache.length += T;
+  return logits_out;
 }
 
 Layout sequential_layout(int64_t B, int64_t T, const at::Device& device) {

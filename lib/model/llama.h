@@ -51,23 +51,31 @@ class TokenEmbedding : public torch::nn::Module {
   at::Tensor weight;
 };
 
+// Keys and values of the tokens seen so far, per layer (B, Hkv, Tpast, Dh):
+// generation feeds only the new tokens and attends over the cache.
+struct KVCache {
+  std::vector<at::Tensor> k, v;
+  int64_t length = 0;  // tokens cached
+};
+
 // Per-forward context shared by every layer: rotary tables and the attention mask.
 struct ForwardContext {
   at::Tensor cos, sin;  // (B, T, Dh)
   attention::AttentionMask mask;
   bool reference_attention = false;  // use the explicit-mask oracle
+  KVCache* cache = nullptr;          // when set, attention appends to it and reads all of it
 };
 
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
-  LlamaAttentionImpl(const LlamaConfig& c, const at::TensorOptions& options);
+  LlamaAttentionImpl(const LlamaConfig& c, const at::TensorOptions& options, int64_t layer_index = 0);
   at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);  // (B, T, D) -> (B, T, D)
   // The projection slots, registered as q_proj, k_proj, v_proj, o_proj.
   std::shared_ptr<LinearLayer>& projection(const std::string& name);
   void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
 
   std::shared_ptr<LinearLayer> q_proj, k_proj, v_proj, o_proj;
-  int64_t num_heads, num_kv_heads, head_dim;
+  int64_t num_heads, num_kv_heads, head_dim, layer_index;
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -84,7 +92,7 @@ TORCH_MODULE(LlamaMLP);
 
 class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
-  LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options);
+  LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options, int64_t layer_index = 0);
   at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);
 
   LlamaAttention self_attn{nullptr};
@@ -123,6 +131,9 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   at::Tensor logits(const at::Tensor& hidden) const;
   // input_ids (B, T) -> logits (B, T, V); positions 0..T-1 in every row.
   at::Tensor forward(const at::Tensor& input_ids);
+  // New tokens (B, Tnew) after cache->length cached ones -> logits (B, Tnew, V);
+  // the cache grows by Tnew. Rows share one length (no padding).
+  at::Tensor forward_cached(const at::Tensor& input_ids, KVCache& cache);
 
   const at::Tensor& lm_head_weight() const;  // (V, D): lm_head.weight, or the embedding if tied
   const LlamaConfig& config() const { return config_; }

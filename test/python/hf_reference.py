@@ -6,6 +6,8 @@
   hf_reference.py peft-make MODEL DATA OUT --targets q_proj,v_proj --r 8 --alpha 16
                   [--rslora] [--seed S]                 a PEFT adapter with random A and B
   hf_reference.py peft-fixtures LLAMA_FIXTURES OUT      the adapters the C++ tests use
+  hf_reference.py hf-generate MODEL IDS N PENALTY [W R] greedy generate(do_sample=False)
+  hf_reference.py hf-process SPEC.json                  transformers' logits processors
 
 Each prints one JSON object. Losses are token-weighted means over the JSONL
 (pre-tokenized records), position t predicting labels[t+1], -100 ignored.
@@ -93,6 +95,13 @@ def main():
     p.add_argument("--alpha", type=float, default=16)
     p.add_argument("--rslora", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("hf-generate")
+    p.add_argument("model")
+    p.add_argument("ids")
+    p.add_argument("max_new", type=int)
+    p.add_argument("penalty", type=float)
+    p = sub.add_parser("hf-process")
+    p.add_argument("spec")
     p = sub.add_parser("peft-fixtures")
     p.add_argument("llama")
     p.add_argument("out")
@@ -108,6 +117,31 @@ def main():
         print(json.dumps({"loss": loss, "tokens": tokens}))
     elif a.cmd == "peft-make":
         print(json.dumps(peft_make(a.model, a.data, a.out, a.targets, a.r, a.alpha, a.rslora, a.seed)))
+    elif a.cmd == "hf-generate":
+        model = load_base(a.model)
+        ids = torch.tensor([[int(x) for x in a.ids.split(",")]])
+        with torch.no_grad():
+            out = model.generate(ids, do_sample=False, max_new_tokens=a.max_new, repetition_penalty=a.penalty,
+                                 eos_token_id=model.config.eos_token_id, pad_token_id=0)
+        print(json.dumps({"tokens": out[0, ids.shape[1]:].tolist()}))
+    elif a.cmd == "hf-process":
+        from transformers import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
+                                  TopPLogitsWarper)
+        spec = json.load(open(a.spec))
+        out = []
+        for case in spec["cases"]:
+            scores = torch.tensor([case["logits"]], dtype=torch.float32)
+            ids = torch.tensor([case["history"]])
+            if case["penalty"] != 1.0:
+                scores = RepetitionPenaltyLogitsProcessor(case["penalty"])(ids, scores)
+            if case["temperature"] != 1.0:
+                scores = TemperatureLogitsWarper(case["temperature"])(ids, scores)
+            if case["top_k"] > 0:
+                scores = TopKLogitsWarper(case["top_k"])(ids, scores)
+            if case["top_p"] < 1.0:
+                scores = TopPLogitsWarper(case["top_p"])(ids, scores)
+            out.append([None if v == float("-inf") else v for v in scores[0].tolist()])
+        print(json.dumps({"processed": out}))
     elif a.cmd == "peft-fixtures":
         for name, base, targets, r, alpha, rslora in PEFT_FIXTURES:
             out = peft_make(f"{a.llama}/{base}/model", f"{a.llama}/{base}/data.jsonl", f"{a.out}/{name}",
