@@ -8,11 +8,14 @@
 #include "data/dataset.h"
 #include "data_options.h"
 #include "eval/evaluate.h"
+#include "eval/label_eval.h"
 #include "model/load.h"
 
 #include <torch/cuda.h>
 
 #include <cstdio>
+#include <optional>
+#include <sstream>
 #include <iostream>
 
 namespace hyft::app {
@@ -33,7 +36,9 @@ int eval_command(int argc, char** argv) {
        cxxopts::value<int64_t>())
       ("global-ratio", "share r of global tokens in [0, 1) (default: config.json's global_ratio)",
        cxxopts::value<double>())
-      ("micro-batch", "examples per forward pass", cxxopts::value<int64_t>()->default_value("8"));
+      ("micro-batch", "examples per forward pass", cxxopts::value<int64_t>()->default_value("8"))
+      ("labels", "enumerated labels A,B,...: accuracy, per-class P/R/F1, macro-F1, confusion matrix "
+                 "('auto': the distinct gold labels)", cxxopts::value<std::string>());
   add_data_options(opts);
   cxxopts::ParseResult args;
   if (!parse_or_help(opts, argc, argv, args)) return 0;
@@ -65,6 +70,20 @@ int eval_command(int argc, char** argv) {
   options.progress = !args.count("json") && Progress::stderr_is_terminal();
   const eval::EvalResult r = eval::evaluate(*model, examples, options);
 
+  std::optional<eval::LabelMetrics> label_metrics;
+  if (args.count("labels")) {
+    HYFT_CHECK(tok, "--labels needs a tokenizer (the model folder's tokenizer.model or --tokenizer)");
+    std::vector<std::string> labels;
+    const std::string spec = args["labels"].as<std::string>();
+    if (spec != "auto") {
+      std::stringstream ss(spec);
+      for (std::string l; std::getline(ss, l, ',');)
+        if (!l.empty()) labels.push_back(l);
+    }
+    auto ro = data_options_from(args).records;
+    label_metrics = eval::evaluate_labels(*model, *tok, args["data"].as<std::string>(), labels, ro);
+  }
+
   const auto& attn = model->attention_settings;
   if (args.count("json")) {
     nlohmann::json j = {{"loss", r.loss},
@@ -77,6 +96,7 @@ int eval_command(int argc, char** argv) {
                         {"window_size", attn.window_size},
                         {"global_ratio", attn.global_ratio}};
     if (args.count("adapter")) j["adapter"] = args["adapter"].as<std::string>();
+    if (label_metrics) j["label_metrics"] = eval::to_json(*label_metrics);
     std::cout << j.dump() << std::endl;
   } else {
     std::printf("loss        %.6f\nperplexity  %.4f\ntokens      %lld\nexamples    %lld\n", r.loss,
@@ -84,6 +104,7 @@ int eval_command(int argc, char** argv) {
     std::printf("(%s on %s, window %lld, global ratio %g, %.1f s)\n", precision_name(load.dtype),
                 load.device.str().c_str(), static_cast<long long>(attn.window_size), attn.global_ratio,
                 r.seconds);
+    if (label_metrics) std::printf("\n%s", eval::to_table(*label_metrics).c_str());
   }
   return 0;
 }

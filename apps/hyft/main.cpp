@@ -19,8 +19,10 @@ const hyft::app::Command kCommands[] = {
      hyft::app::export_command},
     {"generate", "generate text with a KV cache (temperature, top-p, top-k, repetition penalty)",
      hyft::app::generate_command},
+    {"doctor", "LibTorch, CUDA, cuDNN, NCCL versions and the GPUs", hyft::app::doctor_command},
     {"bench", "training throughput on random tokens for a named model shape (JSON line)", hyft::app::bench_command},
     {"data", "data stats: what a dataset holds under the length and sampling settings", hyft::app::data_command},
+    {"model", "model init: a new model folder with random weights from a config.json", hyft::app::model_command},
     {"tokenizer", "tokenizer train: a SentencePiece model from a corpus", hyft::app::tokenizer_command},
 };
 
@@ -33,25 +35,6 @@ void print_usage() {
 
 }  // namespace
 
-namespace hyft::app {
-
-bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out) {
-  options.add_options()("h,help", "print this help");
-  try {
-    out = options.parse(argc, argv);
-  } catch (const cxxopts::exceptions::exception& e) {
-    fail(e.what(), "; see '", options.program(), " --help'");
-  }
-  if (out.count("help")) {
-    std::cout << options.help() << std::endl;
-    return false;
-  }
-  if (!out.unmatched().empty())
-    fail("unexpected argument '", out.unmatched().front(), "'; see '", options.program(), " --help'");
-  return true;
-}
-
-}  // namespace hyft::app
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {

@@ -30,11 +30,14 @@ size_t write_model_folder(const std::string& out_dir, const std::vector<TensorSp
   AtomicDir out(out_dir, options.replace, options.how_to_replace);
   const size_t shards = write_sharded_safetensors(out.tmp(), specs, options.shard_bytes, produce);
   nlohmann::ordered_json config =
-      nlohmann::ordered_json::parse(std::ifstream((fs::path(options.source_dir) / "config.json").string()));
+      !options.config.is_null()
+          ? options.config
+          : nlohmann::ordered_json::parse(std::ifstream((fs::path(options.source_dir) / "config.json").string()));
   config["torch_dtype"] = config_dtype_name(options.dtype);
   if (config.contains("dtype")) config["dtype"] = config_dtype_name(options.dtype);
   write_file_atomic(out.file("config.json"), config.dump(2) + "\n");
   for (const char* name : kCompanionFiles) {
+    if (options.source_dir.empty()) break;
     const fs::path src = fs::path(options.source_dir) / name;
     if (fs::exists(src)) fs::copy_file(src, out.file(name));
   }

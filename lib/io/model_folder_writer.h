@@ -6,6 +6,8 @@
 
 #include "io/sharded_writer.h"
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@ namespace hyft::io {
 
 struct ModelFolderOptions {
   std::string source_dir;  // config.json and tokenizer files come from here
+  nlohmann::ordered_json config;  // used instead of source_dir's config.json when not null
   at::ScalarType dtype = at::kFloat;
   int64_t shard_bytes = 5'000'000'000;
   bool replace = false;    // replace a non-empty output folder

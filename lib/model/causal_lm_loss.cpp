@@ -25,4 +25,17 @@ TargetNll target_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden
   return out;
 }
 
+at::Tensor row_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden, const at::Tensor& labels) {
+  const int64_t B = hidden.size(0), T = hidden.size(1), D = hidden.size(-1);
+  at::Tensor h = hidden.narrow(1, 0, T - 1).reshape({-1, D});
+  at::Tensor y = labels.narrow(1, 1, T - 1).reshape({-1});
+  at::Tensor rows = at::arange(B, labels.options()).unsqueeze(1).expand({B, T - 1}).reshape({-1});
+  at::Tensor where = (y != kIgnoreIndex).nonzero().squeeze(1);
+  at::Tensor out = at::zeros({B}, hidden.options().dtype(at::kFloat));
+  if (where.size(0) == 0) return out;
+  at::Tensor logits = model.logits(h.index_select(0, where)).to(at::kFloat);
+  at::Tensor nll = at::cross_entropy_loss(logits, y.index_select(0, where), {}, at::Reduction::None);
+  return out.index_add_(0, rows.index_select(0, where), nll);
+}
+
 }  // namespace hyft::model

@@ -19,4 +19,7 @@ struct TargetNll {
 TargetNll target_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden,
                      const at::Tensor& labels, int64_t chunk_tokens = 4096);
 
+// Per row: summed NLL of each row's targets, (B,) float32 (no gradient needed).
+at::Tensor row_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden, const at::Tensor& labels);
+
 }  // namespace hyft::model
