@@ -85,7 +85,7 @@ int data_stats(int argc, char** argv) {
   std::printf("dropped        %lld over max_seq_len, %lld with no target token left\n",
               static_cast<long long>(s.dropped_overlength), static_cast<long long>(s.dropped_no_target));
   std::printf("labels         (field '%s', sampling %s%s)\n", options.records.label_field.c_str(),
-              data::sampling_name(kind), kind == data::SamplingKind::Balanced ? (", p = " + std::to_string(power)).c_str() : "");
+              data::sampling_name(kind), kind == data::SamplingKind::Balanced ? (", p = " + nlohmann::json(power).dump()).c_str() : "");
   std::printf("  %-20s %10s %8s %12s\n", "label", "count", "share", "draw prob.");
   for (const auto& [label, cp] : labels)
     std::printf("  %-20s %10lld %7.2f%% %11.2f%%\n", label.c_str(), static_cast<long long>(cp.first),

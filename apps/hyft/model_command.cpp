@@ -24,7 +24,7 @@ int model_init(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Write a Hugging Face model folder with random weights (normal, std "
                                  "initializer_range) from a config.json, optionally with a tokenizer.");
   opts.add_options()
-      ("config", "config.json of a LlamaForCausalLM (vocab_size may come from --tokenizer)",
+      ("model-config", "config.json of a LlamaForCausalLM (vocab_size may come from --tokenizer)",
        cxxopts::value<std::string>())
       ("output", "folder to write (new or empty unless --force)", cxxopts::value<std::string>())
       ("tokenizer", "SentencePiece .model to ship as tokenizer.model", cxxopts::value<std::string>())
@@ -33,9 +33,9 @@ int model_init(int argc, char** argv) {
       ("force", "replace a non-empty output folder");
   cxxopts::ParseResult args;
   if (!parse_or_help(opts, argc, argv, args)) return 0;
-  for (const char* required : {"config", "output"})
+  for (const char* required : {"model-config", "output"})
     HYFT_CHECK(args.count(required), "hyft model init: --", required, " is required");
-  const std::string config_path = args["config"].as<std::string>();
+  const std::string config_path = args["model-config"].as<std::string>();
   std::ifstream in(config_path);
   HYFT_CHECK(in, config_path, ": cannot open");
   nlohmann::ordered_json cj;
@@ -84,7 +84,7 @@ int model_init(int argc, char** argv) {
 
 int model_command(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) != "init") {
-    std::cerr << "usage: hyft model init --config FILE.json --output DIR [--tokenizer FILE.model]\n";
+    std::cerr << "usage: hyft model init --model-config FILE.json --output DIR [--tokenizer FILE.model]\n";
     return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;
   }
   std::string program = "hyft model init";

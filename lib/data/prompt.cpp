@@ -23,8 +23,11 @@ PromptRecord prompt_of(const JsonlLine& line, const RecordOptions& options, cons
     size_t last = r.segments.size();
     for (size_t i = 0; i < r.segments.size(); ++i)
       if (r.segments[i].trainable && r.segments[i].special == Segment::Special::None) last = i;
-    if (last < r.segments.size()) out.completion = r.segments[last].text;
     r.segments.resize(last);
+    // The completion as the record wrote it (templates may wrap it, as chatml does).
+    if (r.kind == RecordKind::Chat) out.completion = v["messages"].back()["content"].get<std::string>();
+    else if (r.kind == RecordKind::Alpaca) out.completion = v["output"].get<std::string>();
+    else out.completion = v["completion"].get<std::string>();
   }
   out.ids = tokenize_record(r, &tok, false).input_ids;
   return out;
