@@ -34,6 +34,7 @@ int run_finetune(FinetuneOptions o) {
           ? std::make_unique<tokenizer::Tokenizer>(tokenizer::load_tokenizer(o.model_dir, o.tokenizer_file))
           : nullptr;
   const int64_t vocab = model->config().vocab_size;
+  if (tok) tokenizer::check_fits_model(*tok, vocab);
   auto train = data::load_dataset(o.train_file, tok.get(), vocab, o.data);
   std::vector<data::Example> held_out;
   if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;

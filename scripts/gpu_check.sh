@@ -23,3 +23,15 @@ m, rf, rb, rh, f, b, h = sys.argv[1], *map(float, sys.argv[2:])
 print(f"cuda {m:<20} fp32 rel {abs(f-rf)/rf:.2g}  bf16 rel {abs(b-rb)/rb:.2g}  hybrid rel {abs(h-rh)/rh:.2g}")
 PY
 done
+echo "== doctor"
+build/bin/hyft doctor
+echo "== generate: greedy on CUDA (fp32) equals CPU"
+build/bin/hyft model init --model-config data/risk/base_config.json --output /tmp/gen-model --force \
+  --tokenizer build/test-fixtures/tokenizer/test.model
+g() { build/bin/hyft generate --model /tmp/gen-model \
+  --prompt "The quick brown fox" --temperature 0 --max-new-tokens 16 --precision fp32 --device "$1"; }
+[ "$(g cuda)" = "$(g cpu)" ] && echo "cuda == cpu" || echo "cuda != cpu"
+echo "== finetune with packing and hybrid attention on CUDA (bf16)"
+build/bin/hyft finetune --device cuda --model $fx/mha/model --train $fx/mha/data.jsonl --output /tmp/ft-packed \
+  --packing --max-seq-len 64 --window-size 4 --global-ratio 0.25 --max-steps 20 --micro-batch 2 --log-every 10 \
+  --lr 5e-3 2>&1 | tail -4

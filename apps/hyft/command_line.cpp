@@ -113,6 +113,17 @@ std::vector<std::string> config_arguments(const std::string& path, const cxxopts
 
 }  // namespace
 
+int run_verb(int argc, char** argv, const char* verb, const char* usage, int (*run)(int, char**)) {
+  if (argc < 2 || std::string(argv[1]) != verb) {
+    const bool help = argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h");
+    (help ? std::cout : std::cerr) << "usage: " << usage << "\n";
+    return help ? 0 : 2;
+  }
+  std::string program = std::string(argv[0]) + " " + verb;
+  argv[1] = program.data();
+  return run(argc - 1, argv + 1);
+}
+
 bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out) {
   options.add_options()("config", "YAML file of options, keys in snake_case (the command line wins)",
                         cxxopts::value<std::string>())("h,help", "print this help");

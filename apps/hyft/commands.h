@@ -24,6 +24,10 @@ int model_command(int argc, char** argv);
 int doctor_command(int argc, char** argv);
 int tokenizer_command(int argc, char** argv);
 
+// For commands with one verb ("data stats"): checks argv[1] is `verb` and runs
+// `run` on the rest, or prints `usage` (exit 0 for --help, 2 otherwise).
+int run_verb(int argc, char** argv, const char* verb, const char* usage, int (*run)(int, char**));
+
 // Parses argv with `options`; --help prints the help and returns false. Unknown
 // options and bad values become UserErrors that point at --help.
 bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out);

@@ -96,13 +96,7 @@ int data_stats(int argc, char** argv) {
 }  // namespace
 
 int data_command(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) != "stats") {
-    std::cerr << "usage: hyft data stats --data FILE [--model DIR | --tokenizer FILE] [--json]\n";
-    return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;
-  }
-  std::string program = "hyft data stats";
-  argv[1] = program.data();
-  return data_stats(argc - 1, argv + 1);
+  return run_verb(argc, argv, "stats", "hyft data stats --data FILE [--model DIR | --tokenizer FILE] [--json]", data_stats);
 }
 
 }  // namespace hyft::app

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/runtime.h"
 #include "data_options.h"
+#include "model_options.h"
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,6 @@ namespace hyft::app {
 int finetune_command(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Fine-tune a model with LoRA (or every weight with --full) on a JSONL dataset.");
   opts.add_options()
-      ("model", "base Hugging Face model folder", cxxopts::value<std::string>())
       ("train", "training JSONL", cxxopts::value<std::string>())
       ("output", "output folder: adapter/, best-adapter/, checkpoints/, metrics.jsonl, TensorBoard events",
        cxxopts::value<std::string>())
@@ -21,11 +21,8 @@ int finetune_command(int argc, char** argv) {
       ("eval-split", "hold out this fraction of --train instead (0 = none)",
        cxxopts::value<double>()->default_value("0"))
       ("eval-every", "evaluate every N steps (0 = only at the end)", cxxopts::value<int64_t>()->default_value("0"))
-      ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
-      ("precision", "fp32, bf16 or fp16 (auto: bf16 on GPU, fp32 on CPU)",
-       cxxopts::value<std::string>()->default_value("auto"))
-      ("window-size", "sliding window W (0 = unlimited)", cxxopts::value<int64_t>())
-      ("global-ratio", "share of global tokens r in [0, 1)", cxxopts::value<double>());
+      ;
+  add_model_options(opts, /*with_adapter=*/false);
   opts.add_options("lora")
       ("targets", "projections LoRA wraps (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, or all)",
        cxxopts::value<std::string>()->default_value("q_proj,v_proj"))
@@ -80,14 +77,10 @@ int finetune_command(int argc, char** argv) {
   adapters::validate(o.lora, "--lora-r/--lora-alpha/--lora-dropout");
   o.full = args.count("full") > 0;
 
-  o.load.device = parse_device(args["device"].as<std::string>());
-  if (args.count("window-size")) o.load.window_size = args["window-size"].as<int64_t>();
-  if (args.count("global-ratio")) o.load.global_ratio = args["global-ratio"].as<double>();
+  o.load = load_options_from(args);  // the recipe stores the frozen base in the compute dtype
 
   auto& t = o.trainer;
-  const std::string precision = args["precision"].as<std::string>();
-  t.precision = precision == "auto" ? (o.load.device.is_cuda() ? at::kBFloat16 : at::kFloat)
-                                    : parse_precision(precision);
+  t.precision = o.load.dtype;
   t.device = o.load.device;
   t.grad_checkpointing = args.count("grad-checkpointing") > 0;
   t.micro_batch = args["micro-batch"].as<int64_t>();

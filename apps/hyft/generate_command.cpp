@@ -1,13 +1,12 @@
 // hyft generate: text from a model (and adapter) with a KV cache (SPEC 6).
 #include "commands.h"
 
-#include "adapters/peft_format.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "data/prompt.h"
 #include "generate/generator.h"
 #include "io/atomic_file.h"
-#include "model/load.h"
+#include "model_options.h"
 #include "tokenizer/tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -35,8 +34,6 @@ int generate_command(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Generate text with a KV cache. --prompt prints the completion alone; --input "
                                  "FILE.jsonl writes one JSON line per record.");
   opts.add_options()
-      ("model", "Hugging Face model folder", cxxopts::value<std::string>())
-      ("adapter", "PEFT LoRA adapter folder", cxxopts::value<std::string>())
       ("tokenizer", "SentencePiece .model (default: the model folder's tokenizer.model)", cxxopts::value<std::string>())
       ("prompt", "prompt text (used as it is, after BOS)", cxxopts::value<std::string>())
       ("input", "JSONL of prompts: prompt, instruction[/input], messages or text records",
@@ -50,12 +47,8 @@ int generate_command(int argc, char** argv) {
       ("repetition-penalty", "penalty on tokens already seen (1 = off)", cxxopts::value<double>()->default_value("1.2"))
       ("seed", "sampling seed", cxxopts::value<uint64_t>()->default_value("0"))
       ("chat-template", "template of messages records: chatml, llama2 or alpaca",
-       cxxopts::value<std::string>()->default_value("chatml"))
-      ("precision", "fp32, bf16 or fp16 (auto: bf16 on GPU, fp32 on CPU)",
-       cxxopts::value<std::string>()->default_value("auto"))
-      ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
-      ("window-size", "sliding window W (0 = unlimited)", cxxopts::value<int64_t>())
-      ("global-ratio", "share of global tokens r in [0, 1)", cxxopts::value<double>());
+       cxxopts::value<std::string>()->default_value("chatml"));
+  add_model_options(opts, /*with_adapter=*/true);
   cxxopts::ParseResult args;
   if (!parse_or_help(opts, argc, argv, args)) return 0;
   HYFT_CHECK(args.count("model"), "hyft generate: --model is required; see 'hyft generate --help'");
@@ -74,20 +67,11 @@ int generate_command(int argc, char** argv) {
   HYFT_CHECK(gs.sampling.top_k >= 0, "--top-k must be >= 0");
   HYFT_CHECK(gs.sampling.repetition_penalty > 0, "--repetition-penalty must be positive");
 
-  model::LoadOptions load;
-  load.device = parse_device(args["device"].as<std::string>());
-  const std::string precision = args["precision"].as<std::string>();
-  load.dtype = precision == "auto" ? (load.device.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_precision(precision);
-  if (args.count("window-size")) load.window_size = args["window-size"].as<int64_t>();
-  if (args.count("global-ratio")) load.global_ratio = args["global-ratio"].as<double>();
-  const std::string model_dir = args["model"].as<std::string>();
-  auto model = model::load_pretrained(model_dir, load);
-  if (args.count("adapter")) {
-    const std::string dir = args["adapter"].as<std::string>();
-    adapters::attach_adapter(*model, adapters::read_peft_adapter(dir), dir);
-  }
+  const std::string model_dir = args.count("model") ? args["model"].as<std::string>() : "";
+  auto model = load_model(args, load_options_from(args));
   const tokenizer::Tokenizer tok =
       tokenizer::load_tokenizer(model_dir, args.count("tokenizer") ? args["tokenizer"].as<std::string>() : "");
+  tokenizer::check_fits_model(tok, model->config().vocab_size);
   gs.stop_ids = model->config().eos_token_ids;
   if (tok.eos_id() && std::find(gs.stop_ids.begin(), gs.stop_ids.end(), *tok.eos_id()) == gs.stop_ids.end())
     gs.stop_ids.push_back(*tok.eos_id());

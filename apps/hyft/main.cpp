@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
-    std::string program = std::string("hyft ") + c.name;
+    std::string program = std::string("hyft ") + c.name;  // argv[0] of the subcommand
     argv[1] = program.data();
     try {
       return c.run(argc - 1, argv + 1);

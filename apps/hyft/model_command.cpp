@@ -83,13 +83,7 @@ int model_init(int argc, char** argv) {
 }  // namespace
 
 int model_command(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) != "init") {
-    std::cerr << "usage: hyft model init --model-config FILE.json --output DIR [--tokenizer FILE.model]\n";
-    return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;
-  }
-  std::string program = "hyft model init";
-  argv[1] = program.data();
-  return model_init(argc - 1, argv + 1);
+  return run_verb(argc, argv, "init", "hyft model init --model-config FILE.json --output DIR [--tokenizer FILE.model]", model_init);
 }
 
 }  // namespace hyft::app

@@ -39,13 +39,7 @@ int tokenizer_train(int argc, char** argv) {
 }  // namespace
 
 int tokenizer_command(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) != "train") {
-    std::cerr << "usage: hyft tokenizer train --input FILE --vocab-size N --output FILE.model\n";
-    return argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") ? 0 : 2;
-  }
-  std::string program = "hyft tokenizer train";
-  argv[1] = program.data();
-  return tokenizer_train(argc - 1, argv + 1);
+  return run_verb(argc, argv, "train", "hyft tokenizer train --input FILE --vocab-size N --output FILE.model", tokenizer_train);
 }
 
 }  // namespace hyft::app

@@ -66,6 +66,12 @@ Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explic
   return Tokenizer(p.string());
 }
 
+void check_fits_model(const Tokenizer& tok, int64_t model_vocab_size) {
+  HYFT_CHECK(tok.vocab_size() <= model_vocab_size, tok.path(), ": the tokenizer has ", tok.vocab_size(),
+             " pieces but the model's vocab_size is ", model_vocab_size,
+             "; use the model's own tokenizer.model (or pass the right --tokenizer)");
+}
+
 namespace {
 // The text of a JSONL record for tokenizer training: every string it carries.
 void collect_strings(const nlohmann::json& v, std::string& out) {
