@@ -36,12 +36,12 @@ int doctor_command(int argc, char** argv) {
                                        : "not available");
   std::string nccl = "not available";
   if (gpu) {
-    const auto v = torch::cuda::nccl::version();  // major*10000 + minor*100 + patch (2.x)
-    nccl = std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." + std::to_string(v % 100);
+    const uint64_t v = torch::cuda::nccl::version();  // major << 32 | minor << 16 | patch
+    nccl = std::to_string(v >> 32) + "." + std::to_string((v >> 16) & 0xffff) + "." + std::to_string(v & 0xffff);
   }
   std::printf("NCCL        %s\n", nccl.c_str());
-  const auto n = gpu ? torch::cuda::device_count() : 0;
-  std::printf("GPUs        %zu\n", size_t(n));
+  const size_t n = gpu ? size_t(torch::cuda::device_count()) : 0;
+  std::printf("GPUs        %zu\n", n);
   for (size_t i = 0; i < n; ++i) {
     const auto* p = at::cuda::getDeviceProperties(int(i));
     std::printf("  cuda:%zu    %s, %.1f GiB, compute capability %d.%d, %d SMs\n", i, p->name,
