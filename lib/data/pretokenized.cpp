@@ -42,12 +42,4 @@ Example parse_pretokenized(const JsonlLine& line, int64_t vocab_size) {
   return ex;
 }
 
-std::vector<Example> read_pretokenized(const std::string& path, int64_t vocab_size,
-                                       const JsonlOptions& options) {
-  std::vector<Example> out;
-  read_jsonl(path, [&](const JsonlLine& line) { out.push_back(parse_pretokenized(line, vocab_size)); },
-             options);
-  return out;
-}
-
 }  // namespace hyft::data

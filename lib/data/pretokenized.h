@@ -5,15 +5,9 @@
 #include "data/example.h"
 #include "data/jsonl.h"
 
-#include <string>
-#include <vector>
-
 namespace hyft::data {
 
 // Parses one record; ids must lie in [0, vocab_size), labels in range or -100.
 Example parse_pretokenized(const JsonlLine& line, int64_t vocab_size);
-
-std::vector<Example> read_pretokenized(const std::string& path, int64_t vocab_size,
-                                       const JsonlOptions& options = {});
 
 }  // namespace hyft::data
