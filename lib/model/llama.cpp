@@ -27,10 +27,17 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const at::TensorOptions& opti
   weight = register_parameter("weight", at::empty({dim}, options));
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
   at::Tensor h = x.to(at::kFloat);
   h = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * h.to(x.scalar_type());
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  // ATen's rms_norm (one fused kernel on CUDA) normalises in float32 like the
+  // reference; it rounds once where the reference rounds before the weight.
+  if (x.scalar_type() != weight.scalar_type()) return rms_norm_reference(x, weight, eps);
+  return at::rms_norm(x, {x.size(-1)}, weight, eps);
 }
 
 namespace {

@@ -34,6 +34,9 @@ class Projection : public LinearLayer {
 };
 
 // y = weight * x / sqrt(mean(x^2) + eps), computed in float32 then cast back.
+// The reference rounds to x's dtype before the weight, as transformers does.
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps, const at::TensorOptions& options);
