@@ -207,7 +207,7 @@ void Trainer::save(int64_t step, double best_eval) {
                   o_.keep_last);
 }
 
-void Trainer::restore(const std::string& dir, double& best_eval) {
+int64_t Trainer::restore(const std::string& dir, double& best_eval) {
   const LoadedCheckpoint c = load_checkpoint(dir);
   at::NoGradGuard no_grad;
   for (const auto& p : optimizer_.parameters()) {
@@ -225,6 +225,7 @@ void Trainer::restore(const std::string& dir, double& best_eval) {
   scaler_.load_state(s.at("scaler").get<std::vector<double>>());
   consecutive_nonfinite_ = s.at("consecutive_nonfinite").get<int64_t>();
   best_eval = s.at("best_eval_loss").is_null() ? std::nan("") : s.at("best_eval_loss").get<double>();
+  return c.step;
 }
 
 TrainResult Trainer::run() {
@@ -236,8 +237,7 @@ TrainResult Trainer::run() {
   if (!o_.resume.empty()) {
     const auto dir = o_.resume == "latest" ? latest_checkpoint(o_.output_dir) : std::optional<std::string>(o_.resume);
     if (dir) {
-      restore(*dir, best_eval);
-      start = load_checkpoint(*dir).step;
+      start = restore(*dir, best_eval);
       std::printf("resumed from %s (step %lld)\n", dir->c_str(), static_cast<long long>(start));
     } else {
       std::printf("no checkpoint under %s/checkpoints; starting from the beginning\n", o_.output_dir.c_str());

@@ -74,7 +74,7 @@ class Trainer {
   std::vector<data::Example const*> draw_examples(int64_t count);
   double evaluate_held_out();
   void save(int64_t step, double best_eval);
-  void restore(const std::string& dir, double& best_eval);
+  int64_t restore(const std::string& dir, double& best_eval);  // returns the checkpoint's step
 
   model::LlamaForCausalLMImpl& model_;
   const std::vector<data::Example>& train_;
