@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 namespace hyft::adapters {
 
@@ -53,16 +54,18 @@ int run_finetune(FinetuneOptions o) {
   hooks.final_name = o.full ? "model" : "adapter";
   const std::string base_name = fs::absolute(o.model_dir).lexically_normal().string();
   if (o.full) {
-    hooks.save = [&, base_name](const std::string& dir) {
+    hooks.save = [&](const std::string& dir) {  // every weight, under its Hugging Face name
+      std::map<std::string, at::Tensor> weights;
       std::vector<io::TensorSpec> specs;
-      for (const auto& p : trainable) specs.push_back({p.name, p.param.numel() * 4});
+      for (const auto& item : model->named_parameters()) {
+        weights[item.key()] = item.value();
+        specs.push_back({item.key(), item.value().numel() * 4});
+      }
       io::ModelFolderOptions folder;
       folder.source_dir = o.model_dir;
       folder.replace = true;
       io::write_model_folder(dir, specs, folder, [&](const std::string& key) {
-        for (const auto& p : trainable)
-          if (p.name == key) return p.param.detach().to(at::kCPU, at::kFloat);
-        TORCH_INTERNAL_ASSERT(false, "no parameter ", key);
+        return weights.at(key).detach().to(at::kCPU, at::kFloat);
       });
     };
   } else {

@@ -185,3 +185,28 @@ TEST_CASE("bad finetune flags are usage errors", "[train]") {
     REQUIRE(r.exit_code == 2);
   }
 }
+
+TEST_CASE("--full trains every weight and saves a model transformers loads", "[train]") {
+  const std::string out = test::temp_dir("full");
+  const std::string data = llama("mha") + "/data.jsonl";
+  require_ok(finetune(out, "--full --max-steps 4 --lr 1e-3 --micro-batch 4 --eval " + test::quote(data)));
+  double eval_loss = 0;
+  {
+    std::ifstream in(out + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("eval_loss")) eval_loss = j["eval_loss"].get<double>();
+    }
+  }
+  REQUIRE(eval_loss > 0);
+  const std::string script = test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/hf_reference.py");
+  const auto theirs = test::run_python(script + " hf-eval " + test::quote(out + "/model") + " " + test::quote(data));
+  require_ok(theirs);
+  const double loss = nlohmann::json::parse(theirs.out)["loss"].get<double>();
+  std::printf("--full: held-out loss %.8f in training, %.8f in transformers from the saved model\n", eval_loss, loss);
+  REQUIRE(std::abs(loss - eval_loss) < 1e-5 * loss);
+  // Every weight moved (not only adapters).
+  io::SafetensorsFile before(llama("mha") + "/model/model.safetensors"), after(out + "/model/model.safetensors");
+  REQUIRE(before.keys() == after.keys());
+  for (const auto& k : before.keys()) REQUIRE_FALSE(at::equal(before.tensor(k), after.tensor(k)));
+}
