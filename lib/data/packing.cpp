@@ -22,4 +22,16 @@ std::vector<PackedRow> pack(const std::vector<const Example*>& documents, int64_
   return rows;
 }
 
+bool RowPacker::add(const Example* doc) {
+  const int64_t n = int64_t(doc->input_ids.size());
+  if (used_ > 0 && used_ + n > max_len_) {  // opens a new row, as pack() would
+    if (rows_ == max_rows_) return false;
+    ++rows_;
+    used_ = 0;
+  }
+  docs_.push_back(doc);
+  used_ += n;
+  return true;
+}
+
 }  // namespace hyft::data

@@ -19,4 +19,17 @@ struct PackedRow {
 // Every document must be at most max_len tokens (the length policy sees to it).
 std::vector<PackedRow> pack(const std::vector<const Example*>& documents, int64_t max_len);
 
+// The same greedy packing, fed one document at a time into at most `max_rows`
+// rows: add() refuses (and leaves out) the document that would open one row too many.
+class RowPacker {
+ public:
+  RowPacker(int64_t max_len, int64_t max_rows) : max_len_(max_len), max_rows_(max_rows) {}
+  bool add(const Example* doc);
+  std::vector<PackedRow> rows() const { return pack(docs_, max_len_); }
+
+ private:
+  int64_t max_len_, max_rows_, rows_ = 1, used_ = 0;
+  std::vector<const Example*> docs_;
+};
+
 }  // namespace hyft::data

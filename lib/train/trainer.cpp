@@ -110,24 +110,16 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
       batches.push_back(data::make_batch(draw_examples(o_.micro_batch), o_.device));
     } else {
       // Fill micro_batch rows greedily; the example that opens one row too many waits.
-      std::vector<const data::Example*> docs;
-      int64_t rows = 1, used = 0;
+      data::RowPacker packer(o_.max_seq_len, o_.micro_batch);
       while (true) {
         const int64_t idx = pending_ >= 0 ? pending_ : sampler_.next();
         pending_ = -1;
-        const int64_t n = int64_t(train_[size_t(idx)].input_ids.size());
-        if (used + n > o_.max_seq_len && used > 0) {
-          if (rows == o_.micro_batch) {
-            pending_ = idx;
-            break;
-          }
-          ++rows;
-          used = 0;
+        if (!packer.add(&train_[size_t(idx)])) {
+          pending_ = idx;
+          break;
         }
-        docs.push_back(&train_[size_t(idx)]);
-        used += n;
       }
-      batches.push_back(data::make_packed_batch(data::pack(docs, o_.max_seq_len), o_.device));
+      batches.push_back(data::make_packed_batch(packer.rows(), o_.device));
     }
     targets += batches.back().targets;
   }

@@ -385,3 +385,21 @@ TEST_CASE("hyft data stats shows equal class probabilities under balanced sampli
   REQUIRE(r.out.find("50.00%") != std::string::npos);
   REQUIRE(test::run_hyft("data stats --data " + test::quote(path) + " --sampling sideways").exit_code == 2);
 }
+
+TEST_CASE("the incremental packer stops at the row limit and agrees with pack()", "[data]") {
+  std::vector<Example> docs(30);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    docs[i].input_ids.assign(3 + (i * 5) % 11, int64_t(i));
+    docs[i].labels = docs[i].input_ids;
+  }
+  data::RowPacker packer(16, 3);
+  std::vector<const Example*> taken;
+  size_t i = 0;
+  while (i < docs.size() && packer.add(&docs[i])) taken.push_back(&docs[i++]);
+  REQUIRE(i < docs.size());  // it refused one before the end
+  const auto rows = packer.rows();
+  REQUIRE(rows.size() == 3);
+  REQUIRE(data::pack(taken, 16).size() == 3);
+  taken.push_back(&docs[i]);
+  REQUIRE(data::pack(taken, 16).size() == 4);  // the refused document needed a fourth row
+}

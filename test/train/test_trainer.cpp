@@ -100,8 +100,12 @@ TEST_CASE("micro-batch 2 x accumulation 4 equals micro-batch 8 x accumulation 1"
 }
 
 TEST_CASE("resume after SIGTERM gives the uninterrupted run's adapter", "[train]") {
-  const std::string straight = test::temp_dir("resume_straight"), split = test::temp_dir("resume_split");
-  const std::string args = "--max-steps 12 --lr 5e-3 --micro-batch 3 --lora-dropout 0.1 --save-every 3 --keep-last 3";
+  for (const bool packing : {false, true}) {
+  INFO("packing " << packing);
+  const std::string straight = test::temp_dir(packing ? "resume_straight_packed" : "resume_straight");
+  const std::string split = test::temp_dir(packing ? "resume_split_packed" : "resume_split");
+  const std::string args = std::string("--max-steps 12 --lr 5e-3 --micro-batch 3 --lora-dropout 0.1 --save-every 3 "
+                                       "--keep-last 3") + (packing ? " --packing --max-seq-len 40" : "");
   require_ok(finetune(straight, args));
 
   // SIGTERM after step 6 (raised by the trainer itself at that step, through the real handler).
@@ -124,10 +128,11 @@ TEST_CASE("resume after SIGTERM gives the uninterrupted run's adapter", "[train]
   REQUIRE(resumed.err.find("half-written") != std::string::npos);
 
   const double d = max_diff(adapter(straight + "/adapter"), adapter(split + "/adapter"));
-  std::printf("resume at step 6 vs straight: adapters max |diff| %.3g\n", d);
+  std::printf("resume at step 6 vs straight (packing %d): adapters max |diff| %.3g\n", int(packing), d);
   REQUIRE(d == 0.0);
   const auto ls = losses(straight), lr = losses(split);
   for (int64_t step = 7; step <= 12; ++step) REQUIRE(ls.at(step) == lr.at(step));
+  }
 }
 
 TEST_CASE("non-finite losses stop the run with a clear message", "[train]") {
