@@ -124,3 +124,46 @@ TEST_CASE("logits processing equals transformers' processors", "[generate]") {
     REQUIRE(kept >= 1);
   }
 }
+
+TEST_CASE("hyft generate: --prompt prints the completion, --input writes JSONL, --log keeps everything", "[generate]") {
+  const std::string dir = test::temp_dir("generate_cli");
+  const std::string tok = std::string(HYFT_FIXTURES) + "/tokenizer/test.model";
+  std::ofstream(dir + "/config.json") << R"({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256})";
+  auto r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --tokenizer " +
+                          test::quote(tok) + " --output " + test::quote(dir + "/model") + " --seed 3");
+  REQUIRE(r.exit_code == 0);
+  const std::string base = "generate --device cpu --model " + test::quote(dir + "/model") + " --max-new-tokens 6 ";
+  const auto a = test::run_hyft(base + "--prompt 'The quick brown fox' --temperature 0");
+  const auto b = test::run_hyft(base + "--prompt 'The quick brown fox' --temperature 0");
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  REQUIRE(a.out == b.out);                         // greedy is deterministic
+  REQUIRE(a.out.find("quick brown") == std::string::npos);  // the completion alone
+  std::ofstream(dir + "/in.jsonl") << R"({"prompt": "是否高风险?"})" << "\n"
+                                   << R"({"messages": [{"role": "user", "content": "hi"}]})" << "\n"
+                                   << R"({"instruction": "Say hi", "input": ""})" << "\n";
+  r = test::run_hyft(base + "--input " + test::quote(dir + "/in.jsonl") + " --output " + test::quote(dir + "/out.jsonl") +
+                     " --log " + test::quote(dir + "/log.jsonl") + " --seed 5");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream out(dir + "/out.jsonl"), log(dir + "/log.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(out, line); ++lines) {
+    const auto j = nlohmann::json::parse(line);
+    REQUIRE(j["line"] == lines + 1);
+    REQUIRE(j.contains("output"));
+    REQUIRE(j["new_tokens"].get<int64_t>() <= 6);
+  }
+  REQUIRE(lines == 3);
+  int logged = 0;
+  for (std::string line; std::getline(log, line); ++logged) {
+    const auto j = nlohmann::json::parse(line);
+    REQUIRE(j.contains("time"));
+    REQUIRE(j["settings"]["temperature"] == 0.7);
+    REQUIRE(j["settings"]["repetition_penalty"] == 1.2);
+  }
+  REQUIRE(logged == 3);
+  REQUIRE(test::run_hyft(base + "--prompt x --top-p 0").exit_code == 2);
+  REQUIRE(test::run_hyft(base).exit_code == 2);  // neither --prompt nor --input
+}

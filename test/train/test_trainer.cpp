@@ -215,3 +215,16 @@ TEST_CASE("--full trains every weight and saves a model transformers loads", "[t
   REQUIRE(before.keys() == after.keys());
   for (const auto& k : before.keys()) REQUIRE_FALSE(at::equal(before.tensor(k), after.tensor(k)));
 }
+
+TEST_CASE("bf16 autocast on CPU and --eval-split", "[train]") {
+  const std::string out = test::temp_dir("bf16_split");
+  const auto r = finetune(out, "--precision bf16 --max-steps 30 --lr 1e-2 --micro-batch 6 --targets all "
+                               "--eval-split 0.3 --eval-every 10 --lr-schedule constant");
+  require_ok(r);
+  REQUIRE(r.out.find("5 training examples") != std::string::npos);  // 7 records, 2 held out
+  REQUIRE(r.out.find("2 held out") != std::string::npos);
+  REQUIRE(r.out.find("bf16") != std::string::npos);
+  const auto l = losses(out);
+  REQUIRE(l.at(30) < 0.5 * l.at(1));
+  REQUIRE(fs::exists(out + "/best-adapter/adapter_model.safetensors"));
+}
