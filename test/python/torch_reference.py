@@ -63,7 +63,6 @@ def scaler(spec_path):
         s.scale(loss).backward()
         if step in spec["inf_steps"]:
             p.grad[1] = float("inf")
-        before = opt.state_dict()
         s.step(opt)
         s.update()
         scales.append(s.get_scale())
