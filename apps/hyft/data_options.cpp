@@ -17,7 +17,9 @@ void add_data_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>()->default_value("chatml"))
       ("train-on-prompt", "put the loss on prompts too, not only on completions")
       ("label-field", "record field holding the class label", cxxopts::value<std::string>()->default_value("label"))
-      ("skip-bad-lines", "skip malformed dataset lines (and report how many) instead of failing");
+      ("skip-bad-lines", "skip malformed dataset lines (and report how many) instead of failing")
+      ("data-cache", "folder caching tokenized datasets, keyed by file, tokenizer and settings (off when unset)",
+       cxxopts::value<std::string>());
 }
 
 data::DatasetOptions data_options_from(const cxxopts::ParseResult& args) {
@@ -30,6 +32,7 @@ data::DatasetOptions data_options_from(const cxxopts::ParseResult& args) {
   data::validate_chat_template(o.records.chat_template, "--chat-template");
   o.records.label_field = args["label-field"].as<std::string>();
   o.jsonl.skip_bad_lines = args.count("skip-bad-lines") > 0;
+  if (args.count("data-cache")) o.cache_dir = args["data-cache"].as<std::string>();
   return o;
 }
 

@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include "common/error.h"
+#include "data/dataset_cache.h"
 #include "data/shuffle.h"
 
 #include <c10/util/Exception.h>
@@ -112,6 +113,24 @@ LineResult process_line(const std::string& text, const std::string& path, int64_
 Dataset load_dataset(const std::string& path, const tokenizer::Tokenizer* tok, int64_t vocab_size,
                      const DatasetOptions& o) {
   HYFT_CHECK(o.tokens.max_seq_len >= 2, "--max-seq-len must be at least 2, got ", o.tokens.max_seq_len);
+  std::string cache_path;
+  if (!o.cache_dir.empty()) {
+    cache_path = dataset_cache_path(o.cache_dir, path, tok, vocab_size, o);
+    if (auto cached = read_dataset_cache(cache_path)) return std::move(*cached);
+  }
+  Dataset d = tokenize_dataset(path, tok, vocab_size, o);
+  if (!cache_path.empty()) {
+    try {
+      write_dataset_cache(cache_path, d);
+    } catch (const UserError& e) {
+      std::cerr << "warning: not caching the tokenized dataset: " << e.what() << "\n";
+    }
+  }
+  return d;
+}
+
+Dataset tokenize_dataset(const std::string& path, const tokenizer::Tokenizer* tok, int64_t vocab_size,
+                         const DatasetOptions& o) {
   std::ifstream in(path, std::ios::binary);
   HYFT_CHECK(in, path, ": cannot open the dataset");
   std::vector<std::string> lines;

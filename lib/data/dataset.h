@@ -27,7 +27,8 @@ struct DatasetOptions {
   RecordOptions records;
   TokenizeOptions tokens;
   JsonlOptions jsonl;
-  int threads = 0;  // 0: every core
+  int threads = 0;        // 0: every core
+  std::string cache_dir;  // when set, tokenized datasets are cached there (data/dataset_cache.h)
 };
 
 struct DatasetStats {
@@ -54,8 +55,12 @@ Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tokeni
 
 // Reads, renders and tokenizes `path`. `tokenizer` may be null when every record
 // is pre-tokenized; a text record then is a FILE:LINE error asking for one.
+// With options.cache_dir, a cached result for the same inputs is used instead.
 Dataset load_dataset(const std::string& path, const tokenizer::Tokenizer* tokenizer, int64_t vocab_size,
                      const DatasetOptions& options);
+// The same, always from the file.
+Dataset tokenize_dataset(const std::string& path, const tokenizer::Tokenizer* tokenizer, int64_t vocab_size,
+                         const DatasetOptions& options);
 
 // Deterministic held-out split: a `fraction` of the examples (at least one) chosen
 // by `seed` go to the second dataset.

@@ -5,11 +5,13 @@
 
 #include "common/error.h"
 #include "data/dataset.h"
+#include "data/dataset_cache.h"
 #include "data/packing.h"
 #include "data/sampler.h"
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -402,4 +404,32 @@ TEST_CASE("the incremental packer stops at the row limit and agrees with pack()"
   REQUIRE(data::pack(taken, 16).size() == 3);
   taken.push_back(&docs[i]);
   REQUIRE(data::pack(taken, 16).size() == 4);  // the refused document needed a fourth row
+}
+
+TEST_CASE("the tokenized-data cache returns the same dataset and follows its inputs", "[data]") {
+  const std::string path = write_jsonl("cached.jsonl", {json_line({{"text", "alpha beta"}, {"label", "a"}}),
+                                                        json_line({{"prompt", "p"}, {"completion", "c"}, {"weight", 2.5}})});
+  data::DatasetOptions o;
+  o.cache_dir = test::temp_dir("data_cache");
+  const auto first = data::load_dataset(path, &tok(), tok().vocab_size(), o);
+  const std::string cache = data::dataset_cache_path(o.cache_dir, path, &tok(), tok().vocab_size(), o);
+  REQUIRE(std::filesystem::exists(cache));
+  const auto second = data::load_dataset(path, &tok(), tok().vocab_size(), o);  // from the cache
+  REQUIRE(second.examples.size() == first.examples.size());
+  for (size_t i = 0; i < first.examples.size(); ++i) {
+    REQUIRE(second.examples[i].input_ids == first.examples[i].input_ids);
+    REQUIRE(second.examples[i].labels == first.examples[i].labels);
+    REQUIRE(second.examples[i].weight == first.examples[i].weight);
+    REQUIRE(second.examples[i].label == first.examples[i].label);
+    REQUIRE(second.examples[i].line == first.examples[i].line);
+  }
+  REQUIRE(second.stats.records_by_kind == first.stats.records_by_kind);
+  REQUIRE(second.stats.tokens == first.stats.tokens);
+  // Other settings, another entry; a damaged entry is rebuilt.
+  data::DatasetOptions shorter = o;
+  shorter.tokens.max_seq_len = 3;
+  REQUIRE(data::dataset_cache_path(o.cache_dir, path, &tok(), tok().vocab_size(), shorter) != cache);
+  std::ofstream(cache, std::ios::binary | std::ios::trunc) << "HYFTDS02garbage";
+  REQUIRE(data::load_dataset(path, &tok(), tok().vocab_size(), o).examples.size() == first.examples.size());
+  REQUIRE(data::read_dataset_cache(cache).has_value());  // rewritten whole
 }
