@@ -3,6 +3,8 @@
 
 #include "common/error.h"
 #include "data/dataset.h"
+#include "data/records.h"
+#include "io/atomic_file.h"
 #include "data/sampler.h"
 #include "data_options.h"
 #include "model/llama_config.h"
@@ -93,10 +95,62 @@ int data_stats(int argc, char** argv) {
   return 0;
 }
 
+// Each record rendered by its template into segments, for tokenizers hyft cannot
+// run itself (scripts/tokenize_with_hf.py turns them into input_ids and labels).
+int data_render(int argc, char** argv) {
+  cxxopts::Options opts(argv[0], "Render every record by its template into segments (text, whether it carries "
+                                 "the loss, BOS/EOS markers) as JSONL, for an external tokenizer.");
+  opts.add_options()
+      ("data", "JSONL dataset", cxxopts::value<std::string>())
+      ("output", "JSONL to write (default: stdout)", cxxopts::value<std::string>())
+      ("chat-template", "template of messages records: chatml, llama2 or alpaca",
+       cxxopts::value<std::string>()->default_value("chatml"))
+      ("label-field", "record field holding the class label", cxxopts::value<std::string>()->default_value("label"))
+      ("skip-bad-lines", "skip malformed lines instead of failing");
+  cxxopts::ParseResult args;
+  if (!parse_or_help(opts, argc, argv, args)) return 0;
+  HYFT_CHECK(args.count("data"), "hyft data render: --data is required");
+  data::RecordOptions ro;
+  ro.chat_template = args["chat-template"].as<std::string>();
+  data::validate_chat_template(ro.chat_template, "--chat-template");
+  ro.label_field = args["label-field"].as<std::string>();
+  data::JsonlOptions jo;
+  jo.skip_bad_lines = args.count("skip-bad-lines") > 0;
+  std::string out;
+  data::read_jsonl(args["data"].as<std::string>(), [&](const data::JsonlLine& line) {
+    const data::Record r = data::parse_record(line, ro, std::numeric_limits<int64_t>::max());
+    nlohmann::ordered_json j;
+    j["line"] = line.line;
+    if (r.kind == data::RecordKind::Pretokenized) {
+      j["input_ids"] = r.pretokenized.input_ids;
+      j["labels"] = r.pretokenized.labels;
+    } else {
+      nlohmann::ordered_json segs = nlohmann::ordered_json::array();
+      for (const auto& seg : r.segments) {
+        if (seg.special == data::Segment::Special::None) segs.push_back({{"text", seg.text}, {"train", seg.trainable}});
+        else segs.push_back({{"special", seg.special == data::Segment::Special::Bos ? "bos" : "eos"},
+                             {"train", seg.trainable}});
+      }
+      j["segments"] = segs;
+    }
+    j["weight"] = r.weight;
+    if (r.label) j["label"] = *r.label;
+    out += j.dump() + "\n";
+  }, jo);
+  if (args.count("output")) io::write_file_atomic(args["output"].as<std::string>(), out);
+  else std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int data_command(int argc, char** argv) {
-  return run_verb(argc, argv, "stats", "hyft data stats --data FILE [--model DIR | --tokenizer FILE] [--json]", data_stats);
+  if (argc >= 2 && std::string(argv[1]) == "render")
+    return run_verb(argc, argv, "render", "hyft data render --data FILE [--output FILE]", data_render);
+  return run_verb(argc, argv, "stats",
+                  "hyft data stats --data FILE [--model DIR | --tokenizer FILE] [--json]\n"
+                  "       hyft data render --data FILE [--output FILE]",
+                  data_stats);
 }
 
 }  // namespace hyft::app

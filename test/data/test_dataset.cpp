@@ -433,3 +433,43 @@ TEST_CASE("the tokenized-data cache returns the same dataset and follows its inp
   REQUIRE(data::load_dataset(path, &tok(), tok().vocab_size(), o).examples.size() == first.examples.size());
   REQUIRE(data::read_dataset_cache(cache).has_value());  // rewritten whole
 }
+
+TEST_CASE("hyft data render + scripts/tokenize_with_hf.py rebuild hyft's own examples", "[data]") {
+  const std::vector<std::string> lines = {
+      json_line({{"text", "The quick brown fox."}, {"label", "x"}}),
+      json_line({{"prompt", "用户画像: 是否高风险?"}, {"completion", "低风险"}, {"weight", 3.0}}),
+      json_line({{"instruction", "Add."}, {"input", "2 and 3"}, {"output", "5"}}),
+      json_line({{"messages", {{{"role", "system"}, {"content", "Be brief."}},
+                               {{"role", "user"}, {"content", "Hi"}},
+                               {{"role", "assistant"}, {"content", "Hello."}},
+                               {{"role", "user"}, {"content", "Bye"}},
+                               {{"role", "assistant"}, {"content", "Goodbye."}}}}}),
+      json_line({{"input_ids", {5, 6, 7}}, {"labels", {-100, 6, 7}}}),
+  };
+  const std::string src = write_jsonl("render_src.jsonl", lines);
+  const std::string dir = test::temp_dir("render");
+  const std::string model = std::string(HYFT_FIXTURES) + "/tokenizer/test.model";
+  for (const std::string tmpl : {"chatml", "llama2"}) {
+    auto r = test::run_hyft("data render --data " + test::quote(src) + " --chat-template " + tmpl + " --output " +
+                            test::quote(dir + "/rendered.jsonl"));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    r = test::run_python(test::quote(std::string(HYFT_SOURCE_DIR) + "/scripts/tokenize_with_hf.py") + " " +
+                         test::quote(dir + "/rendered.jsonl") + " " + test::quote(dir + "/tok.jsonl") + " --tokenizer " +
+                         test::quote(model));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    data::DatasetOptions o;
+    o.records.chat_template = tmpl;
+    const auto ours = data::load_dataset(src, &tok(), tok().vocab_size(), o);
+    const auto theirs = data::load_dataset(dir + "/tok.jsonl", nullptr, tok().vocab_size(), o);
+    REQUIRE(theirs.examples.size() == ours.examples.size());
+    for (size_t i = 0; i < ours.examples.size(); ++i) {
+      INFO(tmpl << " record " << i);
+      REQUIRE(theirs.examples[i].input_ids == ours.examples[i].input_ids);
+      REQUIRE(theirs.examples[i].labels == ours.examples[i].labels);
+      REQUIRE(theirs.examples[i].weight == ours.examples[i].weight);
+      REQUIRE(theirs.examples[i].label == ours.examples[i].label);
+    }
+  }
+}
