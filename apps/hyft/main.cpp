@@ -21,7 +21,8 @@ const hyft::app::Command kCommands[] = {
      hyft::app::generate_command},
     {"doctor", "LibTorch, CUDA, cuDNN, NCCL versions and the GPUs", hyft::app::doctor_command},
     {"bench", "training throughput on random tokens for a named model shape (JSON line)", hyft::app::bench_command},
-    {"data", "data stats: what a dataset holds under the length and sampling settings", hyft::app::data_command},
+    {"data", "data stats (what a dataset holds) and data render (records as template segments)",
+     hyft::app::data_command},
     {"model", "model init: a new model folder with random weights from a config.json", hyft::app::model_command},
     {"tokenizer", "tokenizer train: a SentencePiece model from a corpus", hyft::app::tokenizer_command},
 };
