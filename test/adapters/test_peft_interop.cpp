@@ -122,9 +122,10 @@ TEST_CASE("hyft export loads in transformers with hyft's unmerged loss", "[adapt
   REQUIRE(rel(merged, unmerged) < 1e-5);
   REQUIRE(nlohmann::json::parse(test::read_text(out + "/fp32/config.json"))["torch_dtype"] == "float32");
 
-  // bf16, sharded. Merged bf16 weights round W + sBA to 8 bits; hyft's unmerged
-  // bf16 path rounds W and adds an fp32 LoRA term, so the two differ by bf16
-  // rounding: bound 3e-3 relative (measured 3e-4).
+  // bf16, sharded. Merged bf16 weights round W + sBA to 8 significant bits
+  // (relative step 2^-8 = 3.9e-3); hyft's unmerged bf16 path rounds W and adds an
+  // fp32 LoRA term, so the two differ by bf16 rounding: bound 5e-3 relative
+  // (measured 6.3e-4, and 2.1e-3 once RMSNorm rounds once instead of twice).
   r = test::run_hyft(base_args + " --output " + test::quote(out + "/bf16") + " --dtype bf16 --shard-size 20KB");
   REQUIRE(r.exit_code == 0);
   const auto index = nlohmann::json::parse(test::read_text(out + "/bf16/model.safetensors.index.json"));
@@ -139,8 +140,8 @@ TEST_CASE("hyft export loads in transformers with hyft's unmerged loss", "[adapt
   const double unmerged_bf16 = hyft_loss("mha", peft("mha_all"), "--precision bf16");
   std::printf("export bf16 sharded: transformers %.8f vs hyft unmerged bf16 %.8f (rel %.2g)\n", merged_bf16,
               unmerged_bf16, rel(merged_bf16, unmerged_bf16));
-  REQUIRE(rel(merged_bf16, unmerged_bf16) < 3e-3);
-  REQUIRE(rel(merged_bf16, unmerged) < 3e-3);
+  REQUIRE(rel(merged_bf16, unmerged_bf16) < 5e-3);
+  REQUIRE(rel(merged_bf16, unmerged) < 5e-3);
 
   // An existing non-empty output needs --force; with it the folder is replaced.
   require_refusal(test::run_hyft(base_args + " --output " + test::quote(out + "/fp32")), "--force");

@@ -153,7 +153,7 @@ TEST_CASE("hyft eval --json loss equals transformers' token-weighted mean loss",
     const double rel_h = relative(nlohmann::json::parse(rh.out)["loss"].get<double>(), h["loss"].get<double>());
     INFO(name << " hybrid rel " << rel_h);
     REQUIRE(rel_h < 1e-5);
-    // bf16: the loss agrees to bf16 accuracy (measured at most 4.3e-4 relative).
+    // bf16: the loss agrees to bf16 accuracy (measured at most 6.4e-4 relative).
     const auto rb = test::run_hyft(base + " --precision bf16");
     REQUIRE(rb.exit_code == 0);
     const double rel_b = relative(nlohmann::json::parse(rb.out)["loss"].get<double>(), ref["loss_bf16"].get<double>());
