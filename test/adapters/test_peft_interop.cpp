@@ -75,6 +75,7 @@ TEST_CASE("adapters written by PEFT give PEFT's loss in hyft eval --adapter", "[
 
 TEST_CASE("adapters written by hyft load in PEFT with the same loss", "[adapters]") {
   for (bool rslora : {false, true}) {
+    at::manual_seed(rslora ? 4 : 3);
     auto model = model::load_pretrained(llama("gqa_tied_linear") + "/model", {});
     adapters::LoraSettings s;
     s.targets = {"q_proj", "v_proj", "up_proj"};
