@@ -30,10 +30,7 @@ int run_finetune(FinetuneOptions o) {
   }
   std::printf("%s\n", format_parameter_count(count_parameters(*model)).c_str());
 
-  const std::unique_ptr<tokenizer::Tokenizer> tok =
-      !o.tokenizer_file.empty() || fs::exists(fs::path(o.model_dir) / "tokenizer.model")
-          ? std::make_unique<tokenizer::Tokenizer>(tokenizer::load_tokenizer(o.model_dir, o.tokenizer_file))
-          : nullptr;
+  const auto tok = tokenizer::find_tokenizer(o.model_dir, o.tokenizer_file);
   const int64_t vocab = model->config().vocab_size;
   if (tok) tokenizer::check_fits_model(*tok, vocab);
   auto train = data::load_dataset(o.train_file, tok.get(), vocab, o.data);

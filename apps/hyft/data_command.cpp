@@ -103,17 +103,12 @@ int data_render(int argc, char** argv) {
   opts.add_options()
       ("data", "JSONL dataset", cxxopts::value<std::string>())
       ("output", "JSONL to write (default: stdout)", cxxopts::value<std::string>())
-      ("chat-template", "template of messages records: chatml, llama2 or alpaca",
-       cxxopts::value<std::string>()->default_value("chatml"))
-      ("label-field", "record field holding the class label", cxxopts::value<std::string>()->default_value("label"))
       ("skip-bad-lines", "skip malformed lines instead of failing");
+  add_record_options(opts, "");
   cxxopts::ParseResult args;
   if (!parse_or_help(opts, argc, argv, args)) return 0;
   HYFT_CHECK(args.count("data"), "hyft data render: --data is required");
-  data::RecordOptions ro;
-  ro.chat_template = args["chat-template"].as<std::string>();
-  data::validate_chat_template(ro.chat_template, "--chat-template");
-  ro.label_field = args["label-field"].as<std::string>();
+  const data::RecordOptions ro = record_options_from(args);
   data::JsonlOptions jo;
   jo.skip_bad_lines = args.count("skip-bad-lines") > 0;
   std::string out;

@@ -12,6 +12,10 @@
 
 namespace hyft::app {
 
+// --chat-template and --label-field: how records render (part of the data options).
+void add_record_options(cxxopts::Options& opts, const std::string& group = "data");
+data::RecordOptions record_options_from(const cxxopts::ParseResult& args);
+
 void add_data_options(cxxopts::Options& opts);
 data::DatasetOptions data_options_from(const cxxopts::ParseResult& args);
 

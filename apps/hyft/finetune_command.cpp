@@ -20,8 +20,7 @@ int finetune_command(int argc, char** argv) {
       ("eval", "held-out JSONL", cxxopts::value<std::string>())
       ("eval-split", "hold out this fraction of --train instead (0 = none)",
        cxxopts::value<double>()->default_value("0"))
-      ("eval-every", "evaluate every N steps (0 = only at the end)", cxxopts::value<int64_t>()->default_value("0"))
-      ;
+      ("eval-every", "evaluate every N steps (0 = only at the end)", cxxopts::value<int64_t>()->default_value("0"));
   add_model_options(opts, /*with_adapter=*/false);
   opts.add_options("lora")
       ("targets", "projections LoRA wraps (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, or all)",

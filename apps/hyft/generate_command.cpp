@@ -6,6 +6,7 @@
 #include "data/prompt.h"
 #include "generate/generator.h"
 #include "io/atomic_file.h"
+#include "data_options.h"
 #include "model_options.h"
 #include "tokenizer/tokenizer.h"
 
@@ -45,9 +46,8 @@ int generate_command(int argc, char** argv) {
       ("top-p", "nucleus sampling mass (1 = off)", cxxopts::value<double>()->default_value("0.9"))
       ("top-k", "keep the k most likely tokens (0 = off)", cxxopts::value<int64_t>()->default_value("0"))
       ("repetition-penalty", "penalty on tokens already seen (1 = off)", cxxopts::value<double>()->default_value("1.2"))
-      ("seed", "sampling seed", cxxopts::value<uint64_t>()->default_value("0"))
-      ("chat-template", "template of messages records: chatml, llama2 or alpaca",
-       cxxopts::value<std::string>()->default_value("chatml"));
+      ("seed", "sampling seed", cxxopts::value<uint64_t>()->default_value("0"));
+  add_record_options(opts, "");
   add_model_options(opts, /*with_adapter=*/true);
   cxxopts::ParseResult args;
   if (!parse_or_help(opts, argc, argv, args)) return 0;
@@ -109,9 +109,7 @@ int generate_command(int argc, char** argv) {
     std::printf("%s\n", run_one(ids, args["prompt"].as<std::string>()).first.c_str());
     return 0;
   }
-  data::RecordOptions ro;
-  ro.chat_template = args["chat-template"].as<std::string>();
-  data::validate_chat_template(ro.chat_template, "--chat-template");
+  const data::RecordOptions ro = record_options_from(args);
   std::string results;
   data::read_jsonl(args["input"].as<std::string>(), [&](const data::JsonlLine& line) {
     const auto p = data::prompt_of(line, ro, tok);

@@ -75,14 +75,19 @@ LabelMetrics label_metrics(const std::vector<std::string>& labels, const std::ve
 LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer::Tokenizer& tok,
                              const std::string& path, std::vector<std::string> labels,
                              const data::RecordOptions& options) {
-  std::vector<std::pair<nlohmann::json, int64_t>> records;  // record, line
+  struct Scored {
+    nlohmann::json value;
+    int64_t line;
+    size_t prompt_len;  // tokens before the completion, the same for every candidate
+  };
+  std::vector<Scored> records;
   std::vector<std::string> golds;
   data::read_jsonl(path, [&](const data::JsonlLine& line) {
     const auto p = data::prompt_of(line, options, tok);
     std::string gold = p.label ? *p.label : trim(p.completion);
     if (gold.empty()) line.fail("no gold label: the record has neither the label field nor a completion");
     golds.push_back(gold);
-    records.emplace_back(line.value, line.line);
+    records.push_back({line.value, line.line, p.ids.size()});
   });
   if (labels.empty()) {
     std::set<std::string> distinct(golds.begin(), golds.end());
@@ -96,13 +101,12 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
   model.eval();
   std::vector<int64_t> gold_idx, pred_idx;
   for (size_t r = 0; r < records.size(); ++r) {
-    const auto& [value, line_no] = records[r];
+    const auto& [value, line_no, prompt_len] = records[r];
     const data::JsonlLine line{path, line_no, value};
     const auto it = std::find(labels.begin(), labels.end(), golds[r]);
     HYFT_CHECK(it != labels.end(), path, ":", line_no, ": gold label '", golds[r], "' is not one of --labels");
     gold_idx.push_back(int64_t(it - labels.begin()));
     // One row per candidate: the same prompt, the candidate + EOS as the only targets.
-    const size_t prompt_len = data::prompt_of(line, options, tok).ids.size();
     std::vector<data::Example> rows;
     for (const auto& label : labels) {
       const nlohmann::json v = with_completion(value, label, line);

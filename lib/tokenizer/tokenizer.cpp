@@ -66,6 +66,12 @@ Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explic
   return Tokenizer(p.string());
 }
 
+std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_dir, const std::string& explicit_path) {
+  if (explicit_path.empty() && (model_dir.empty() || !fs::exists(fs::path(model_dir) / "tokenizer.model")))
+    return nullptr;
+  return std::make_unique<Tokenizer>(load_tokenizer(model_dir, explicit_path));
+}
+
 void check_fits_model(const Tokenizer& tok, int64_t model_vocab_size) {
   HYFT_CHECK(tok.vocab_size() <= model_vocab_size, tok.path(), ": the tokenizer has ", tok.vocab_size(),
              " pieces but the model's vocab_size is ", model_vocab_size,

@@ -39,6 +39,9 @@ class Tokenizer {
 // given. A folder without one is a UserError that points at --tokenizer.
 Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path = "");
 
+// The same, but null when neither is there (pre-tokenized data needs none).
+std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_dir, const std::string& explicit_path = "");
+
 // A tokenizer whose ids would overflow the model's embedding is a UserError.
 void check_fits_model(const Tokenizer& tok, int64_t model_vocab_size);
 

@@ -60,6 +60,15 @@ void require_example(const Example& ex, const Expect& e) {
 
 std::string json_line(const nlohmann::json& j) { return j.dump(); }
 
+// A system prompt and two user/assistant turns.
+std::string two_turn_chat() {
+  return json_line({{"messages", {{{"role", "system"}, {"content", "Be brief."}},
+                                  {{"role", "user"}, {"content", "Hi"}},
+                                  {{"role", "assistant"}, {"content", "Hello."}},
+                                  {{"role", "user"}, {"content", "Bye"}},
+                                  {{"role", "assistant"}, {"content", "Goodbye."}}}}});
+}
+
 }  // namespace
 
 TEST_CASE("each record kind gives the exact ids and labels", "[data]") {
@@ -74,11 +83,7 @@ TEST_CASE("each record kind gives the exact ids and labels", "[data]") {
       json_line({{"prompt", "用户画像: 是否高风险?"}, {"completion", "低风险"}}),
       json_line({{"instruction", "Name a colour."}, {"input", ""}, {"output", "Blue."}}),
       json_line({{"instruction", "Add."}, {"input", "2 and 3"}, {"output", "5"}}),
-      json_line({{"messages", {{{"role", "system"}, {"content", "Be brief."}},
-                               {{"role", "user"}, {"content", "Hi"}},
-                               {{"role", "assistant"}, {"content", "Hello."}},
-                               {{"role", "user"}, {"content", "Bye"}},
-                               {{"role", "assistant"}, {"content", "Goodbye."}}}}}),
+      two_turn_chat(),
       json_line({{"input_ids", {5, 6, 7}}, {"labels", {-100, 6, 7}}}),
       json_line({{"input_ids", {8, 9}}}),
   });
@@ -439,11 +444,7 @@ TEST_CASE("hyft data render + scripts/tokenize_with_hf.py rebuild hyft's own exa
       json_line({{"text", "The quick brown fox."}, {"label", "x"}}),
       json_line({{"prompt", "用户画像: 是否高风险?"}, {"completion", "低风险"}, {"weight", 3.0}}),
       json_line({{"instruction", "Add."}, {"input", "2 and 3"}, {"output", "5"}}),
-      json_line({{"messages", {{{"role", "system"}, {"content", "Be brief."}},
-                               {{"role", "user"}, {"content", "Hi"}},
-                               {{"role", "assistant"}, {"content", "Hello."}},
-                               {{"role", "user"}, {"content", "Bye"}},
-                               {{"role", "assistant"}, {"content", "Goodbye."}}}}}),
+      two_turn_chat(),
       json_line({{"input_ids", {5, 6, 7}}, {"labels", {-100, 6, 7}}}),
   };
   const std::string src = write_jsonl("render_src.jsonl", lines);
