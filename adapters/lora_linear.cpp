@@ -1,6 +1,7 @@
 #include "adapters/lora_linear.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
@@ -17,25 +18,18 @@ void validate(const LoraSettings& s, const std::string& source) {
   HYFT_CHECK(s.alpha > 0, source, ": LoRA alpha must be positive, got ", s.alpha);
   HYFT_CHECK(s.dropout >= 0 && s.dropout < 1, source, ": LoRA dropout must be in [0, 1), got ", s.dropout);
   HYFT_CHECK(!s.targets.empty(), source, ": no LoRA targets");
-  const auto& known = lora_target_names();
+  const auto known = lora_targets_allowed();
   for (const auto& t : s.targets)
     HYFT_CHECK(std::find(known.begin(), known.end(), t) != known.end(), source, ": '", t,
-               "' is not a projection LoRA can wrap (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)");
+               "' is not a projection LoRA can wrap (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj "
+               "lm_head)");
 }
 
 std::vector<std::string> parse_targets(const std::string& text, const std::string& source) {
   if (text == "all" || text == "all-linear") return lora_target_names();
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    std::string name = text.substr(start, end - start);
-    name.erase(0, name.find_first_not_of(' '));
-    name.erase(name.find_last_not_of(' ') + 1);
-    if (!name.empty() && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
-    start = end + 1;
-  }
+  for (auto& name : split_list(text))
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
   LoraSettings s;
   s.targets = out;
   validate(s, source);
@@ -69,20 +63,31 @@ LoraModules apply_lora(model::LlamaForCausalLMImpl& model, const LoraSettings& s
   const std::set<std::string> only(modules.begin(), modules.end());
   for (auto& p : model.parameters()) p.set_requires_grad(false);
   LoraModules wrapped;
+  auto wrap = [&](const std::string& name, std::shared_ptr<model::LinearLayer>& slot) {
+    auto base = std::dynamic_pointer_cast<model::Projection>(slot);
+    HYFT_CHECK(base, name, " is already wrapped by an adapter");
+    auto lora = std::make_shared<LoraLinear>(base, settings.r, settings.scaling(), settings.dropout);
+    wrapped[name] = lora;
+    return lora;
+  };
   auto& layers = model.model->layer_list;
   for (size_t i = 0; i < layers.size(); ++i) {
     for (const auto& target : settings.targets) {
+      if (target == kLmHead) continue;
       const bool in_attention = is_attention_projection(target);
       const std::string name = projection_module_name(i, target);
       if (!only.empty() && !only.count(name)) continue;
       auto& slot = in_attention ? layers[i]->self_attn->projection(target) : layers[i]->mlp->projection(target);
-      auto base = std::dynamic_pointer_cast<model::Projection>(slot);
-      HYFT_CHECK(base, name, " is already wrapped by an adapter");
-      auto lora = std::make_shared<LoraLinear>(base, settings.r, settings.scaling(), settings.dropout);
+      auto lora = wrap(name, slot);
       if (in_attention) layers[i]->self_attn->replace_projection(target, lora);
       else layers[i]->mlp->replace_projection(target, lora);
-      wrapped[name] = lora;
     }
+  }
+  const bool head = std::find(settings.targets.begin(), settings.targets.end(), kLmHead) != settings.targets.end();
+  if (head && (only.empty() || only.count(kLmHead))) {
+    HYFT_CHECK(model.lm_head, "lm_head: this model ties lm_head to embed_tokens (tie_word_embeddings), so LoRA "
+               "cannot wrap it alone; leave lm_head out of --targets");
+    model.replace_lm_head(wrap(kLmHead, model.lm_head));
   }
   for (const auto& name : only)
     HYFT_CHECK(wrapped.count(name), "the adapter wraps '", name, "', which this model does not have");

@@ -1,4 +1,4 @@
-// LoRA on a projection (SPEC 3): y = base(x) + scaling * B A dropout(x), with
+// LoRA on a projection: y = base(x) + scaling * B A dropout(x), with
 // A (r, in) Kaiming-uniform and B (out, r) zero, so a fresh adapter changes nothing.
 // LoraLinear takes the projection's slot in the model and keeps the projection as
 // its `base_layer`, so parameter names are PEFT's: q_proj.base_layer.weight,

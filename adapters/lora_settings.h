@@ -1,5 +1,5 @@
-// The settings of a LoRA adapter (SPEC 3): which projections it wraps, its rank,
-// alpha, dropout and the rsLoRA switch, and the scaling they imply.
+// The settings of a LoRA adapter: which projections it wraps, its rank, alpha,
+// dropout and the rsLoRA switch, and the scaling they imply.
 #pragma once
 
 #include <cmath>
@@ -8,10 +8,21 @@
 
 namespace hyft::adapters {
 
-// The projections a LoRA adapter may wrap, in the order of a decoder layer.
+// The projections of a decoder layer, in order: what `--targets all` wraps.
 inline const std::vector<std::string>& lora_target_names() {
   static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj",
                                                  "gate_proj", "up_proj", "down_proj"};
+  return names;
+}
+
+// The output projection, which a LoRA adapter may wrap too (PEFT's name; its
+// module is "lm_head"). Not part of `all`, as PEFT's all-linear leaves it out.
+inline const std::string kLmHead = "lm_head";
+
+// Every target a LoRA adapter may name: the layer projections, then lm_head.
+inline std::vector<std::string> lora_targets_allowed() {
+  auto names = lora_target_names();
+  names.push_back(kLmHead);
   return names;
 }
 

@@ -1,4 +1,4 @@
-// Merging a LoRA adapter into base weights (SPEC 3), as pure functions over
+// Merging a LoRA adapter into base weights, as pure functions over
 // tensors: W' = W + scaling * B A computed in float32, then cast to the output
 // dtype; unmerge subtracts the same product.
 #pragma once

@@ -1,6 +1,8 @@
 #include "adapters/peft_format.h"
 
 #include "common/error.h"
+#include "common/strings.h"
+#include "io/json_file.h"
 #include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
@@ -18,11 +20,7 @@ namespace hyft::adapters {
 namespace {
 
 const std::string kPrefix = "base_model.model.";
-const std::string kA = ".lora_A.weight", kB = ".lora_B.weight";
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+const std::string kA = ".lora_A.weight", kB = ".lora_B.weight", kBase = ".base_layer.weight";
 
 bool is_set(const nlohmann::json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return false;
@@ -65,13 +63,7 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
   HYFT_CHECK(fs::exists(config_path), dir, ": no adapter_config.json; --adapter takes a PEFT adapter folder");
   HYFT_CHECK(fs::exists(weights_path), dir, ": no adapter_model.safetensors",
              fs::exists(fs::path(dir) / "adapter_model.bin") ? " (only adapter_model.bin: save it with safetensors)" : "");
-  nlohmann::json j;
-  try {
-    std::ifstream in(config_path);
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(config_path, ": not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json j = io::read_json_file(config_path, "a PEFT adapter config");
   HYFT_CHECK(j.is_object(), config_path, ": not a JSON object");
   HYFT_CHECK(j.value("peft_type", std::string()) == "LORA", config_path, ": peft_type ",
              j.contains("peft_type") ? j["peft_type"].dump() : "(missing)", " is not supported; hyft reads LORA");
@@ -99,6 +91,13 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
                "' is an embedding adapter, which hyft does not support");
     HYFT_CHECK(key.find("lora_magnitude_vector") == std::string::npos, weights_path, ": '", key,
                "' belongs to DoRA, which hyft does not support");
+    if (starts_with(key, kPrefix) && ends_with(key, kBase)) {
+      const std::string module = key.substr(kPrefix.size(), key.size() - kPrefix.size() - kBase.size());
+      HYFT_CHECK(module == kLmHead, weights_path, ": '", key, "' saves the base weight of ", module,
+                 ", which hyft does not load (only lm_head's, as PEFT saves it)");
+      a.base_weights[module] = file.tensor(key);
+      continue;
+    }
     const bool is_a = ends_with(key, kA), is_b = ends_with(key, kB);
     HYFT_CHECK(key.rfind(kPrefix, 0) == 0 && (is_a || is_b), weights_path, ": unexpected key '", key,
                "' (a LoRA adapter holds base_model.model.<module>.lora_A.weight and .lora_B.weight)");
@@ -110,6 +109,9 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
     (is_a ? A : B) = file.tensor(key).to(at::kFloat);
   }
   HYFT_CHECK(!a.weights.empty(), weights_path, ": holds no LoRA weights");
+  for (const auto& [module, w] : a.base_weights)
+    HYFT_CHECK(a.weights.count(module), weights_path, ": holds the base weight of ", module,
+               " but no LoRA weights for it");
   for (const auto& [module, ab] : a.weights) {
     HYFT_CHECK(ab.first.defined() && ab.second.defined(), weights_path, ": module '", module,
                "' has only one of lora_A and lora_B");
@@ -119,7 +121,7 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
                ab.second.sizes(), ", which do not match r = ", a.settings.r);
   }
   a.settings.targets.clear();  // in the standard order of the projections
-  for (const auto& name : lora_target_names())
+  for (const auto& name : lora_targets_allowed())
     if (targets.count(name)) a.settings.targets.push_back(name);
   validate(a.settings, config_path);
   return a;
@@ -189,6 +191,12 @@ LoraModules attach_adapter(model::LlamaForCausalLMImpl& model, const LoraAdapter
                " is ", W.sizes(), " (out, in); the adapter was trained for another base model");
     m->lora_A->weight.copy_(A);
     m->lora_B->weight.copy_(B);
+    const auto base = adapter.base_weights.find(name);
+    if (base != adapter.base_weights.end()) {
+      HYFT_CHECK(base->second.sizes() == W.sizes(), source, ": '", kPrefix, name, kBase, "' has shape ",
+                 base->second.sizes(), " but the model's is ", W.sizes());
+      m->base_layer->weight.copy_(base->second);
+    }
   }
   return modules;
 }

@@ -1,4 +1,4 @@
-// PEFT's LoRA files (SPEC 3), read and written: adapter_config.json and
+// PEFT's LoRA files, read and written: adapter_config.json and
 // adapter_model.safetensors with keys base_model.model.<module>.lora_A.weight (r, in)
 // and .lora_B.weight (out, r). What hyft does not support (DoRA, modules_to_save,
 // embedding adapters, rank_pattern, ...) is refused by name.
@@ -17,6 +17,10 @@ struct LoraAdapter {
   std::string base_model_name_or_path;
   // module name ("model.layers.0.self_attn.q_proj") -> (A (r, in), B (out, r))
   std::map<std::string, std::pair<at::Tensor, at::Tensor>> weights;
+  // Whole base weights PEFT saves beside the adapter for embedding-like modules
+  // it wraps (lm_head: base_model.model.lm_head.base_layer.weight). PEFT loads
+  // them over the base model's, so hyft does too. Module name -> (out, in).
+  std::map<std::string, at::Tensor> base_weights;
 };
 
 LoraAdapter read_peft_adapter(const std::string& dir);

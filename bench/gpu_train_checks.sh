@@ -14,7 +14,7 @@ for p in bf16 fp16; do
   echo "exit $?"
 done
 echo "== bench profile"
-build/bin/hyft bench --shape 1.3b --seq 2048 --batch 8 --grad-ckpt 1 --device cuda --profile
-build/bin/hyft bench --shape 1.3b --seq 2048 --batch 8 --grad-ckpt 0 --device cuda --profile
+build/bin/hyft bench --shape 1.3b --seq 2048 --micro-batch 8 --grad-checkpointing --device cuda --profile
+build/bin/hyft bench --shape 1.3b --seq 2048 --micro-batch 8 --grad-checkpointing=false --device cuda --profile
 echo "== data prep"
 python3 bench/data_prep.py --mb 100 2>&1 | tail -3

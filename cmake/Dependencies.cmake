@@ -1,4 +1,4 @@
-# System dependencies of hyft (SPEC 1), each for one reason:
+# System dependencies of hyft each for one reason:
 #   sentencepiece  - the tokenizer of Llama/DeepSeek models (lib/tokenizer)
 #   nlohmann_json  - config.json, safetensors headers, JSONL datasets
 #   cxxopts        - the command-line options of apps/hyft

@@ -1,4 +1,4 @@
-# Finds LibTorch in the order of SPEC 1:
+# Finds LibTorch, in this order:
 #   1. CMAKE_PREFIX_PATH / Torch_DIR given by the user (a LibTorch zip, say);
 #   2. the project's virtual environment (.venv, made by scripts/setup.sh);
 #   3. the python3 on PATH (how it builds on the GPU machine).

@@ -6,6 +6,6 @@ target_link_libraries(hyft_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann
 target_precompile_headers(hyft_pch PUBLIC ${CMAKE_SOURCE_DIR}/cmake/pch.h)
 
 function(hyft_target_defaults target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
   target_precompile_headers(${target} REUSE_FROM hyft_pch)
 endfunction()

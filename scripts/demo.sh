@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo (SPEC 9): from a fresh clone, on CPU, in a few minutes.
+# The demo: from a fresh clone, on CPU, in a few minutes.
 #   1. set-up and build (scripts/setup.sh)
 #   2. a SentencePiece tokenizer and a small Llama base model, made here
 #   3. held-out accuracy / macro-F1 of the base on the bundled risk task

@@ -35,20 +35,21 @@ fi
 # 2. Python environment (torch wheel + reference packages) ---------------------
 py=${HYFT_PYTHON:-python3}
 pyver=$("$py" -c 'import sys;print("%d.%d"%sys.version_info[:2])')
-key=$( (cat scripts/requirements.txt; echo "$pyver") | sha256sum | cut -c1-12)
+# The key covers the pinned versions, the Python version and how the environment
+# is laid out (layout 2: created at its final path, so entry scripts run).
+key=$( (cat scripts/requirements.txt; echo "$pyver"; echo "layout 2") | sha256sum | cut -c1-12)
 cache=${HYFT_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hyft}
 envdir="$cache/venv-py$pyver-$key"
 if [ ! -f "$envdir/.complete" ]; then
   log "creating Python environment $envdir (torch wheel: a few GB, first time only)"
-  rm -rf "$envdir.tmp"
-  mkdir -p "$cache"
-  "$py" -m venv "$envdir.tmp"
-  "$envdir.tmp/bin/pip" install -q --upgrade pip
-  "$envdir.tmp/bin/pip" install -q -r scripts/requirements.txt
+  # Built where it stays: pip writes this path into the first line of every entry
+  # script (pip, tensorboard, torchrun), so the folder must never move. An
+  # interrupted build has no .complete and is started over.
   rm -rf "$envdir"
-  mv "$envdir.tmp" "$envdir"
-  # venv scripts hold absolute paths: recreate them for the final location
-  "$py" -m venv --upgrade "$envdir" >/dev/null
+  mkdir -p "$cache"
+  "$py" -m venv "$envdir"
+  "$envdir/bin/python" -m pip install -q --upgrade pip
+  "$envdir/bin/python" -m pip install -q -r scripts/requirements.txt
   touch "$envdir/.complete"
 fi
 if [ "$(readlink .venv 2>/dev/null)" != "$envdir" ]; then

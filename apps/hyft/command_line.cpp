@@ -1,9 +1,10 @@
 // Option parsing shared by every subcommand: --help, --config FILE.yaml (keys are
-// the long options in snake_case; the command line wins), and errors for unknown
-// options or keys that suggest the closest name.
+// the long options in snake_case; the command line wins), aliases, and errors for
+// unknown options or keys that suggest the closest name.
 #include "commands.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -58,35 +59,79 @@ std::string snake(std::string s) {
   return s;
 }
 
-bool on_command_line(int argc, char** argv, const std::string& name) {
-  const std::string flag = "--" + name;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
-  }
+// The option a spelling names: itself, or what it is an alias of.
+std::string canonical(const std::string& name, const OptionTable& table) {
+  const auto it = table.aliases().find(name);
+  return it == table.aliases().end() ? name : it->second;
+}
+
+bool is_switch(const cxxopts::Options& options, const std::string& name) {
+  for (const auto& group : options.groups())
+    for (const auto& o : options.group_help(group).options)
+      if (std::find(o.l.begin(), o.l.end(), name) != o.l.end()) return o.is_boolean;
   return false;
 }
 
-// The options a YAML file gives, as "--name=value" (or "--name" for true flags).
-std::vector<std::string> config_arguments(const std::string& path, const cxxopts::Options& options, int argc,
-                                          char** argv) {
+// What `--alias VALUE` stands for, or a UserError listing the values it takes.
+std::string value_alias(const std::string& alias, const std::string& value,
+                        const std::map<std::string, std::string>& replacements) {
+  const auto it = replacements.find(value);
+  if (it != replacements.end()) return it->second;
+  std::string allowed;
+  for (const auto& kv : replacements) allowed += (allowed.empty() ? "" : ", ") + kv.first;
+  fail("--", alias, ": '", value, "' is not one of ", allowed);
+}
+
+// The command line with aliases replaced by the names they stand for.
+std::vector<std::string> canonical_arguments(const std::vector<std::string>& in, const OptionTable& table) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::string a = in[i];
+    if (starts_with(a, "--") && a.size() > 2) {
+      const size_t eq = a.find('=');
+      const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const auto va = table.value_aliases().find(name);
+      if (va != table.value_aliases().end()) {
+        HYFT_CHECK(eq != std::string::npos || i + 1 < in.size(), "--", name, " needs a value");
+        const std::string value = eq != std::string::npos ? a.substr(eq + 1) : in[++i];
+        const std::string replacement = value_alias(name, value, va->second);
+        if (!replacement.empty()) out.push_back(replacement);
+        continue;
+      }
+      a = "--" + canonical(name, table) + (eq == std::string::npos ? "" : a.substr(eq));
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+bool on_command_line(const std::vector<std::string>& args, const std::string& name) {
+  const std::string flag = "--" + name;
+  for (const auto& a : args)
+    if (a == flag || starts_with(a, flag + "=")) return true;
+  return false;
+}
+
+// The options a YAML file gives, as "--name=value" (or "--name" for true switches).
+std::vector<std::string> config_arguments(const std::string& path, OptionTable& table,
+                                          const std::vector<std::string>& command_line) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    fail(path, ": not a readable YAML file (", e.what(), ")");
+  } catch (const YAML::BadFile&) {
+    fail(path, ": cannot read the --config file");
+  } catch (const YAML::ParserException& e) {
+    fail(path, ":", e.mark.line + 1, ": not valid YAML (", e.msg, ")");
   }
   HYFT_CHECK(root.IsMap(), path, ": must be a map of option: value");
+  const cxxopts::Options& options = table.options();
   const auto known = long_names(options);
   std::set<std::string> known_snake;
   for (const auto& k : known) known_snake.insert(snake(k));
   std::vector<std::string> out;
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    const std::string name = kebab(key);
-    HYFT_CHECK(known.count(name) && name != "config" && name != "help", path, ":", kv.first.Mark().line + 1,
-               ": unknown key '", key, "'", suggestion(key, known_snake, ""));
-    if (on_command_line(argc, argv, name)) continue;  // the command line wins
+    const int line = kv.first.Mark().line + 1;
     const YAML::Node& v = kv.second;
     std::string value;
     if (v.IsSequence()) {
@@ -94,21 +139,38 @@ std::vector<std::string> config_arguments(const std::string& path, const cxxopts
     } else if (v.IsScalar()) {
       value = v.as<std::string>();
     } else {
-      fail(path, ":", kv.first.Mark().line + 1, ": '", key, "' must be a value or a list");
+      fail(path, ":", line, ": '", key, "' must be a value or a list");
     }
-    bool is_flag = false;
-    for (const auto& group : options.groups())
-      for (const auto& o : options.group_help(group).options)
-        if (std::find(o.l.begin(), o.l.end(), name) != o.l.end()) is_flag = o.is_boolean;
-    if (is_flag) {
-      HYFT_CHECK(value == "true" || value == "false", path, ":", kv.first.Mark().line + 1, ": '", key,
-                 "' is a switch: true or false");
-      if (value == "true") out.push_back("--" + name);
-    } else {
-      out.push_back("--" + name + "=" + value);
+    const auto va = table.value_aliases().find(kebab(key));
+    if (va != table.value_aliases().end()) {  // an old spelling standing for other options
+      try {
+        const std::string replacement = value_alias(kebab(key), value, va->second);
+        if (!replacement.empty()) out.push_back(replacement);
+      } catch (const UserError& e) {
+        fail(path, ":", line, ": ", e.what());
+      }
+      continue;
     }
+    const std::string name = canonical(kebab(key), table);
+    HYFT_CHECK(known.count(name) && name != "config" && name != "help", path, ":", line, ": unknown key '", key,
+               "'", suggestion(key, known_snake, ""));
+    if (on_command_line(command_line, name)) continue;  // the command line wins
+    if (is_switch(options, name))
+      HYFT_CHECK(value == "true" || value == "false", path, ":", line, ": '", key, "' is a switch: true or false");
+    out.push_back("--" + name + "=" + value);
   }
   return out;
+}
+
+// Unknown --names, found before cxxopts sees them, with the closest known name.
+void check_option_names(const std::vector<std::string>& args, const cxxopts::Options& options) {
+  const auto known = long_names(options);
+  for (const auto& a : args) {
+    if (!starts_with(a, "--") || a.size() == 2) continue;
+    const std::string name = a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
+    if (!known.count(name))
+      fail("unknown option --", name, suggestion(name, known, "--"), " (see '", options.program(), " --help')");
+  }
 }
 
 }  // namespace
@@ -124,35 +186,32 @@ int run_verb(int argc, char** argv, const char* verb, const char* usage, int (*r
   return run(argc - 1, argv + 1);
 }
 
-bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out) {
+bool parse_or_help(OptionTable& table, int argc, char** argv) {
+  cxxopts::Options& options = table.options();
   options.add_options()("config", "YAML file of options, keys in snake_case (the command line wins)",
                         cxxopts::value<std::string>())("h,help", "print this help");
+  const std::vector<std::string> command_line =
+      canonical_arguments(std::vector<std::string>(argv + 1, argv + argc), table);
   // --config: its options go first, so anything on the command line overrides them.
-  std::vector<std::string> args = {argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
+  std::vector<std::string> args;
+  for (size_t i = 0; i < command_line.size(); ++i) {
+    const std::string& a = command_line[i];
     std::string path;
-    if (a == "--config" && i + 1 < argc) path = argv[i + 1];
-    else if (a.rfind("--config=", 0) == 0) path = a.substr(9);
+    if (a == "--config" && i + 1 < command_line.size()) path = command_line[i + 1];
+    else if (starts_with(a, "--config=")) path = a.substr(9);
     if (!path.empty()) {
-      const auto from_file = config_arguments(path, options, argc, argv);
-      args.insert(args.begin() + 1, from_file.begin(), from_file.end());
+      const auto from_file = config_arguments(path, table, command_line);
+      args.insert(args.begin(), from_file.begin(), from_file.end());
     }
   }
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.insert(args.end(), command_line.begin(), command_line.end());
+  check_option_names(args, options);
+  args.insert(args.begin(), argv[0]);
   std::vector<char*> ptrs;
   for (auto& a : args) ptrs.push_back(a.data());
+  cxxopts::ParseResult out;
   try {
     out = options.parse(int(ptrs.size()), ptrs.data());
-  } catch (const cxxopts::exceptions::no_such_option& e) {
-    std::string what = e.what(), name;
-    const auto a = what.find("Option ") + 7;
-    const auto b = what.find(" does not exist");
-    if (a != std::string::npos && b != std::string::npos && b > a) name = what.substr(a, b - a);
-    while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name.front()))) name.erase(0, 1);
-    while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name.back()))) name.pop_back();
-    fail("unknown option --", name, suggestion(name, long_names(options), "--"), " (see '", options.program(),
-         " --help')");
   } catch (const cxxopts::exceptions::exception& e) {
     fail(e.what(), "; see '", options.program(), " --help'");
   }
@@ -162,7 +221,12 @@ bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::Pa
   }
   if (!out.unmatched().empty())
     fail("unexpected argument '", out.unmatched().front(), "'; see '", options.program(), " --help'");
+  table.apply(out);
   return true;
+}
+
+void require(bool present, const char* program, const char* flag) {
+  HYFT_CHECK(present, program, ": --", flag, " is required; see '", program, " --help'");
 }
 
 }  // namespace hyft::app

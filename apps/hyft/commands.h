@@ -1,8 +1,9 @@
 // The table of hyft's subcommands and the helpers they share: each subcommand is a
-// thin function over the libraries that returns the process exit code.
+// thin function that reads its options into a recipe's (or a library's) options
+// struct, runs it, prints the result and returns the process exit code.
 #pragma once
 
-#include <cxxopts.hpp>
+#include "option_table.h"
 
 #include <string>
 
@@ -28,8 +29,12 @@ int tokenizer_command(int argc, char** argv);
 // `run` on the rest, or prints `usage` (exit 0 for --help, 2 otherwise).
 int run_verb(int argc, char** argv, const char* verb, const char* usage, int (*run)(int, char**));
 
-// Parses argv with `options`; --help prints the help and returns false. Unknown
+// Parses argv (aliases resolved, --config FILE.yaml read first) into the table's
+// fields and runs its checks; --help prints the help and returns false. Unknown
 // options and bad values become UserErrors that point at --help.
-bool parse_or_help(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out);
+bool parse_or_help(OptionTable& table, int argc, char** argv);
+
+// A UserError unless `value` is set: "hyft <command>: --<flag> is required".
+void require(bool present, const char* program, const char* flag);
 
 }  // namespace hyft::app

@@ -6,8 +6,9 @@
 #include "data/records.h"
 #include "io/atomic_file.h"
 #include "data/sampler.h"
-#include "data_options.h"
 #include "model/llama_config.h"
+#include "recipes/model_setup.h"
+#include "shared_options.h"
 
 #include <nlohmann/json.hpp>
 
@@ -21,35 +22,37 @@ namespace hyft::app {
 namespace {
 
 int data_stats(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Records by kind, tokens, truncated and dropped counts under the length settings, "
-                                 "label counts and the sampling probability of each label.");
-  opts.add_options()
-      ("data", "JSONL dataset", cxxopts::value<std::string>())
-      ("model", "model folder (for its tokenizer.model and vocabulary size)", cxxopts::value<std::string>())
-      ("sampling", "uniform, weighted or balanced", cxxopts::value<std::string>()->default_value("uniform"))
-      ("balance-power", "p of balanced sampling: weight 1 / count(label)^p, in [0, 1]",
-       cxxopts::value<double>()->default_value("1"))
-      ("json", "print one JSON object on stdout");
-  add_data_options(opts);
-  cxxopts::ParseResult args;
-  if (!parse_or_help(opts, argc, argv, args)) return 0;
-  HYFT_CHECK(args.count("data"), "hyft data stats: --data is required; see 'hyft data stats --help'");
-  const std::string model_dir = args.count("model") ? args["model"].as<std::string>() : "";
-  const auto tok = optional_tokenizer(args, model_dir);
+  std::string path;
+  recipes::ModelOptions model;
+  data::SamplerOptions sampling;
+  data::DatasetOptions options;
+  bool json = false;
+  OptionTable opts(argv[0], "Records by kind, tokens, truncated and dropped counts under the length settings, "
+                            "label counts and the sampling probability of each label.");
+  opts.optional("", "data", "JSONL dataset", path);
+  opts.optional("", "model", "model folder (for its tokenizer.model and vocabulary size)", model.model_dir);
+  opts.choice("", "sampling", "uniform, weighted or balanced", sampling.kind, data::parse_sampling,
+              data::sampling_name);
+  opts.value("", "balance-power", "p of balanced sampling: weight 1 / count(label)^p, in [0, 1]",
+             sampling.balance_power);
+  opts.flag("", "json", "print one JSON object on stdout", json);
+  add_tokenizer_option(opts, model, "data");
+  add_data_options(opts, options);
+  if (!parse_or_help(opts, argc, argv)) return 0;
+  require(!path.empty(), argv[0], "data");
+  const auto tok = recipes::find_tokenizer(model);
   int64_t vocab = std::numeric_limits<int64_t>::max();
-  if (!model_dir.empty()) vocab = model::load_llama_config(model_dir + "/config.json").vocab_size;
+  if (!model.model_dir.empty()) vocab = model::load_llama_config(model.model_dir + "/config.json").vocab_size;
   else if (tok) vocab = tok->vocab_size();
 
-  const std::string path = args["data"].as<std::string>();
-  const auto options = data_options_from(args);
   const auto d = data::load_dataset(path, tok.get(), vocab, options);
-  const auto kind = data::parse_sampling(args["sampling"].as<std::string>(), "--sampling");
-  const double power = args["balance-power"].as<double>();
+  const auto kind = sampling.kind;
+  const double power = sampling.balance_power;
   const auto probs = data::sampling_probabilities(d.examples, kind, power);
   const auto labels = data::label_distribution(d.examples, probs);
   const auto& s = d.stats;
 
-  if (args.count("json")) {
+  if (json) {
     nlohmann::ordered_json j;
     j["data"] = path;
     j["records"] = s.records;
@@ -98,21 +101,19 @@ int data_stats(int argc, char** argv) {
 // Each record rendered by its template into segments, for tokenizers hyft cannot
 // run itself (scripts/tokenize_with_hf.py turns them into input_ids and labels).
 int data_render(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Render every record by its template into segments (text, whether it carries "
-                                 "the loss, BOS/EOS markers) as JSONL, for an external tokenizer.");
-  opts.add_options()
-      ("data", "JSONL dataset", cxxopts::value<std::string>())
-      ("output", "JSONL to write (default: stdout)", cxxopts::value<std::string>())
-      ("skip-bad-lines", "skip malformed lines instead of failing");
-  add_record_options(opts, "");
-  cxxopts::ParseResult args;
-  if (!parse_or_help(opts, argc, argv, args)) return 0;
-  HYFT_CHECK(args.count("data"), "hyft data render: --data is required");
-  const data::RecordOptions ro = record_options_from(args);
+  std::string path, output;
+  data::RecordOptions ro;
   data::JsonlOptions jo;
-  jo.skip_bad_lines = args.count("skip-bad-lines") > 0;
+  OptionTable opts(argv[0], "Render every record by its template into segments (text, whether it carries "
+                            "the loss, BOS/EOS markers) as JSONL, for an external tokenizer.");
+  opts.optional("", "data", "JSONL dataset", path);
+  opts.optional("", "output", "JSONL to write (default: stdout)", output);
+  opts.flag("", "skip-bad-lines", "skip malformed lines instead of failing", jo.skip_bad_lines);
+  add_record_options(opts, ro, "");
+  if (!parse_or_help(opts, argc, argv)) return 0;
+  require(!path.empty(), argv[0], "data");
   std::string out;
-  data::read_jsonl(args["data"].as<std::string>(), [&](const data::JsonlLine& line) {
+  data::read_jsonl(path, [&](const data::JsonlLine& line) {
     const data::Record r = data::parse_record(line, ro, std::numeric_limits<int64_t>::max());
     nlohmann::ordered_json j;
     j["line"] = line.line;
@@ -132,7 +133,7 @@ int data_render(int argc, char** argv) {
     if (r.label) j["label"] = *r.label;
     out += j.dump() + "\n";
   }, jo);
-  if (args.count("output")) io::write_file_atomic(args["output"].as<std::string>(), out);
+  if (!output.empty()) io::write_file_atomic(output, out);
   else std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }

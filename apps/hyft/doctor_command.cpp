@@ -1,4 +1,4 @@
-// hyft doctor (SPEC 6): LibTorch, CUDA, cuDNN and NCCL versions and the GPUs with
+// hyft doctor: LibTorch, CUDA, cuDNN and NCCL versions and the GPUs with
 // their memory; with a GPU it fails when CUDA < 11.8 or cuDNN < 8.6.
 #include "commands.h"
 
@@ -20,10 +20,9 @@ std::string dotted(long v, long major_div, long minor_div) {
 }  // namespace
 
 int doctor_command(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Report LibTorch, CUDA, cuDNN and NCCL versions and the GPUs; fails (exit 1) with a "
-                                 "GPU when CUDA < 11.8 or cuDNN < 8.6.");
-  cxxopts::ParseResult args;
-  if (!parse_or_help(opts, argc, argv, args)) return 0;
+  OptionTable opts(argv[0], "Report LibTorch, CUDA, cuDNN and NCCL versions and the GPUs; fails (exit 1) with a "
+                            "GPU when CUDA < 11.8 or cuDNN < 8.6.");
+  if (!parse_or_help(opts, argc, argv)) return 0;
   std::printf("LibTorch    %s\n", TORCH_VERSION);
   std::printf("threads     %d (intra-op)\n", at::get_num_threads());
   const bool gpu = torch::cuda::is_available();

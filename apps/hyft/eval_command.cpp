@@ -1,103 +1,67 @@
-// hyft eval: the held-out loss of SPEC 6 on a JSONL dataset.
+// hyft eval: held-out loss and perplexity, and label metrics (recipes/evaluate.h).
 #include "commands.h"
 
-
-#include "common/error.h"
 #include "common/progress.h"
 #include "common/runtime.h"
-#include "data/dataset.h"
-#include "data_options.h"
-#include "model_options.h"
-#include "eval/evaluate.h"
-#include "eval/label_eval.h"
-#include "model/load.h"
+#include "recipes/evaluate.h"
+#include "shared_options.h"
 
-#include <torch/cuda.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <optional>
-#include <sstream>
 #include <iostream>
 
 namespace hyft::app {
 
 int eval_command(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Held-out mean loss (summed NLL of all target tokens / their count)"
-                                 " and perplexity of a model on a JSONL dataset.");
-  opts.add_options()
-      ("data", "JSONL dataset (text, prompt/completion, alpaca, messages or input_ids records)",
-       cxxopts::value<std::string>())
-      ("json", "print one JSON object on stdout")
-      ("micro-batch", "examples per forward pass", cxxopts::value<int64_t>()->default_value("8"))
-      ("labels", "enumerated labels A,B,...: accuracy, per-class P/R/F1, macro-F1, confusion matrix "
-                 "('auto': the distinct gold labels)", cxxopts::value<std::string>());
-  add_model_options(opts, /*with_adapter=*/true);
-  add_data_options(opts);
-  cxxopts::ParseResult args;
-  if (!parse_or_help(opts, argc, argv, args)) return 0;
-  for (const char* required : {"model", "data"})
-    HYFT_CHECK(args.count(required), "hyft eval: --", required, " is required; see 'hyft eval --help'");
-  HYFT_CHECK(args["micro-batch"].as<int64_t>() > 0, "--micro-batch must be positive");
+  recipes::EvalOptions o;
+  bool json = false;
+  OptionTable opts(argv[0], "Held-out mean loss (summed NLL of all target tokens / their count)"
+                            " and perplexity of a model on a JSONL dataset.");
+  opts.optional("", "data", "JSONL dataset (text, prompt/completion, alpaca, messages or input_ids records)",
+                o.data_file);
+  opts.flag("", "json", "print one JSON object on stdout", json);
+  opts.value("", "micro-batch", "examples per forward pass", o.eval.micro_batch);
+  opts.optional("", "labels", "enumerated labels A,B,...: accuracy, per-class P/R/F1, macro-F1, confusion matrix "
+                              "('auto': the distinct gold labels)", o.labels);
+  add_model_options(opts, o.model, /*with_adapter=*/true);
+  add_tokenizer_option(opts, o.model, "data");
+  add_data_options(opts, o.data);
+  if (!parse_or_help(opts, argc, argv)) return 0;
+  require(!o.model.model_dir.empty(), argv[0], "model");
+  require(!o.data_file.empty(), argv[0], "data");
+  o.eval.progress = !json && Progress::stderr_is_terminal();
 
-  const model::LoadOptions load = load_options_from(args);
-  auto model = load_model(args, load);
-  const std::string model_dir = args["model"].as<std::string>();
-  const auto tok = optional_tokenizer(args, model_dir);
-  if (tok) tokenizer::check_fits_model(*tok, model->config().vocab_size);
-  const auto dataset = data::load_dataset(args["data"].as<std::string>(), tok.get(), model->config().vocab_size,
-                                          data_options_from(args));
-  const auto& examples = dataset.examples;
-
-  eval::EvalOptions options;
-  options.micro_batch = args["micro-batch"].as<int64_t>();
-  options.progress = !args.count("json") && Progress::stderr_is_terminal();
-  const eval::EvalResult r = eval::evaluate(*model, examples, options);
-
-  std::optional<eval::LabelMetrics> label_metrics;
-  if (args.count("labels")) {
-    HYFT_CHECK(tok, "--labels needs a tokenizer (the model folder's tokenizer.model or --tokenizer)");
-    std::vector<std::string> labels;
-    const std::string spec = args["labels"].as<std::string>();
-    if (spec != "auto") {
-      std::stringstream ss(spec);
-      for (std::string l; std::getline(ss, l, ',');)
-        if (!l.empty()) labels.push_back(l);
-    }
-    auto ro = data_options_from(args).records;
-    label_metrics = eval::evaluate_labels(*model, *tok, args["data"].as<std::string>(), labels, ro);
-  }
-
-  const auto& attn = model->attention_settings;
-  if (args.count("json")) {
-    nlohmann::json j = {{"loss", r.loss},
-                        {"perplexity", r.perplexity},
-                        {"tokens", r.tokens},
-                        {"examples", r.examples},
-                        {"seconds", r.seconds},
-                        {"precision", precision_name(load.dtype)},
-                        {"device", load.device.str()},
-                        {"window_size", attn.window_size},
-                        {"global_ratio", attn.global_ratio},
-                        {"truncated", dataset.stats.truncated},
-                        {"dropped", dataset.stats.dropped_overlength + dataset.stats.dropped_no_target},
-                        {"skipped_lines", dataset.stats.skipped_lines}};
-    if (args.count("adapter")) j["adapter"] = args["adapter"].as<std::string>();
-    if (label_metrics) j["label_metrics"] = eval::to_json(*label_metrics);
+  const recipes::EvalReport r = recipes::run_eval(o);
+  const auto& st = r.data;
+  if (json) {
+    nlohmann::json j = {{"loss", r.loss.loss},
+                        {"perplexity", r.loss.perplexity},
+                        {"tokens", r.loss.tokens},
+                        {"examples", r.loss.examples},
+                        {"seconds", r.loss.seconds},
+                        {"precision", precision_name(r.load.dtype)},
+                        {"device", r.load.device.str()},
+                        {"window_size", r.attention.window_size},
+                        {"global_ratio", r.attention.global_ratio},
+                        {"truncated", st.truncated},
+                        {"dropped", st.dropped_overlength + st.dropped_no_target},
+                        {"skipped_lines", st.skipped_lines}};
+    if (!o.model.adapter_dir.empty()) j["adapter"] = o.model.adapter_dir;
+    if (r.labels) j["label_metrics"] = eval::to_json(*r.labels);
     std::cout << j.dump() << std::endl;
-  } else {
-    std::printf("loss        %.6f\nperplexity  %.4f\ntokens      %lld\nexamples    %lld\n", r.loss,
-                r.perplexity, static_cast<long long>(r.tokens), static_cast<long long>(r.examples));
-    std::printf("(%s on %s, window %lld, global ratio %g, %.1f s)\n", precision_name(load.dtype),
-                load.device.str().c_str(), static_cast<long long>(attn.window_size), attn.global_ratio,
-                r.seconds);
-    const auto& st = dataset.stats;
-    if (st.truncated || st.dropped_overlength || st.dropped_no_target || st.skipped_lines)
-      std::printf("(%lld truncated at max_seq_len, %lld dropped, %lld bad lines skipped)\n",
-                  static_cast<long long>(st.truncated),
-                  static_cast<long long>(st.dropped_overlength + st.dropped_no_target),
-                  static_cast<long long>(st.skipped_lines));
-    if (label_metrics) std::printf("\n%s", eval::to_table(*label_metrics).c_str());
+    return 0;
   }
+  std::printf("loss        %.6f\nperplexity  %.4f\ntokens      %lld\nexamples    %lld\n", r.loss.loss,
+              r.loss.perplexity, static_cast<long long>(r.loss.tokens), static_cast<long long>(r.loss.examples));
+  std::printf("(%s on %s, window %lld, global ratio %g, %.1f s)\n", precision_name(r.load.dtype),
+              r.load.device.str().c_str(), static_cast<long long>(r.attention.window_size), r.attention.global_ratio,
+              r.loss.seconds);
+  if (st.truncated || st.dropped_overlength || st.dropped_no_target || st.skipped_lines)
+    std::printf("(%lld truncated at max_seq_len, %lld dropped, %lld bad lines skipped)\n",
+                static_cast<long long>(st.truncated), static_cast<long long>(st.dropped_overlength + st.dropped_no_target),
+                static_cast<long long>(st.skipped_lines));
+  if (r.labels) std::printf("\n%s", eval::to_table(*r.labels).c_str());
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/runtime.h"
+#include "io/json_file.h"
 #include "io/model_folder_writer.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
@@ -13,40 +14,32 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 
 namespace hyft::app {
 
 namespace {
 
 int model_init(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Write a Hugging Face model folder with random weights (normal, std "
-                                 "initializer_range) from a config.json, optionally with a tokenizer.");
-  opts.add_options()
-      ("model-config", "config.json of a LlamaForCausalLM (vocab_size may come from --tokenizer)",
-       cxxopts::value<std::string>())
-      ("output", "folder to write (new or empty unless --force)", cxxopts::value<std::string>())
-      ("tokenizer", "SentencePiece .model to ship as tokenizer.model", cxxopts::value<std::string>())
-      ("dtype", "bf16, fp16 or fp32", cxxopts::value<std::string>()->default_value("fp32"))
-      ("seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("0"))
-      ("force", "replace a non-empty output folder");
-  cxxopts::ParseResult args;
-  if (!parse_or_help(opts, argc, argv, args)) return 0;
-  for (const char* required : {"model-config", "output"})
-    HYFT_CHECK(args.count(required), "hyft model init: --", required, " is required");
-  const std::string config_path = args["model-config"].as<std::string>();
-  std::ifstream in(config_path);
-  HYFT_CHECK(in, config_path, ": cannot open");
-  nlohmann::ordered_json cj;
-  try {
-    cj = nlohmann::ordered_json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(config_path, ": not valid JSON (", e.what(), ")");
-  }
+  std::string config_path, out, tokenizer_file, dtype_name = "fp32";
+  uint64_t seed = 0;
+  bool force = false;
+  OptionTable opts(argv[0], "Write a Hugging Face model folder with random weights (normal, std "
+                            "initializer_range) from a config.json, optionally with a tokenizer.");
+  opts.optional("", "model-config", "config.json of a LlamaForCausalLM (vocab_size may come from --tokenizer)",
+                config_path);
+  opts.optional("", "output", "folder to write (new or empty unless --force)", out);
+  opts.optional("", "tokenizer", "SentencePiece .model to ship as tokenizer.model", tokenizer_file);
+  opts.value("", "dtype", "bf16, fp16 or fp32", dtype_name);
+  opts.value("", "seed", "seed of the random weights", seed);
+  opts.flag("", "force", "replace a non-empty output folder", force);
+  if (!parse_or_help(opts, argc, argv)) return 0;
+  require(!config_path.empty(), argv[0], "model-config");
+  require(!out.empty(), argv[0], "output");
+  nlohmann::ordered_json cj = io::read_ordered_json_file(config_path, "--model-config");
+  HYFT_CHECK(cj.is_object(), config_path, ": must be a JSON object of config.json keys");
   std::unique_ptr<tokenizer::Tokenizer> tok;
-  if (args.count("tokenizer")) {
-    tok = std::make_unique<tokenizer::Tokenizer>(args["tokenizer"].as<std::string>());
+  if (!tokenizer_file.empty()) {
+    tok = std::make_unique<tokenizer::Tokenizer>(tokenizer_file);
     if (!cj.contains("vocab_size")) cj["vocab_size"] = tok->vocab_size();
     HYFT_CHECK(cj["vocab_size"].get<int64_t>() >= tok->vocab_size(), config_path, ": vocab_size ", cj["vocab_size"],
                " is smaller than the tokenizer's ", tok->vocab_size());
@@ -57,10 +50,10 @@ int model_init(int argc, char** argv) {
   if (!cj.contains("model_type")) cj["model_type"] = "llama";
   const model::LlamaConfig config = model::parse_llama_config(nlohmann::json::parse(cj.dump()), config_path);
 
-  at::manual_seed(args["seed"].as<uint64_t>());
+  at::manual_seed(seed);
   model::LlamaForCausalLM model(config, at::TensorOptions().dtype(at::kFloat));
   model::init_random_weights(*model, cj.value("initializer_range", 0.02));
-  const at::ScalarType dtype = parse_precision(args["dtype"].as<std::string>(), "--dtype");
+  const at::ScalarType dtype = parse_precision(dtype_name, "--dtype");
   std::map<std::string, at::Tensor> params;
   std::vector<io::TensorSpec> specs;
   for (const auto& p : model->named_parameters()) {
@@ -70,8 +63,7 @@ int model_init(int argc, char** argv) {
   io::ModelFolderOptions folder;
   folder.config = cj;
   folder.dtype = dtype;
-  folder.replace = args.count("force") > 0;
-  const std::string out = args["output"].as<std::string>();
+  folder.replace = force;
   io::write_model_folder(out, specs, folder, [&](const std::string& key) { return params.at(key).detach().to(dtype); });
   if (tok) std::filesystem::copy_file(tok->path(), out + "/tokenizer.model");
   int64_t n = 0;

@@ -62,17 +62,25 @@ at::Tensor hybrid_mask(const HybridSettings& s, const Layout& layout) {
   return allowed.expand({pos.size(0), T, T}).unsqueeze(1);  // (B, 1, T, T)
 }
 
-AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout) {
+AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout, bool dense) {
   const int64_t T = layout.position_ids.size(1);
-  if (s.is_full_causal(T) && !layout.document_ids.defined()) return {true, {}};
-  return {false, hybrid_mask(s, layout)};
+  AttentionMask mask{true, {}, s, layout, 0};
+  if (s.is_full_causal(T) && !layout.document_ids.defined()) return mask;
+  mask.causal = false;
+  if (dense) mask.allowed = hybrid_mask(s, layout);
+  return mask;
 }
 
 AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_start, int64_t Tq,
-                                        const at::Device& device) {
+                                        const at::Device& device, bool dense) {
   const int64_t Tk = q_start + Tq;
-  if (Tq == 1 && s.is_full_causal(Tk)) return {false, {}};
-  if (q_start == 0 && s.is_full_causal(Tk)) return {true, {}};
+  AttentionMask mask{false, {}, s, {}, q_start};
+  if (Tq == 1 && s.is_full_causal(Tk)) return mask;
+  if (q_start == 0 && s.is_full_causal(Tk)) {
+    mask.causal = true;
+    return mask;
+  }
+  if (!dense) return mask;
   auto opts = at::TensorOptions().dtype(at::kLong).device(device);
   at::Tensor pi = at::arange(q_start, Tk, opts).unsqueeze(1);  // (Tq, 1)
   at::Tensor pj = at::arange(0, Tk, opts).unsqueeze(0);        // (1, Tk)
@@ -83,7 +91,8 @@ AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_star
       near = near | (pj.remainder(stride) == 0) | (pi.remainder(stride) == 0);
     allowed = allowed & near;
   }
-  return {false, allowed.unsqueeze(0).unsqueeze(0)};  // (1, 1, Tq, Tk)
+  mask.allowed = allowed.unsqueeze(0).unsqueeze(0);  // (1, 1, Tq, Tk)
+  return mask;
 }
 
 at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -1,6 +1,7 @@
 #include "common/gpu_memory.h"
 
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 
 namespace hyft {
 
@@ -12,6 +13,10 @@ double peak_memory_gib(const c10::Device& device) {
 
 void reset_peak_memory(const c10::Device& device) {
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) c10::cuda::device_synchronize();
 }
 
 }  // namespace hyft

@@ -1,5 +1,6 @@
-// Peak GPU memory of the caching allocator, for progress lines and benchmarks.
-// On a CPU device both functions do nothing and report 0.
+// Peak GPU memory of the caching allocator, for progress lines and benchmarks,
+// and waiting for the device (timings). On a CPU device these do nothing and
+// report 0.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -8,5 +9,7 @@ namespace hyft {
 
 double peak_memory_gib(const c10::Device& device);
 void reset_peak_memory(const c10::Device& device);
+// Waits until the device has finished the work queued so far.
+void synchronize(const c10::Device& device);
 
 }  // namespace hyft

@@ -14,7 +14,7 @@ Batch assemble(const std::vector<Row>& rows, const at::Device& device, bool with
   int64_t T = 0;
   for (const auto& r : rows) T = std::max<int64_t>(T, int64_t(get(r).ids.size()));
   const int64_t B = int64_t(rows.size());
-  at::Tensor ids = at::zeros({B, T}, at::kLong), labels = at::full({B, T}, -100, at::kLong);
+  at::Tensor ids = at::zeros({B, T}, at::kLong), labels = at::full({B, T}, kIgnoreIndex, at::kLong);
   at::Tensor pos = at::zeros({B, T}, at::kLong), doc = at::full({B, T}, -1, at::kLong);
   Batch batch;
   for (int64_t b = 0; b < B; ++b) {
@@ -29,7 +29,7 @@ Batch assemble(const std::vector<Row>& rows, const at::Device& device, bool with
       d[t] = v.documents ? (*v.documents)[size_t(t)] : 0;
     }
     batch.tokens += n;
-    for (int64_t t = 1; t < n; ++t) batch.targets += v.labels[size_t(t)] != -100;
+    for (int64_t t = 1; t < n; ++t) batch.targets += v.labels[size_t(t)] != kIgnoreIndex;
   }
   batch.input_ids = ids.to(device);
   batch.labels = labels.to(device);

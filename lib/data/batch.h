@@ -1,6 +1,6 @@
 // Turning examples into the tensors of one forward pass: input_ids and labels
 // (B, T), and the attention layout (positions, documents). Rows are padded on the
-// right to the longest; padding has label -100 and position 0, and, in packed
+// right to the longest; padding has label kIgnoreIndex and position 0, and, in packed
 // rows, a document of its own.
 #pragma once
 

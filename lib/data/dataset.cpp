@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -20,6 +19,15 @@ Overlength parse_overlength(const std::string& text, const std::string& flag) {
   if (text == "drop") return Overlength::Drop;
   if (text == "error") return Overlength::Error;
   fail(flag, ": '", text, "' is not a length policy; use truncate, drop or error");
+}
+
+const char* overlength_name(Overlength policy) {
+  switch (policy) {
+    case Overlength::Truncate: return "truncate";
+    case Overlength::Drop: return "drop";
+    case Overlength::Error: return "error";
+  }
+  return "?";
 }
 
 Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tok, bool train_on_prompt) {
@@ -35,7 +43,7 @@ Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tok, b
   ex.label = record.label;
   auto append = [&](const std::vector<int64_t>& ids, bool trainable) {
     ex.input_ids.insert(ex.input_ids.end(), ids.begin(), ids.end());
-    for (int64_t id : ids) ex.labels.push_back(trainable ? id : -100);
+    for (int64_t id : ids) ex.labels.push_back(trainable ? id : kIgnoreIndex);
   };
   if (const auto bos = tok->bos_id()) append({*bos}, false);
   for (const auto& seg : record.segments) {
@@ -56,7 +64,8 @@ Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tok, b
 
 namespace {
 
-enum class Outcome { Blank, Kept, Truncated, DroppedOverlength, DroppedNoTarget, Bad };
+// What became of one line. OverlengthError is never skipped: the user asked for it.
+enum class Outcome { Blank, Kept, Truncated, DroppedOverlength, DroppedNoTarget, Bad, OverlengthError };
 
 struct LineResult {
   Outcome outcome = Outcome::Blank;
@@ -68,10 +77,15 @@ struct LineResult {
 LineResult process_line(const std::string& text, const std::string& path, int64_t line_no,
                         const tokenizer::Tokenizer* tok, int64_t vocab_size, const DatasetOptions& o) {
   LineResult r;
-  if (is_blank_line(text)) return r;
+  const ParsedLine parsed = parse_jsonl_line(text, path, line_no);
+  if (parsed.status == ParsedLine::Status::Blank) return r;
+  if (parsed.status == ParsedLine::Status::Bad) {
+    r.outcome = Outcome::Bad;
+    r.error = parsed.error;
+    return r;
+  }
   try {
-    const nlohmann::json value = parse_json_line(text, path, line_no);
-    const JsonlLine line{path, line_no, value};
+    const JsonlLine line{path, line_no, parsed.value};
     const Record record = parse_record(line, o.records, vocab_size);
     r.kind = record.kind;
     if (record.kind != RecordKind::Pretokenized && !tok)
@@ -90,7 +104,7 @@ LineResult process_line(const std::string& text, const std::string& path, int64_
   if (n > o.tokens.max_seq_len) {
     switch (o.tokens.overlength) {
       case Overlength::Error:
-        r.outcome = Outcome::Bad;
+        r.outcome = Outcome::OverlengthError;
         r.error = path + ":" + std::to_string(line_no) + ": " + std::to_string(n) + " tokens exceed max_seq_len " +
                   std::to_string(o.tokens.max_seq_len) + "; use --overlength truncate or drop, or raise --max-seq-len";
         return r;
@@ -116,7 +130,10 @@ Dataset load_dataset(const std::string& path, const tokenizer::Tokenizer* tok, i
   std::string cache_path;
   if (!o.cache_dir.empty()) {
     cache_path = dataset_cache_path(o.cache_dir, path, tok, vocab_size, o);
-    if (auto cached = read_dataset_cache(cache_path)) return std::move(*cached);
+    if (auto cached = read_dataset_cache(cache_path)) {
+      cached->max_seq_len = o.tokens.max_seq_len;  // part of the cache key
+      return std::move(*cached);
+    }
   }
   Dataset d = tokenize_dataset(path, tok, vocab_size, o);
   if (!cache_path.empty()) {
@@ -131,10 +148,7 @@ Dataset load_dataset(const std::string& path, const tokenizer::Tokenizer* tok, i
 
 Dataset tokenize_dataset(const std::string& path, const tokenizer::Tokenizer* tok, int64_t vocab_size,
                          const DatasetOptions& o) {
-  std::ifstream in(path, std::ios::binary);
-  HYFT_CHECK(in, path, ": cannot open the dataset");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  std::vector<std::string> lines = read_lines(path);
 
   // Lines are independent: render and tokenize them on every core, in blocks.
   std::vector<LineResult> results(lines.size());
@@ -154,13 +168,14 @@ Dataset tokenize_dataset(const std::string& path, const tokenizer::Tokenizer* to
   for (auto& t : pool) t.join();
 
   Dataset d;
+  d.max_seq_len = o.tokens.max_seq_len;
   auto& s = d.stats;
+  BadLines bad(path, o.jsonl.skip_bad_lines);
   for (auto& r : results) {
     if (r.outcome == Outcome::Blank) continue;
+    if (r.outcome == Outcome::OverlengthError) throw UserError(r.error);
     if (r.outcome == Outcome::Bad) {
-      const bool policy = r.error.find("exceed max_seq_len") != std::string::npos;
-      if (!o.jsonl.skip_bad_lines || policy) throw UserError(r.error);
-      if (++s.skipped_lines <= 5) std::cerr << "warning: skipped " << r.error << "\n";
+      bad.add(r.error);
       continue;
     }
     ++s.records;
@@ -173,8 +188,8 @@ Dataset tokenize_dataset(const std::string& path, const tokenizer::Tokenizer* to
     s.longest = std::max<int64_t>(s.longest, int64_t(r.example.input_ids.size()));
     d.examples.push_back(std::move(r.example));
   }
-  if (s.skipped_lines > 5) std::cerr << "warning: skipped " << s.skipped_lines << " bad lines in " << path << "\n";
-  HYFT_CHECK(s.records > 0, path, ": the dataset is empty", s.skipped_lines ? " (every line was bad and skipped)" : "");
+  s.skipped_lines = bad.count();
+  bad.finish(s.records);
   HYFT_CHECK(!d.examples.empty(), path, ": no example left: ", s.dropped_overlength, " longer than max_seq_len ",
              o.tokens.max_seq_len, " were dropped and ", s.dropped_no_target,
              " had no target token left; raise --max-seq-len or use --overlength truncate");

@@ -1,4 +1,4 @@
-// Loading a JSONL dataset into tokenized examples (SPEC 4): record kinds rendered
+// Loading a JSONL dataset into tokenized examples: record kinds rendered
 // by their templates, BOS/EOS rules, the loss mask, the length policy (truncate,
 // drop or error at max_seq_len) with its counts, in parallel over lines.
 #pragma once
@@ -16,6 +16,7 @@ namespace hyft::data {
 
 enum class Overlength { Truncate, Drop, Error };
 Overlength parse_overlength(const std::string& text, const std::string& flag);
+const char* overlength_name(Overlength policy);  // "truncate", "drop", "error"
 
 struct TokenizeOptions {
   int64_t max_seq_len = 2048;
@@ -45,6 +46,7 @@ struct DatasetStats {
 
 struct Dataset {
   std::vector<Example> examples;
+  int64_t max_seq_len = 0;  // the length limit every example keeps (packed rows are this long)
   DatasetStats stats;
 };
 

@@ -42,7 +42,7 @@ class Writer {
     i64(int64_t(s.size()));
     buf_ += s;
   }
-  void ids(const std::vector<int64_t>& v) {  // stored as int32: ids and -100 fit
+  void ids(const std::vector<int64_t>& v) {  // stored as int32: ids and kIgnoreIndex fit
     i64(int64_t(v.size()));
     const size_t at = buf_.size();
     buf_.resize(at + v.size() * 4);

@@ -1,4 +1,4 @@
-// A cache of tokenized datasets (SPEC 4: "tokenized data may be cached"): the
+// A cache of tokenized datasets : the
 // examples and counts of load_dataset, stored in one binary file per (input file,
 // its size and modification time, tokenizer, settings). A stale or damaged entry
 // is never used: the key changes with any input, and a file that fails its checks

@@ -1,7 +1,9 @@
 // One tokenized training or evaluation example: input_ids and labels of equal
-// length, labels aligned with the inputs as in transformers (-100 = no loss),
+// length, labels aligned with the inputs as in transformers (kIgnoreIndex = no loss),
 // with what sampling needs (weight, label) and where it came from (line).
 #pragma once
+
+#include "common/labels.h"
 
 #include <cstdint>
 #include <optional>
@@ -17,10 +19,10 @@ struct Example {
   std::optional<std::string> label;  // the record's label field, for balanced sampling
   int64_t line = 0;                  // 1-based line in its JSONL file
 
-  // Positions that carry a loss: labels[t] != -100 for t >= 1 (position t-1 predicts t).
+  // Positions that carry a loss: labels[t] != kIgnoreIndex for t >= 1 (position t-1 predicts t).
   int64_t target_count() const {
     int64_t n = 0;
-    for (size_t t = 1; t < labels.size(); ++t) n += labels[t] != -100;
+    for (size_t t = 1; t < labels.size(); ++t) n += labels[t] != kIgnoreIndex;
     return n;
   }
 };

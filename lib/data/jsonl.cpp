@@ -1,57 +1,122 @@
 #include "data/jsonl.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 
 #include <fstream>
 #include <iostream>
 
 namespace hyft::data {
 
+namespace {
+constexpr int64_t kReported = 5;  // bad lines reported one by one before the summary
+}
+
 void JsonlLine::fail(const std::string& reason) const {
   ::hyft::fail(file, ":", line, ": ", reason);
 }
 
-bool is_blank_line(const std::string& text) {
-  return text.find_first_not_of(" \t\r") == std::string::npos;
+ParsedLine parse_jsonl_line(const std::string& text, const std::string& file, int64_t line) {
+  ParsedLine out;
+  if (text.find_first_not_of(" \t\r") == std::string::npos) return out;
+  const std::string where = file + ":" + std::to_string(line) + ": ";
+  out.status = ParsedLine::Status::Bad;
+  const size_t bad = first_invalid_utf8(text);
+  if (bad != std::string::npos) {
+    out.error = where + "invalid UTF-8 at byte " + std::to_string(bad + 1);
+    return out;
+  }
+  try {
+    out.value = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    out.error = where + "not valid JSON (at character " + std::to_string(e.byte) + ")";
+    return out;
+  }
+  if (!out.value.is_object()) {
+    out.error = where + "expected a JSON object, got " + out.value.type_name();
+    return out;
+  }
+  out.status = ParsedLine::Status::Object;
+  return out;
 }
 
-nlohmann::json parse_json_line(const std::string& text, const std::string& file, int64_t line) {
-  nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    const std::string why = e.what();
-    if (why.find("UTF-8") != std::string::npos) fail(file, ":", line, ": invalid UTF-8");
-    fail(file, ":", line, ": not valid JSON (", why, ")");
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  HYFT_CHECK(in, path, ": cannot open the dataset");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
   }
-  if (!value.is_object()) fail(file, ":", line, ": expected a JSON object, got ", value.type_name());
-  return value;
+  return lines;
+}
+
+void BadLines::add(const std::string& error) {
+  if (!skip_) throw UserError(error);
+  if (++count_ <= kReported) std::cerr << "warning: skipped " << error << "\n";
+}
+
+void BadLines::finish(int64_t good) const {
+  if (count_ > kReported) std::cerr << "warning: skipped " << count_ << " bad lines in " << path_ << "\n";
+  HYFT_CHECK(good > 0, path_, ": the dataset is empty", count_ ? " (every line was bad and skipped)" : "");
 }
 
 JsonlStats read_jsonl(const std::string& path, const std::function<void(const JsonlLine&)>& handle,
                       const JsonlOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  HYFT_CHECK(in, path, ": cannot open the dataset");
+  const std::vector<std::string> lines = read_lines(path);
+  BadLines bad(path, options.skip_bad_lines);
   JsonlStats stats;
-  std::string text;
-  int64_t line_no = 0;
-  while (std::getline(in, text)) {
-    ++line_no;
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (is_blank_line(text)) continue;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const int64_t line_no = int64_t(i) + 1;
+    const ParsedLine parsed = parse_jsonl_line(lines[i], path, line_no);
+    if (parsed.status == ParsedLine::Status::Blank) continue;
     ++stats.lines;
+    if (parsed.status == ParsedLine::Status::Bad) {
+      bad.add(parsed.error);
+      continue;
+    }
     try {
-      const nlohmann::json value = parse_json_line(text, path, line_no);
-      handle(JsonlLine{path, line_no, value});
+      handle(JsonlLine{path, line_no, parsed.value});
     } catch (const UserError& e) {
-      if (!options.skip_bad_lines) throw;
-      if (++stats.skipped <= 5) std::cerr << "warning: skipped " << e.what() << "\n";
+      bad.add(e.what());
     }
   }
-  HYFT_CHECK(stats.lines - stats.skipped > 0, path, ": the dataset is empty",
-             stats.skipped ? " (every line was bad and skipped)" : "");
-  if (stats.skipped > 5) std::cerr << "warning: skipped " << stats.skipped << " bad lines in " << path << "\n";
+  stats.skipped = bad.count();
+  bad.finish(stats.lines - stats.skipped);
   return stats;
+}
+
+bool looks_like_jsonl(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos) return line[first] == '{';
+  }
+  return false;
+}
+
+namespace {
+void collect_strings(const nlohmann::json& v, std::string& out) {
+  if (v.is_string()) {
+    out += v.get<std::string>();
+    out += ' ';
+  } else if (v.is_array() || v.is_object()) {
+    for (const auto& x : v) collect_strings(x, out);
+  }
+}
+}  // namespace
+
+void write_text_corpus(const std::string& jsonl_path, const std::string& text_path) {
+  std::ofstream out(text_path, std::ios::binary);
+  HYFT_CHECK(out, text_path, ": cannot write the corpus");
+  read_jsonl(jsonl_path, [&](const JsonlLine& line) {
+    std::string text;
+    collect_strings(line.value, text);
+    for (auto& c : text)
+      if (c == '\n') c = ' ';
+    out << text << '\n';
+  });
+  HYFT_CHECK(out.flush(), text_path, ": cannot write the corpus");
 }
 
 }  // namespace hyft::data

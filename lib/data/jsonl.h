@@ -1,11 +1,13 @@
-// Line-by-line reading of JSONL files with errors that say FILE:LINE: reason.
-// Each line must be one UTF-8 JSON object; blank lines are skipped.
+// The one JSONL reader of hyft: files read line by line, each line one UTF-8 JSON
+// object, blank lines skipped, errors that say FILE:LINE: reason, and the
+// --skip-bad-lines policy (BadLines) shared by every command that reads records.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace hyft::data {
 
@@ -18,7 +20,7 @@ struct JsonlLine {
 };
 
 struct JsonlOptions {
-  bool skip_bad_lines = false;  // report and skip lines whose handler fails
+  bool skip_bad_lines = false;  // report and skip bad lines instead of failing
 };
 
 struct JsonlStats {
@@ -26,17 +28,47 @@ struct JsonlStats {
   int64_t skipped = 0;  // bad lines skipped
 };
 
-// Parses one line of `file` (1-based `line`) into a JSON object, or throws the
-// UserError "FILE:LINE: reason" (not JSON, invalid UTF-8, not an object).
-nlohmann::json parse_json_line(const std::string& text, const std::string& file, int64_t line);
+// What one line of text holds, as a value: nothing (blank), a JSON object, or the
+// reason it is bad ("FILE:LINE: invalid UTF-8", "... not valid JSON", ...).
+struct ParsedLine {
+  enum class Status { Blank, Object, Bad };
+  Status status = Status::Blank;
+  nlohmann::json value;
+  std::string error;
+};
+ParsedLine parse_jsonl_line(const std::string& text, const std::string& file, int64_t line);
 
-// True for lines with nothing but whitespace (skipped everywhere).
-bool is_blank_line(const std::string& text);
+// Every line of `path`, line breaks (and a trailing \r) removed; a file that
+// cannot be opened is a UserError.
+std::vector<std::string> read_lines(const std::string& path);
 
-// Calls `handle` for every JSON object of `path`. Lines that are not JSON objects,
-// and lines whose handler throws a UserError, fail the read, or with
-// skip_bad_lines are counted and skipped (the first few are reported on stderr).
+// The bad-line policy of one file: without skipping, the first bad line is a
+// UserError; with it, bad lines are counted and the first few reported on stderr.
+class BadLines {
+ public:
+  BadLines(std::string path, bool skip) : path_(std::move(path)), skip_(skip) {}
+  void add(const std::string& error);  // throws unless skipping
+  // After the file: a summary beyond the reported few, and a UserError when no
+  // good line was left (`good`: lines kept).
+  void finish(int64_t good) const;
+  int64_t count() const { return count_; }
+
+ private:
+  std::string path_;
+  bool skip_;
+  int64_t count_ = 0;
+};
+
+// Calls `handle` for every JSON object of `path`, in order. Lines that are not JSON
+// objects, and lines whose handler throws a UserError, go to the BadLines policy.
 JsonlStats read_jsonl(const std::string& path, const std::function<void(const JsonlLine&)>& handle,
                       const JsonlOptions& options = {});
+
+// True when the first non-blank line of `path` starts a JSON object.
+bool looks_like_jsonl(const std::string& path);
+
+// Every string a JSONL file's records carry, one record a line (line breaks inside
+// a record become spaces), written to `text_path`: a corpus for tokenizer training.
+void write_text_corpus(const std::string& jsonl_path, const std::string& text_path);
 
 }  // namespace hyft::data

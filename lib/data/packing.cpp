@@ -13,7 +13,7 @@ std::vector<PackedRow> pack(const std::vector<const Example*>& documents, int64_
     PackedRow& row = rows.back();
     for (int64_t t = 0; t < n; ++t) {
       row.input_ids.push_back(doc->input_ids[size_t(t)]);
-      row.labels.push_back(t == 0 ? -100 : doc->labels[size_t(t)]);
+      row.labels.push_back(t == 0 ? kIgnoreIndex : doc->labels[size_t(t)]);
       row.position_ids.push_back(t);
       row.document_ids.push_back(row.documents);
     }

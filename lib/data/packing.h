@@ -1,6 +1,6 @@
-// Packing (SPEC 4): documents share rows of max_seq_len tokens. Each row carries
+// Packing: documents share rows of max_seq_len tokens. Each row carries
 // document ids and positions restarting at 0 per document, so the attention of
-// SPEC 2.1 never crosses a boundary; the first token of each document carries no
+// the hybrid rule never crosses a boundary; the first token of each document carries no
 // loss (the previous document's last token must not predict it).
 #pragma once
 

@@ -15,7 +15,7 @@ std::vector<int64_t> int_list(const JsonlLine& line, const char* key, int64_t vo
     if (!v[i].is_number_integer())
       line.fail(std::string("'") + key + "'[" + std::to_string(i) + "] is not an integer");
     const int64_t id = v[i].get<int64_t>();
-    if ((id < 0 || id >= vocab_size) && !(allow_ignore && id == -100))
+    if ((id < 0 || id >= vocab_size) && !(allow_ignore && id == kIgnoreIndex))
       line.fail(std::string("'") + key + "'[" + std::to_string(i) + "] = " + std::to_string(id) +
                 " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
     out.push_back(id);

@@ -117,16 +117,74 @@ std::vector<Segment> alpaca_chat(const std::vector<Message>& msgs) {
   return s;
 }
 
+// --- the table's functions, one set per kind ---------------------------------
+std::vector<Segment> render_chat(const JsonlLine& line, const RecordOptions& options) {
+  const auto msgs = messages_of(line);
+  return options.chat_template == "llama2"   ? llama2(msgs)
+         : options.chat_template == "alpaca" ? alpaca_chat(msgs)
+                                             : chatml(msgs);
+}
+std::optional<std::string> string_or_absent(const nlohmann::json& v, const char* key) {
+  if (!v.contains(key)) return std::nullopt;
+  return v[key].is_string() ? v[key].get<std::string>() : "";  // a wrong type fails when rendered
+}
+
+std::optional<std::string> chat_completion(const nlohmann::json& v) {
+  const auto& m = v["messages"];
+  if (!m.is_array() || m.empty() || !m.back().is_object() || m.back().value("role", "") != "assistant")
+    return std::nullopt;
+  return string_or_absent(m.back(), "content");
+}
+void set_chat_completion(nlohmann::json& v, const std::string& text) {
+  auto& m = v["messages"];
+  if (m.is_array() && !m.empty() && m.back().is_object() && m.back().value("role", "") == "assistant")
+    m.back()["content"] = text;
+  else if (m.is_array())
+    m.push_back({{"role", "assistant"}, {"content", text}});
+}
+
+std::vector<Segment> render_alpaca(const JsonlLine& line, const RecordOptions&) {
+  return alpaca(string_field(line, "instruction"), string_field(line, "input", false), string_field(line, "output"));
+}
+std::optional<std::string> alpaca_completion(const nlohmann::json& v) { return string_or_absent(v, "output"); }
+void set_alpaca_completion(nlohmann::json& v, const std::string& text) { v["output"] = text; }
+
+std::vector<Segment> render_completion(const JsonlLine& line, const RecordOptions&) {
+  return {prompt(string_field(line, "prompt")), target(string_field(line, "completion")), eos()};
+}
+std::optional<std::string> completion_of(const nlohmann::json& v) { return string_or_absent(v, "completion"); }
+void set_completion_of(nlohmann::json& v, const std::string& text) { v["completion"] = text; }
+
+std::vector<Segment> render_text(const JsonlLine& line, const RecordOptions&) {
+  return {target(string_field(line, "text")), eos()};
+}
+
 }  // namespace
 
+const std::vector<RecordKindSpec>& record_kinds() {
+  static const std::vector<RecordKindSpec> kinds = {
+      {RecordKind::Pretokenized, "input_ids", {"input_ids"}, nullptr, nullptr, nullptr},
+      {RecordKind::Chat, "messages", {"messages"}, render_chat, chat_completion, set_chat_completion},
+      {RecordKind::Alpaca, "alpaca", {"instruction", "output"}, render_alpaca, alpaca_completion,
+       set_alpaca_completion},
+      {RecordKind::Completion, "prompt/completion", {"prompt", "completion"}, render_completion, completion_of,
+       set_completion_of},
+      {RecordKind::Text, "text", {"text"}, render_text, nullptr, nullptr},
+  };
+  return kinds;
+}
+
+const RecordKindSpec& detect_record_kind(const JsonlLine& line) {
+  for (const auto& spec : record_kinds())
+    for (const char* field : spec.fields)
+      if (line.value.contains(field)) return spec;
+  line.fail("no known record kind: expected \"text\", \"prompt\"+\"completion\", "
+            "\"instruction\"+\"output\", \"messages\" or \"input_ids\"");
+}
+
 const char* kind_name(RecordKind kind) {
-  switch (kind) {
-    case RecordKind::Text: return "text";
-    case RecordKind::Completion: return "prompt/completion";
-    case RecordKind::Alpaca: return "alpaca";
-    case RecordKind::Chat: return "messages";
-    case RecordKind::Pretokenized: return "input_ids";
-  }
+  for (const auto& spec : record_kinds())
+    if (spec.kind == kind) return spec.name;
   return "?";
 }
 
@@ -137,30 +195,11 @@ void validate_chat_template(const std::string& name, const std::string& flag) {
 
 Record parse_record(const JsonlLine& line, const RecordOptions& options, int64_t vocab_size) {
   const auto& v = line.value;
+  const RecordKindSpec& spec = detect_record_kind(line);
   Record r;
-  if (v.contains("input_ids")) {
-    r.kind = RecordKind::Pretokenized;
-    r.pretokenized = parse_pretokenized(line, vocab_size);
-  } else if (v.contains("messages")) {
-    r.kind = RecordKind::Chat;
-    const auto msgs = messages_of(line);
-    r.segments = options.chat_template == "llama2"   ? llama2(msgs)
-                 : options.chat_template == "alpaca" ? alpaca_chat(msgs)
-                                                     : chatml(msgs);
-  } else if (v.contains("instruction") || v.contains("output")) {
-    r.kind = RecordKind::Alpaca;
-    r.segments = alpaca(string_field(line, "instruction"), string_field(line, "input", false),
-                        string_field(line, "output"));
-  } else if (v.contains("prompt") || v.contains("completion")) {
-    r.kind = RecordKind::Completion;
-    r.segments = {prompt(string_field(line, "prompt")), target(string_field(line, "completion")), eos()};
-  } else if (v.contains("text")) {
-    r.kind = RecordKind::Text;
-    r.segments = {target(string_field(line, "text")), eos()};
-  } else {
-    line.fail("no known record kind: expected \"text\", \"prompt\"+\"completion\", "
-              "\"instruction\"+\"output\", \"messages\" or \"input_ids\"");
-  }
+  r.kind = spec.kind;
+  if (spec.render) r.segments = spec.render(line, options);
+  else r.pretokenized = parse_pretokenized(line, vocab_size);
   if (v.contains("weight") && !v["weight"].is_null()) {
     if (!v["weight"].is_number() || !(v["weight"].get<double>() > 0))
       line.fail("'weight' must be a number > 0, got " + v["weight"].dump());

@@ -1,6 +1,8 @@
-// The record kinds of a JSONL dataset (SPEC 4), recognised by their fields, and
-// their rendering into segments (text + whether it carries a loss) by the Alpaca
-// and chat templates. Tokenization happens later (data/dataset.h).
+// The record kinds of a JSONL dataset in one table (record_kinds()): how each is
+// recognised by its fields, rendered into segments (text + whether it carries a
+// loss) by the Alpaca and chat templates, and where its completion lives, so that
+// training, evaluation, label scoring and generation read records the same way.
+// Tokenization happens later (data/dataset.h).
 #pragma once
 
 #include "data/example.h"
@@ -13,7 +15,6 @@
 namespace hyft::data {
 
 enum class RecordKind { Text, Completion, Alpaca, Chat, Pretokenized };
-const char* kind_name(RecordKind kind);  // "text", "prompt/completion", "alpaca", "messages", "input_ids"
 
 struct Segment {
   enum class Special { None, Bos, Eos };
@@ -34,6 +35,28 @@ struct RecordOptions {
   std::string chat_template = "chatml";  // chatml, llama2, alpaca
   std::string label_field = "label";
 };
+
+// One row of the table. A record is of the first kind (in table order) that has
+// one of `fields`.
+struct RecordKindSpec {
+  RecordKind kind;
+  const char* name;                 // "text", "prompt/completion", "alpaca", "messages", "input_ids"
+  std::vector<const char*> fields;  // recognising fields
+  // The record's text as template segments; null for pre-tokenized records.
+  std::vector<Segment> (*render)(const JsonlLine& line, const RecordOptions& options);
+  // The completion as the record wrote it (nullopt when absent; records for
+  // generation may leave it out); null when the kind has no completion (text,
+  // input_ids): generation then continues the whole text.
+  std::optional<std::string> (*completion)(const nlohmann::json& record);
+  // Sets the completion (the last assistant turn of messages, added when the last
+  // turn is the user's); null where `completion` is.
+  void (*set_completion)(nlohmann::json& record, const std::string& text);
+};
+
+const std::vector<RecordKindSpec>& record_kinds();
+// The kind of `record`, or a FILE:LINE error listing the kinds.
+const RecordKindSpec& detect_record_kind(const JsonlLine& line);
+const char* kind_name(RecordKind kind);
 
 // Chat templates built in; an unknown name is a UserError naming `flag`.
 void validate_chat_template(const std::string& name, const std::string& flag);

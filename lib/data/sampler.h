@@ -1,4 +1,4 @@
-// The order examples are drawn in (SPEC 4): uniform (a fresh shuffle each epoch),
+// The order examples are drawn in: uniform (a fresh shuffle each epoch),
 // weighted (probability proportional to `weight`) and balanced (1 / count(label)^p),
 // the last two with replacement, an epoch being as many draws as there are
 // examples. Deterministic for a seed, resumable at any step, and sharded across

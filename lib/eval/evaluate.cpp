@@ -16,7 +16,7 @@ namespace hyft::eval {
 EvalResult evaluate(model::LlamaForCausalLMImpl& model, const std::vector<data::Example>& examples,
                     const EvalOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const at::Device device = model.lm_head_weight().device();
+  const at::Device device = model.device();
   at::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();

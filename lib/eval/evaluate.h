@@ -1,4 +1,4 @@
-// Held-out evaluation (SPEC 6): the token-weighted mean loss (summed negative
+// Held-out evaluation: the token-weighted mean loss (summed negative
 // log-likelihood of all target tokens / their count) and perplexity over a set of
 // examples, in micro-batches of similar length.
 #pragma once

@@ -1,6 +1,7 @@
 #include "eval/label_eval.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "data/prompt.h"
@@ -19,24 +20,11 @@ namespace {
 
 // The record with its completion replaced by `label` (messages: the last assistant turn).
 nlohmann::json with_completion(nlohmann::json v, const std::string& label, const data::JsonlLine& line) {
-  if (v.contains("messages")) {
-    auto& m = v["messages"];
-    if (!m.empty() && m.back().value("role", "") == "assistant") m.back()["content"] = label;
-    else m.push_back({{"role", "assistant"}, {"content", label}});
-  } else if (v.contains("instruction")) {
-    v["output"] = label;
-  } else if (v.contains("prompt")) {
-    v["completion"] = label;
-  } else {
+  const auto& spec = data::detect_record_kind(line);
+  if (!spec.set_completion)
     line.fail("label evaluation needs prompt/completion, instruction/output or messages records");
-  }
+  spec.set_completion(v, label);
   return v;
-}
-
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
 }
 
 }  // namespace
@@ -96,7 +84,7 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
   HYFT_CHECK(labels.size() >= 2, path, ": label evaluation needs at least two labels (got ", labels.size(),
              "); pass --labels A,B,...");
 
-  const at::Device device = model.lm_head_weight().device();
+  const at::Device device = model.device();
   at::NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> gold_idx, pred_idx;
@@ -112,7 +100,7 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
       const nlohmann::json v = with_completion(value, label, line);
       data::Example ex = data::tokenize_record(data::parse_record({path, line_no, v}, options, tok.vocab_size()), &tok,
                                                false);
-      for (size_t t = 0; t < std::min(prompt_len, ex.labels.size()); ++t) ex.labels[t] = -100;
+      for (size_t t = 0; t < std::min(prompt_len, ex.labels.size()); ++t) ex.labels[t] = kIgnoreIndex;
       rows.push_back(std::move(ex));
     }
     std::vector<const data::Example*> ptrs;
@@ -136,6 +124,9 @@ nlohmann::ordered_json to_json(const LabelMetrics& m) {
                         {"f1", m.per_class[c].f1}, {"support", m.per_class[c].support}};
   j["per_class"] = per;
   j["confusion"] = m.confusion;  // rows gold, columns predicted
+  nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
+  for (int64_t p : m.predictions) predictions.push_back(m.labels[size_t(p)]);
+  j["predictions"] = predictions;  // per record, in file order
   return j;
 }
 

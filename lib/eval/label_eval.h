@@ -1,4 +1,4 @@
-// Enumerated-label evaluation (SPEC 6): for each record the prediction is the
+// Enumerated-label evaluation: for each record the prediction is the
 // allowed label whose continuation (label text + EOS, in the record's template)
 // is most likely after the prompt; accuracy, per-class precision, recall and F1,
 // macro-F1 and the confusion matrix against the record's gold label.

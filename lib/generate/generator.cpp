@@ -14,7 +14,7 @@ Generation generate(model::LlamaForCausalLMImpl& model, const std::vector<int64_
   HYFT_CHECK(!prompt.empty(), "the prompt is empty");
   at::NoGradGuard no_grad;
   model.eval();
-  const at::Device device = model.lm_head_weight().device();
+  const at::Device device = model.device();
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(settings.seed);
   std::vector<int64_t> history = prompt;
   model::KVCache cache;

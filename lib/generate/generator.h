@@ -1,4 +1,4 @@
-// Text generation with a KV cache (SPEC 6): the prompt is encoded once, then one
+// Text generation with a KV cache: the prompt is encoded once, then one
 // token at a time attends over the cache, until EOS or max_new_tokens.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Choosing the next token (SPEC 6): the repetition penalty, temperature, top-k and
+// Choosing the next token: the repetition penalty, temperature, top-k and
 // top-p as transformers' logits processors apply them, in that order; greedy at
 // temperature 0; reproducible draws from a seeded generator.
 #pragma once

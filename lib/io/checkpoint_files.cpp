@@ -1,6 +1,7 @@
 #include "io/checkpoint_files.h"
 
 #include "common/error.h"
+#include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -18,13 +19,7 @@ CheckpointFiles::CheckpointFiles(const std::string& folder) {
   const fs::path index = dir / "model.safetensors.index.json";
   std::vector<std::string> paths;
   if (fs::exists(index)) {
-    std::ifstream in(index);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      fail(index.string(), ": not valid JSON (", e.what(), ")");
-    }
+    const nlohmann::json j = read_json_file(index.string(), "the index of a sharded model");
     HYFT_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
                index.string(), ": missing object 'weight_map'");
     std::set<std::string> shard_names;

@@ -2,6 +2,7 @@
 
 #include "io/atomic_dir.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -32,7 +33,7 @@ size_t write_model_folder(const std::string& out_dir, const std::vector<TensorSp
   nlohmann::ordered_json config =
       !options.config.is_null()
           ? options.config
-          : nlohmann::ordered_json::parse(std::ifstream((fs::path(options.source_dir) / "config.json").string()));
+          : read_ordered_json_file((fs::path(options.source_dir) / "config.json").string(), "the model config");
   config["torch_dtype"] = config_dtype_name(options.dtype);
   if (config.contains("dtype")) config["dtype"] = config_dtype_name(options.dtype);
   write_file_atomic(out.file("config.json"), config.dump(2) + "\n");

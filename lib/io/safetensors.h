@@ -1,4 +1,4 @@
-// safetensors files (SPEC 2): a memory-mapped, validated reader and an atomic writer.
+// safetensors files: a memory-mapped, validated reader and an atomic writer.
 // Layout: u64 little-endian header length N, N bytes of JSON
 // {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
 // then the data. Every offset is checked before any byte of data is touched.

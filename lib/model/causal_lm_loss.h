@@ -1,14 +1,13 @@
-// The causal language-modelling loss (SPEC 6): position t predicts labels[t+1],
-// labels aligned with input_ids as in transformers, -100 masks a position. Only the
+// The causal language-modelling loss: position t predicts labels[t+1],
+// labels aligned with input_ids as in transformers, kIgnoreIndex (-100) masks a position. Only the
 // target positions go through lm_head, a chunk at a time, so the full (B, T, V)
 // logits are never materialised; logits are upcast to float32 as transformers does.
 #pragma once
 
+#include "common/labels.h"
 #include "model/llama.h"
 
 namespace hyft::model {
-
-constexpr int64_t kIgnoreIndex = -100;
 
 struct TargetNll {
   at::Tensor sum;      // float32 scalar: summed negative log-likelihood (differentiable)

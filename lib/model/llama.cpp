@@ -86,8 +86,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
     k = ck;
     v = cv;
   }
-  at::Tensor out = ctx.reference_attention ? attention::attention_reference(q, k, v, ctx.mask)
-                                           : attention::attention(q, k, v, ctx.mask);
+  at::Tensor out = ctx.attention->forward(q, k, v, ctx.mask);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
 }
 
@@ -154,15 +153,18 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c, const at::Tenso
                               std::make_shared<Projection>(c.hidden_size, c.vocab_size, false, options));
 }
 
-const at::Tensor& LlamaForCausalLMImpl::lm_head_weight() const {
-  return lm_head ? lm_head->weight : model->embed_tokens->weight;
+at::Device LlamaForCausalLMImpl::device() const { return model->embed_tokens->weight.device(); }
+
+void LlamaForCausalLMImpl::replace_lm_head(std::shared_ptr<LinearLayer> layer) {
+  TORCH_INTERNAL_ASSERT(lm_head, "lm_head is tied to the embedding; there is no slot to replace");
+  lm_head = replace_module("lm_head", std::move(layer));
 }
 
 ForwardContext LlamaForCausalLMImpl::context(const Layout& layout) const {
   ForwardContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(layout.position_ids, model->embed_tokens->weight.scalar_type());
-  ctx.mask = attention::make_attention_mask(attention_settings, layout);
-  ctx.reference_attention = reference_attention;
+  ctx.mask = attention::make_attention_mask(attention_settings, layout, attention_backend->needs_dense_mask());
+  ctx.attention = attention_backend;
   return ctx;
 }
 
@@ -171,7 +173,7 @@ at::Tensor LlamaForCausalLMImpl::hidden_states(const at::Tensor& input_ids, cons
 }
 
 at::Tensor LlamaForCausalLMImpl::logits(const at::Tensor& hidden) const {
-  return at::linear(hidden, lm_head_weight());
+  return lm_head ? lm_head->forward(hidden) : at::linear(hidden, model->embed_tokens->weight);
 }
 
 at::Tensor LlamaForCausalLMImpl::forward(const at::Tensor& input_ids) {
@@ -191,8 +193,9 @@ at::Tensor LlamaForCausalLMImpl::forward_cached(const at::Tensor& input_ids, KVC
   // (as in transformers' cache); past max_position_embeddings this departs from a
   // full forward pass over the whole sequence.
   std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(pos.unsqueeze(0).expand({B, T}), model->embed_tokens->weight.scalar_type());
-  ctx.mask = attention::make_cached_attention_mask(attention_settings, cache.length, T, input_ids.device());
-  ctx.reference_attention = reference_attention;
+  ctx.mask = attention::make_cached_attention_mask(attention_settings, cache.length, T, input_ids.device(),
+                                                   attention_backend->needs_dense_mask());
+  ctx.attention = attention_backend;
   ctx.cache = &cache;
   at::Tensor logits_out = logits(model->forward(input_ids, ctx));
   cache.length += T;

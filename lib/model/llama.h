@@ -1,4 +1,4 @@
-// LlamaForCausalLM (SPEC 2) as LibTorch modules whose parameter names are exactly
+// LlamaForCausalLM as LibTorch modules whose parameter names are exactly
 // the Hugging Face keys (model.layers.N.self_attn.q_proj.weight, ...), so loading
 // is a shape-checked identity copy. Shapes: B batch, T tokens, D hidden, H heads,
 // Hkv key/value heads, Dh head dim, F MLP width, V vocabulary, L layers.
@@ -6,7 +6,7 @@
 // init_random_weights.
 #pragma once
 
-#include "attention/hybrid_attention.h"
+#include "attention/backend.h"
 #include "model/llama_config.h"
 #include "model/rope.h"
 
@@ -18,8 +18,9 @@
 
 namespace hyft::model {
 
-// Anything that maps (..., in) to (..., out): the slot a projection sits in. The
-// model's own is Projection; adapters/ put a wrapper in the same slot.
+// Anything that maps (..., in) to (..., out): the slot a projection sits in (the
+// seven projections of a layer and lm_head). The model's own is Projection;
+// adapters/ put a wrapper in the same slot.
 class LinearLayer : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x) = 0;
@@ -65,7 +66,7 @@ struct KVCache {
 struct ForwardContext {
   at::Tensor cos, sin;  // (B, T, Dh)
   attention::AttentionMask mask;
-  bool reference_attention = false;  // use the explicit-mask oracle
+  const attention::AttentionBackend* attention = &attention::sdpa_backend();
   KVCache* cache = nullptr;          // when set, attention appends to it and reads all of it
 };
 
@@ -130,7 +131,8 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   ForwardContext context(const attention::Layout& layout) const;
   // input_ids (B, T) -> final hidden states (B, T, D).
   at::Tensor hidden_states(const at::Tensor& input_ids, const attention::Layout& layout);
-  // hidden (..., D) -> logits (..., V) in the model's dtype.
+  // hidden (..., D) -> logits (..., V) in the model's dtype, through lm_head's slot
+  // (so an adapter on lm_head takes part), or the embedding when tied.
   at::Tensor logits(const at::Tensor& hidden) const;
   // input_ids (B, T) -> logits (B, T, V); positions 0..T-1 in every row.
   at::Tensor forward(const at::Tensor& input_ids);
@@ -138,13 +140,14 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   // the cache grows by Tnew. Rows share one length (no padding).
   at::Tensor forward_cached(const at::Tensor& input_ids, KVCache& cache);
 
-  const at::Tensor& lm_head_weight() const;  // (V, D): lm_head.weight, or the embedding if tied
+  at::Device device() const;  // where the weights are
   const LlamaConfig& config() const { return config_; }
-  attention::HybridSettings attention_settings;  // SPEC 2.1, full causal by default
-  bool reference_attention = false;              // route attention through the oracle
+  attention::HybridSettings attention_settings;  // the hybrid rule; full causal by default
+  const attention::AttentionBackend* attention_backend = &attention::sdpa_backend();
 
   LlamaModel model{nullptr};
-  std::shared_ptr<Projection> lm_head;  // null when tied to the embedding
+  std::shared_ptr<LinearLayer> lm_head;  // the output projection's slot; null when tied to the embedding
+  void replace_lm_head(std::shared_ptr<LinearLayer> layer);
 
  private:
   LlamaConfig config_;

@@ -1,6 +1,7 @@
 #include "model/llama_config.h"
 
 #include "common/error.h"
+#include "io/json_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -171,14 +172,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
 }
 
 LlamaConfig load_llama_config(const std::string& path) {
-  std::ifstream in(path);
-  HYFT_CHECK(in, path, ": cannot open; a model folder needs config.json");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json j = io::read_json_file(path, "a model folder needs config.json");
   try {
     return parse_llama_config(j, path);
   } catch (const nlohmann::json::exception& e) {

@@ -1,5 +1,5 @@
 // The configuration of a LlamaForCausalLM as read from a Hugging Face config.json
-// (SPEC 2). Parsing is strict about what hyft cannot run: another architecture or
+// Parsing is strict about what hyft cannot run: another architecture or
 // an unsupported option is a UserError naming the key.
 #pragma once
 
@@ -42,7 +42,7 @@ struct LlamaConfig {
   std::vector<int64_t> eos_token_ids;
   std::string torch_dtype = "float32";
   std::string architecture = "LlamaForCausalLM";
-  // Hybrid attention from config.json (SPEC 2.1): sliding_window / global_ratio.
+  // Hybrid attention from config.json: sliding_window / global_ratio.
   std::optional<int64_t> sliding_window;
   std::optional<double> global_ratio;
 };

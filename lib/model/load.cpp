@@ -1,6 +1,7 @@
 #include "model/load.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "io/checkpoint_files.h"
 
 #include <ATen/ATen.h>
@@ -11,10 +12,6 @@
 namespace hyft::model {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Keys that a checkpoint may carry without a parameter to receive them: rotary
 // caches of old checkpoints, and lm_head.weight beside a tied embedding.

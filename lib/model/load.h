@@ -13,7 +13,7 @@ namespace hyft::model {
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
-  // Hybrid attention flags (SPEC 2.1); unset falls back to config.json's
+  // Hybrid attention flags; unset falls back to config.json's
   // sliding_window / global_ratio, and both absent to full causal attention.
   std::optional<int64_t> window_size;
   std::optional<double> global_ratio;
@@ -21,7 +21,7 @@ struct LoadOptions {
 
 LlamaForCausalLM load_pretrained(const std::string& folder, const LoadOptions& options);
 
-// The SPEC 2.1 settings from the flags, else config.json, else full attention.
+// The hybrid attention settings from the flags, else config.json, else full attention.
 attention::HybridSettings resolve_attention_settings(const LlamaConfig& config,
                                                      const LoadOptions& options);
 

@@ -3,14 +3,12 @@
 #include "common/error.h"
 #include "io/remove_tree.h"
 
-#include <nlohmann/json.hpp>
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 namespace hyft::tokenizer {
 
@@ -40,8 +38,6 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
   return text;
 }
-
-std::string Tokenizer::piece(int64_t id) const { return sp_->IdToPiece(static_cast<int>(id)); }
 
 int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 
@@ -78,18 +74,6 @@ void check_fits_model(const Tokenizer& tok, int64_t model_vocab_size) {
              "; use the model's own tokenizer.model (or pass the right --tokenizer)");
 }
 
-namespace {
-// The text of a JSONL record for tokenizer training: every string it carries.
-void collect_strings(const nlohmann::json& v, std::string& out) {
-  if (v.is_string()) {
-    out += v.get<std::string>();
-    out += '\n';
-  } else if (v.is_array() || v.is_object()) {
-    for (const auto& x : v) collect_strings(x, out);
-  }
-}
-}  // namespace
-
 void train_tokenizer(const std::string& input, const std::string& output, const TrainOptions& o) {
   HYFT_CHECK(fs::exists(input), input, ": no such file");
   HYFT_CHECK(o.vocab_size >= 300, "--vocab-size must be at least 300 (256 byte pieces + specials), got ",
@@ -104,31 +88,11 @@ void train_tokenizer(const std::string& input, const std::string& output, const 
     ~Cleanup() { io::remove_tree(dir); }
   } cleanup{tmp_dir};
 
-  // JSONL: extract the record's strings into a plain corpus, one per line.
+  // JSONL: the records' strings as a plain corpus, one record a line.
   std::string corpus = input;
-  std::ifstream in(input);
-  std::string first;
-  std::getline(in, first);
-  if (!first.empty() && first[0] == '{') {
+  if (o.jsonl_to_text) {
     corpus = tmp_dir + "/corpus.txt";
-    std::ofstream out(corpus);
-    in.clear();
-    in.seekg(0);
-    std::string line;
-    int64_t line_no = 0;
-    while (std::getline(in, line)) {
-      ++line_no;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      std::string text;
-      try {
-        collect_strings(nlohmann::json::parse(line), text);
-      } catch (const nlohmann::json::exception& e) {
-        fail(input, ":", line_no, ": not valid JSON (", e.what(), ")");
-      }
-      for (auto& c : text)
-        if (c == '\n') c = ' ';
-      out << text << '\n';
-    }
+    o.jsonl_to_text(input, corpus);
   }
   const std::string prefix = tmp_dir + "/tok";
   const std::string args = "--input=" + corpus + " --model_prefix=" + prefix +

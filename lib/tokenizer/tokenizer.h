@@ -1,7 +1,8 @@
-// SentencePiece tokenizers (SPEC 4): loading a model's tokenizer.model (or any
+// SentencePiece tokenizers: loading a model's tokenizer.model (or any
 // .model file), encoding and decoding, and training a new one on a corpus.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,7 +24,6 @@ class Tokenizer {
   // Text -> ids, as SentencePiece encodes it (no BOS/EOS added). Thread-safe.
   std::vector<int64_t> encode(const std::string& text) const;
   std::string decode(const std::vector<int64_t>& ids) const;
-  std::string piece(int64_t id) const;
 
   int64_t vocab_size() const;
   std::optional<int64_t> bos_id() const;  // nullopt when the model has none
@@ -50,11 +50,14 @@ struct TrainOptions {
   std::string model_type = "bpe";  // bpe or unigram
   double character_coverage = 0.9995;
   int num_threads = 2;
+  // When set, the input is JSONL: this writes its text as a plain corpus file
+  // (data::write_text_corpus), which training then reads.
+  std::function<void(const std::string& jsonl, const std::string& text)> jsonl_to_text;
 };
 
 // Trains a Llama-style SentencePiece model (byte fallback, digits split, whitespace
-// kept as it is; unk 0, bos 1, eos 2) on a text file (one sample a line) or a JSONL
-// dataset (its text fields), and writes `output` (FILE.model) atomically.
+// kept as it is; unk 0, bos 1, eos 2) on a text file (one sample a line) or, with
+// jsonl_to_text, a JSONL dataset, and writes `output` (FILE.model) atomically.
 void train_tokenizer(const std::string& input, const std::string& output, const TrainOptions& options);
 
 }  // namespace hyft::tokenizer

@@ -1,4 +1,4 @@
-// Gradient checkpointing (SPEC 5) for one decoder layer: the forward pass keeps
+// Gradient checkpointing for one decoder layer: the forward pass keeps
 // only the layer's input; the backward pass runs the layer again with the same
 // autocast state and the same random numbers (dropout), then back-propagates
 // through the recomputed graph, which also fills the parameters' gradients.

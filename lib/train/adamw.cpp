@@ -8,7 +8,7 @@
 
 namespace hyft::train {
 
-bool default_decay(const std::string& name, const at::Tensor& param) { return param.dim() >= 2; }
+bool default_decay(const at::Tensor& param) { return param.dim() >= 2; }
 
 AdamW::AdamW(std::vector<NamedParameter> params, AdamWOptions options)
     : params_(std::move(params)), options_(options) {

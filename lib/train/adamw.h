@@ -1,4 +1,4 @@
-// AdamW (SPEC 5) over the trainable parameters, through ATen's fused kernel
+// AdamW over the trainable parameters, through ATen's fused kernel
 // (_fused_adamw_, on CPU and CUDA): decoupled weight decay, bias correction,
 // per-group decay. State (exp_avg, exp_avg_sq, step) is saved and restored with
 // checkpoints. Matches torch.optim.AdamW.
@@ -47,6 +47,6 @@ class AdamW {
 };
 
 // Decay group by name: 1-D tensors (biases, norms) do not decay.
-bool default_decay(const std::string& name, const at::Tensor& param);
+bool default_decay(const at::Tensor& param);
 
 }  // namespace hyft::train

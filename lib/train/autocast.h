@@ -1,4 +1,4 @@
-// Mixed precision (SPEC 5): an RAII guard for LibTorch's thread-local autocast
+// Mixed precision: an RAII guard for LibTorch's thread-local autocast
 // state, which has no guard of its own in C++. It restores the previous state and
 // clears the cast cache when the outermost region ends.
 #pragma once

@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include "common/error.h"
+#include "io/json_file.h"
 #include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/remove_tree.h"
@@ -98,13 +99,11 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   c.trainable = read_all(dir + "/trainable.safetensors");
   c.optimizer = read_all(dir + "/optimizer.safetensors");
   c.rng = read_all(dir + "/rng.safetensors");
-  std::ifstream in(dir + "/trainer_state.json");
-  try {
-    c.state = nlohmann::json::parse(in);
-    c.step = c.state.at("step").get<int64_t>();
-  } catch (const nlohmann::json::exception& e) {
-    fail(dir, "/trainer_state.json: unreadable (", e.what(), ")");
-  }
+  const std::string state_path = dir + "/trainer_state.json";
+  c.state = io::read_json_file(state_path, "the trainer state of a checkpoint");
+  HYFT_CHECK(c.state.is_object() && c.state.contains("step") && c.state["step"].is_number_integer(), state_path,
+             ": has no integer 'step'; the checkpoint is damaged");
+  c.step = c.state["step"].get<int64_t>();
   return c;
 }
 

@@ -1,4 +1,4 @@
-// Training checkpoints (SPEC 5): output/checkpoints/step-N/ holds the trainable
+// Training checkpoints: output/checkpoints/step-N/ holds the trainable
 // weights, optimizer and loss-scaler state, RNG states, sampler position and the
 // trainer state as JSON (written last: a folder without it is incomplete). Each is
 // written to a temporary folder and renamed into place; only the newest

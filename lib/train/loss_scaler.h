@@ -1,4 +1,4 @@
-// Dynamic loss scaling for fp16 (SPEC 5), as torch.amp.GradScaler does it: the
+// Dynamic loss scaling for fp16, as torch.amp.GradScaler does it: the
 // loss is multiplied by `scale` before backward; gradients are unscaled in place
 // and checked; a step whose gradients hold inf or NaN is skipped and the scale
 // halves; after `interval` good steps in a row it doubles.

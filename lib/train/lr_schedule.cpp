@@ -14,6 +14,15 @@ Schedule parse_schedule(const std::string& text, const std::string& flag) {
   fail(flag, ": '", text, "' is not a schedule; use constant, linear or cosine");
 }
 
+const char* schedule_name(Schedule schedule) {
+  switch (schedule) {
+    case Schedule::Constant: return "constant";
+    case Schedule::Linear: return "linear";
+    case Schedule::Cosine: return "cosine";
+  }
+  return "?";
+}
+
 double learning_rate(Schedule schedule, double peak_lr, int64_t step, int64_t warmup, int64_t total) {
   if (step < warmup) return peak_lr * double(step) / double(std::max<int64_t>(1, warmup));
   if (schedule == Schedule::Constant) return peak_lr;

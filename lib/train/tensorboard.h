@@ -1,4 +1,4 @@
-// TensorBoard event files (SPEC 5): scalars written as TFRecord-framed Event
+// TensorBoard event files: scalars written as TFRecord-framed Event
 // protos (length, masked CRC-32C, payload, masked CRC-32C), which TensorBoard
 // reads as it reads its own. No protobuf dependency: the few fields are encoded
 // by hand.

@@ -59,23 +59,18 @@ std::string hms(double seconds) {
 
 }  // namespace
 
-struct Trainer::StepStats {
-  double loss = 0.0, grad_norm = 0.0, lr = 0.0;
-  int64_t tokens = 0;
-  bool skipped = false;
-};
-
 Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable,
-                 const std::vector<data::Example>& train, const std::vector<data::Example>& eval,
-                 TrainerOptions options, TrainerHooks hooks)
+                 const data::Dataset& train, const std::vector<data::Example>& eval, TrainerOptions options,
+                 TrainerHooks hooks)
     : model_(model),
-      train_(train),
+      train_(train.examples),
+      row_len_(train.max_seq_len),
       eval_(eval),
       o_(std::move(options)),
       hooks_(std::move(hooks)),
       optimizer_(std::move(trainable), o_.adamw),
       scaler_(o_.scaler, o_.device),
-      sampler_(train, o_.sampling) {
+      sampler_(train.examples, o_.sampling) {
   HYFT_CHECK(o_.micro_batch > 0 && o_.grad_accum > 0, "--micro-batch and --grad-accum must be positive");
   const int64_t per_step = o_.micro_batch * o_.grad_accum;
   if (o_.max_steps > 0) {
@@ -86,7 +81,7 @@ Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter>
       int64_t tokens = 0;
       for (const auto& ex : train_) tokens += int64_t(ex.input_ids.size());
       tokens /= o_.sampling.world;
-      per_epoch = (tokens + o_.max_seq_len * per_step - 1) / (o_.max_seq_len * per_step);
+      per_epoch = (tokens + row_len_ * per_step - 1) / (row_len_ * per_step);
     }
     total_steps_ = std::max<int64_t>(1, per_epoch) * std::max<int64_t>(1, o_.epochs);
   }
@@ -100,7 +95,15 @@ std::vector<const data::Example*> Trainer::draw_examples(int64_t count) {
   return out;
 }
 
-Trainer::StepStats Trainer::train_step(int64_t step) {
+StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
+  // Phase boundaries: only timed (and synchronised) when asked.
+  auto mark = [&, last = std::chrono::steady_clock::now()](double* into) mutable {
+    if (!phases) return;
+    synchronize(o_.device);
+    const auto now = std::chrono::steady_clock::now();
+    *into += std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+  };
   model_.train();
   // All micro-batches of the step first: the loss is normalised by their targets.
   std::vector<data::Batch> batches;
@@ -110,7 +113,7 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
       batches.push_back(data::make_batch(draw_examples(o_.micro_batch), o_.device));
     } else {
       // Fill micro_batch rows greedily; the example that opens one row too many waits.
-      data::RowPacker packer(o_.max_seq_len, o_.micro_batch);
+      data::RowPacker packer(row_len_, o_.micro_batch);
       while (true) {
         const int64_t idx = pending_ >= 0 ? pending_ : sampler_.next();
         pending_ = -1;
@@ -135,7 +138,9 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
       nll = model::target_nll(model_, hidden, b.labels).sum;
     }
     at::Tensor loss = nll / denom;
+    if (phases) mark(&phases->forward_ms);
     (fp16 ? scaler_.scale_loss(loss) : loss).backward();
+    if (phases) mark(&phases->backward_ms);
     nll_sum += nll.item<double>();
     st.tokens += b.tokens;
   }
@@ -169,6 +174,7 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   }
   optimizer_.zero_grad();
   if (fp16) scaler_.update();
+  if (phases) mark(&phases->optimizer_ms);
   return st;
 }
 
@@ -192,8 +198,7 @@ void Trainer::save(int64_t step, double best_eval) {
              {"pending", pending_},
              {"scaler", scaler_.state()},
              {"best_eval_loss", std::isnan(best_eval) ? nlohmann::json(nullptr) : nlohmann::json(best_eval)},
-             {"consecutive_nonfinite", consecutive_nonfinite_},
-             {"total_steps", total_steps_}};
+             {"consecutive_nonfinite", consecutive_nonfinite_}};
   c.config = o_.config;
   save_checkpoint(o_.output_dir, c, [&](const std::string& dir) { hooks_.save(dir + "/" + hooks_.final_name); },
                   o_.keep_last);
@@ -255,7 +260,7 @@ TrainResult Trainer::run() {
       st = train_step(step);
     } catch (const c10::OutOfMemoryError&) {
       throw std::runtime_error("out of GPU memory at micro-batch " + std::to_string(o_.micro_batch) +
-                               ", max_seq_len " + std::to_string(o_.max_seq_len) +
+                               ", max_seq_len " + std::to_string(row_len_) +
                                ": lower --micro-batch (and raise --grad-accum to keep the batch), add "
                                "--grad-checkpointing, or lower --max-seq-len");
     }
@@ -326,7 +331,6 @@ TrainResult Trainer::run() {
     hooks_.save(o_.output_dir + "/" + hooks_.final_name);
     if (o_.save_every > 0) save(step, best_eval);
   }
-  result.best_eval_loss = best_eval;
   return result;
 }
 

@@ -1,4 +1,4 @@
-// The training loop (SPEC 5): micro-batches with accumulation normalised by the
+// The training loop: micro-batches with accumulation normalised by the
 // target tokens of the whole optimizer step, autocast with fp32 master weights,
 // dynamic loss scaling for fp16, gradient checkpointing, clipping, AdamW with a
 // warmup schedule, held-out evaluation keeping the best weights, atomic
@@ -8,7 +8,7 @@
 // trainable parameters and a save function.
 #pragma once
 
-#include "data/example.h"
+#include "data/dataset.h"
 #include "data/sampler.h"
 #include "model/llama.h"
 #include "train/adamw.h"
@@ -33,8 +33,7 @@ struct TrainerOptions {
   int64_t warmup_steps = 0;
   double max_grad_norm = 1.0;  // 0: no clipping
   int64_t epochs = 1, max_steps = 0;  // max_steps > 0 wins over epochs
-  bool packing = false;
-  int64_t max_seq_len = 2048;
+  bool packing = false;  // rows as long as the dataset's max_seq_len
   data::SamplerOptions sampling;
   LossScalerOptions scaler;
   int64_t max_nonfinite_steps = 3;  // bf16/fp32: stop after this many non-finite losses in a row
@@ -55,22 +54,34 @@ struct TrainerHooks {
 struct TrainResult {
   int64_t steps = 0;
   double last_loss = 0.0;
-  double best_eval_loss = 0.0;  // NaN without evaluation
-  int exit_code = 0;            // 0, or 130/143 after SIGINT/SIGTERM
+  int exit_code = 0;  // 0, or 130/143 after SIGINT/SIGTERM
+};
+
+// What one optimizer step did.
+struct StepStats {
+  double loss = 0.0, grad_norm = 0.0, lr = 0.0;
+  int64_t tokens = 0;
+  bool skipped = false;
+};
+
+// Milliseconds of each phase of a step, when asked for (the device is
+// synchronised between phases, which costs a little throughput).
+struct PhaseTimes {
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
 };
 
 class Trainer {
  public:
-  Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable,
-          const std::vector<data::Example>& train, const std::vector<data::Example>& eval, TrainerOptions options,
-          TrainerHooks hooks);
+  // `train` and `eval` must outlive the trainer.
+  Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable, const data::Dataset& train,
+          const std::vector<data::Example>& eval, TrainerOptions options, TrainerHooks hooks);
+  // The whole run: steps, evaluation, checkpoints, resume, signals, logs.
   TrainResult run();
-
-  int64_t total_steps() const { return total_steps_; }
+  // One optimizer step (0-based `step`) over micro-batches the sampler draws;
+  // `bench` uses it alone. `phases`, when given, accumulates phase times.
+  StepStats train_step(int64_t step, PhaseTimes* phases = nullptr);
 
  private:
-  struct StepStats;
-  StepStats train_step(int64_t step);
   std::vector<data::Example const*> draw_examples(int64_t count);
   double evaluate_held_out();
   void save(int64_t step, double best_eval);
@@ -78,6 +89,7 @@ class Trainer {
 
   model::LlamaForCausalLMImpl& model_;
   const std::vector<data::Example>& train_;
+  int64_t row_len_;  // packed rows: the dataset's max_seq_len
   const std::vector<data::Example>& eval_;
   TrainerOptions o_;
   TrainerHooks hooks_;

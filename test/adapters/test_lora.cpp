@@ -137,11 +137,13 @@ TEST_CASE("LoRA settings are validated", "[adapters]") {
   REQUIRE(adapters::parse_targets("all", "--targets").size() == 7);
   std::string message;
   try {
-    adapters::parse_targets("q_proj,lm_head", "--targets");
+    adapters::parse_targets("q_proj,embed_tokens", "--targets");
   } catch (const UserError& e) {
     message = e.what();
   }
-  REQUIRE(message.find("'lm_head' is not a projection") != std::string::npos);
+  REQUIRE(message.find("'embed_tokens' is not a projection") != std::string::npos);
+  // lm_head is a target of its own (PEFT's name), outside `all`.
+  REQUIRE(adapters::parse_targets("q_proj,lm_head", "--targets") == std::vector<std::string>{"q_proj", "lm_head"});
   adapters::LoraSettings s;
   s.r = 0;
   REQUIRE_THROWS(adapters::validate(s, "--lora-r"));

@@ -5,6 +5,7 @@
 #include "support/process.h"
 
 #include "adapters/peft_format.h"
+#include "common/error.h"
 #include "io/safetensors.h"
 #include "model/load.h"
 
@@ -41,7 +42,8 @@ double python_loss(const std::string& args) { return json_loss(test::run_python(
 double rel(double a, double b) { return std::abs(a - b) / std::abs(b); }
 
 const std::pair<const char*, const char*> kPeftFixtures[] = {
-    {"mha_all", "mha"}, {"tied_qv_rslora", "gqa_tied_linear"}, {"bias_kod", "llama3_bias_headdim"}};
+    {"mha_all", "mha"}, {"tied_qv_rslora", "gqa_tied_linear"}, {"bias_kod", "llama3_bias_headdim"},
+    {"qv_lm_head", "mha"}};
 
 std::string copy_adapter(const std::string& from, const std::string& name,
                          const std::function<void(nlohmann::json&)>& edit) {
@@ -102,6 +104,47 @@ TEST_CASE("adapters written by hyft load in PEFT with the same loss", "[adapters
     REQUIRE(at::equal(back.weights.at("model.layers.1.mlp.up_proj").second,
                       modules.at("model.layers.1.mlp.up_proj")->lora_B->weight));
   }
+}
+
+TEST_CASE("LoRA on lm_head: hyft's adapter loads in PEFT with the same loss, and exports", "[adapters]") {
+  at::manual_seed(5);
+  auto model = model::load_pretrained(llama("mha") + "/model", {});
+  adapters::LoraSettings s;
+  s.targets = {"q_proj", "lm_head"};
+  s.r = 4;
+  s.alpha = 8;
+  auto modules = adapters::apply_lora(*model, s);
+  REQUIRE(modules.count("lm_head"));
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [n, m] : modules) m->lora_B->weight.normal_(0.0, 0.3);
+  }
+  const std::string dir = test::temp_dir("hyft_adapter_lm_head");
+  adapters::write_peft_adapter(dir, adapters::adapter_from_modules(modules, s, llama("mha") + "/model"));
+  const double ours = hyft_loss("mha", dir);
+  const double theirs = python_loss("peft-eval " + test::quote(llama("mha") + "/model") + " " + test::quote(dir) +
+                                    " " + test::quote(llama("mha") + "/data.jsonl"));
+  std::printf("hyft->peft lm_head loss %.8f vs PEFT %.8f (rel %.2g)\n", ours, theirs, rel(ours, theirs));
+  REQUIRE(rel(ours, theirs) < 1e-5);
+  REQUIRE(rel(hyft_loss("mha", ""), theirs) > 1e-3);
+  REQUIRE(adapters::read_peft_adapter(dir).settings.targets == s.targets);
+  // Merged into lm_head.weight by export, read back by transformers.
+  const std::string out = test::temp_dir("export_lm_head") + "/merged";
+  const auto r = test::run_hyft("export --dtype fp32 --model " + test::quote(llama("mha") + "/model") +
+                                " --adapter " + test::quote(dir) + " --output " + test::quote(out));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const double merged = python_loss("hf-eval " + test::quote(out) + " " + test::quote(llama("mha") + "/data.jsonl"));
+  REQUIRE(rel(merged, ours) < 1e-5);
+  // A tied model has no lm_head of its own to wrap.
+  auto tied = model::load_pretrained(llama("gqa_tied_linear") + "/model", {});
+  std::string message;
+  try {
+    adapters::apply_lora(*tied, s);
+  } catch (const UserError& e) {
+    message = e.what();
+  }
+  REQUIRE(message.find("ties lm_head to embed_tokens") != std::string::npos);
 }
 
 TEST_CASE("hyft export loads in transformers with hyft's unmerged loss", "[adapters]") {

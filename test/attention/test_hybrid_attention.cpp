@@ -1,7 +1,8 @@
-// Hybrid attention (SPEC 2.1): the masks against the formula by brute force, packed
+// Hybrid attention (docs/ARCHITECTURE.md): the masks against the formula by brute force, packed
 // documents, and the SDPA fast path against the explicit-mask reference.
 #include "support/catch.h"
 
+#include "attention/backend.h"
 #include "attention/hybrid_attention.h"
 
 #include <ATen/ATen.h>
@@ -13,7 +14,7 @@ using namespace hyft::attention;
 
 namespace {
 
-// SPEC 2.1 written out literally, independently of may_attend: G = {t : t mod s = 0},
+// The rule written out literally, independently of may_attend: G = {t : t mod s = 0},
 // s = round(1/r) with halves rounded up.
 bool spec_rule(int64_t W, double r, int64_t i, int64_t j) {
   bool in_g_i = false, in_g_j = false;
@@ -29,7 +30,7 @@ const double kRatios[] = {0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.9};
 
 }  // namespace
 
-TEST_CASE("the hybrid mask equals the SPEC 2.1 formula over many (T, W, r)", "[attention]") {
+TEST_CASE("the hybrid mask equals the rule's formula over many (T, W, r)", "[attention]") {
   int64_t checked = 0;
   for (int64_t T : {1, 2, 3, 5, 8, 13, 21, 34}) {
     for (int64_t W = 0; W <= T + 1; ++W) {
@@ -115,12 +116,15 @@ TEST_CASE("SDPA fast path equals the explicit-mask reference", "[attention]") {
       at::Tensor q = at::randn({B, H, T, Dh}), k = at::randn({B, Hkv, T, Dh}), v = at::randn({B, Hkv, T, Dh});
       const Layout layout{at::arange(T, at::kLong).unsqueeze(0).expand({B, T}), {}};
       const AttentionMask mask = make_attention_mask(s, layout);
-      const double diff = (attention(q, k, v, mask) - attention_reference(q, k, v, mask)).abs().max().item<double>();
+      const double diff = (sdpa_backend().forward(q, k, v, mask) - reference_backend().forward(q, k, v, mask))
+                              .abs().max().item<double>();
       INFO("Hkv=" << Hkv << " W=" << s.window_size << " r=" << s.global_ratio << " max diff " << diff);
       REQUIRE(diff < 1e-5);
       // The explicit mask and is_causal agree where both apply.
       if (mask.causal) {
-        const AttentionMask explicit_mask{false, hybrid_mask(s, layout)};
+        AttentionMask explicit_mask = mask;
+        explicit_mask.causal = false;
+        explicit_mask.allowed = hybrid_mask(s, layout);
         REQUIRE((attention(q, k, v, explicit_mask) - attention(q, k, v, mask)).abs().max().item<double>() < 1e-5);
       }
     }

@@ -1,5 +1,5 @@
-// Enumerated-label metrics on a hand-checked case, and `hyft eval --labels` on a
-// tiny model end to end.
+// Enumerated-label metrics on a hand-checked case, `hyft eval --labels` on a tiny
+// model end to end, and its predictions against transformers' scores.
 #include "support/catch.h"
 #include "support/process.h"
 
@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 using namespace hyft;
 
@@ -68,4 +70,55 @@ TEST_CASE("hyft eval --labels scores every allowed continuation", "[eval]") {
                      test::quote(dir + "/data.jsonl") + " --labels 高风险,中风险");
   REQUIRE(r.exit_code == 2);
   REQUIRE(r.err.find("not one of --labels") != std::string::npos);
+}
+
+TEST_CASE("hyft eval --labels predicts what transformers scores most likely", "[eval]") {
+  // A random model with large weights, so that the labels' likelihoods differ
+  // from record to record; the reference scores each label's continuation with
+  // transformers and picks the least NLL (test/python/hf_reference.py label-scores).
+  const std::string dir = test::temp_dir("labels_reference");
+  const std::string tok = std::string(HYFT_FIXTURES) + "/tokenizer/test.model";
+  {
+    std::ofstream cfg(dir + "/config.json");
+    cfg << R"({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "max_position_embeddings": 128, "initializer_range": 0.6})";
+    std::ofstream data(dir + "/data.jsonl");
+    const char* labels[] = {"高风险", "低风险", "中等"};
+    for (int i = 0; i < 24; ++i)
+      data << nlohmann::json({{"prompt", "case " + std::to_string(i * 7919 % 1000) + " 是否高风险?"},
+                              {"completion", labels[i % 3]}}).dump() << "\n";
+  }
+  auto r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --tokenizer " +
+                          test::quote(tok) + " --output " + test::quote(dir + "/model"));
+  REQUIRE(r.exit_code == 0);
+  r = test::run_hyft("eval --json --device cpu --model " + test::quote(dir + "/model") + " --data " +
+                     test::quote(dir + "/data.jsonl") + " --labels 高风险,低风险,中等");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto ours = nlohmann::json::parse(r.out)["label_metrics"];
+  const auto ref = test::run_python(test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/hf_reference.py") +
+                                    " label-scores " + test::quote(dir + "/model") + " " + test::quote(tok) + " " +
+                                    test::quote(dir + "/data.jsonl") + " 高风险,低风险,中等");
+  INFO(ref.err);
+  REQUIRE(ref.exit_code == 0);
+  const auto theirs = nlohmann::json::parse(ref.out);
+  // The reference's choice must depend on the record and differ from the most
+  // likely label's opposite, so that a constant or inverted prediction would fail.
+  std::set<std::string> distinct;
+  int argmax_agrees = 0;
+  for (size_t i = 0; i < theirs["scores"].size(); ++i) {
+    distinct.insert(theirs["predictions"][i].get<std::string>());
+    const auto& row = theirs["scores"][i];
+    const auto worst = std::max_element(row.begin(), row.end()) - row.begin();
+    argmax_agrees += theirs["predictions"][i] == ours["labels"][size_t(worst)];
+  }
+  std::printf("labels: %zu distinct reference predictions over %zu records; accuracy hyft %.4f, transformers %.4f\n",
+              distinct.size(), theirs["scores"].size(), ours["accuracy"].get<double>(),
+              theirs["accuracy"].get<double>());
+  REQUIRE(distinct.size() >= 2);
+  REQUIRE(argmax_agrees == 0);
+  REQUIRE(ours["predictions"] == theirs["predictions"]);
+  REQUIRE(ours["confusion"] == theirs["confusion"]);
+  REQUIRE(ours["accuracy"].get<double>() == Catch::Approx(theirs["accuracy"].get<double>()).margin(1e-12));
+  REQUIRE(ours["macro_f1"].get<double>() == Catch::Approx(theirs["macro_f1"].get<double>()).margin(1e-12));
 }

@@ -1,6 +1,6 @@
 // Parity with transformers: tiny models made by transformers itself with random
 // weights (test/python/make_llama_fixtures.py) give the same logits and losses in
-// hyft, for full attention, the hybrid attention of SPEC 2.1, and bf16.
+// hyft, for full attention, the hybrid attention rule, and bf16.
 #include "support/catch.h"
 #include "support/process.h"
 
@@ -47,7 +47,7 @@ TEST_CASE("fp32 logits equal transformers' within 1e-4", "[model]") {
                 ref.tensor("logits").abs().max().item<double>());
     INFO(name << " max diff " << diff);
     REQUIRE(diff < 1e-4);
-    model->reference_attention = true;
+    model->attention_backend = &attention::reference_backend();
     REQUIRE(max_abs_diff(model->forward(ref.tensor("input_ids")), ref.tensor("logits")) < 1e-4);
   }
 }
@@ -71,7 +71,7 @@ TEST_CASE("hybrid attention equals transformers given the same 4D mask", "[model
       if (r == 0.0) k += ".0";
       const at::Tensor expected = ref.tensor(k);
       for (bool reference : {false, true}) {
-        model->reference_attention = reference;
+        model->attention_backend = reference ? &attention::reference_backend() : &attention::sdpa_backend();
         const double diff = max_abs_diff(model->forward(ref.tensor("input_ids")), expected);
         INFO(name << " " << k << (reference ? " (reference path)" : " (fast path)") << " max diff " << diff);
         REQUIRE(diff < 1e-4);

@@ -7,7 +7,8 @@
                   [--rslora] [--seed S]                 a PEFT adapter with random A and B
   hf_reference.py peft-fixtures LLAMA_FIXTURES OUT      the adapters the C++ tests use
   hf_reference.py hf-generate MODEL IDS N PENALTY [W R] greedy generate(do_sample=False)
-  hf_reference.py hf-process SPEC.json                  transformers' logits processors
+  hf_reference.py hf-process CASES.json                  transformers' logits processors
+  hf_reference.py label-scores MODEL TOKENIZER DATA A,B  enumerated-label predictions and metrics
 
 Each prints one JSON object. Losses are token-weighted means over the JSONL
 (pre-tokenized records), position t predicting labels[t+1], -100 ignored.
@@ -102,6 +103,11 @@ def main():
     p.add_argument("penalty", type=float)
     p = sub.add_parser("hf-process")
     p.add_argument("spec")
+    p = sub.add_parser("label-scores")
+    p.add_argument("model")
+    p.add_argument("tokenizer")
+    p.add_argument("data")
+    p.add_argument("labels")
     p = sub.add_parser("peft-fixtures")
     p.add_argument("llama")
     p.add_argument("out")
@@ -142,6 +148,8 @@ def main():
                 scores = TopPLogitsWarper(case["top_p"])(ids, scores)
             out.append([None if v == float("-inf") else v for v in scores[0].tolist()])
         print(json.dumps({"processed": out}))
+    elif a.cmd == "label-scores":
+        print(json.dumps(label_scores(load_base(a.model), a.tokenizer, read_jsonl(a.data), a.labels.split(","))))
     elif a.cmd == "peft-fixtures":
         for name, base, targets, r, alpha, rslora in PEFT_FIXTURES:
             out = peft_make(f"{a.llama}/{base}/model", f"{a.llama}/{base}/data.jsonl", f"{a.out}/{name}",
@@ -149,11 +157,50 @@ def main():
             print(f"{name}: loss {out['loss']:.6f}, trainable {out['trainable']} of {out['total']}")
 
 
+def label_scores(model, tokenizer_path, data, labels):
+    """For prompt/completion records: each label's summed NLL as the continuation
+    (label tokens + EOS) after BOS + prompt, each segment encoded on its own by
+    sentencepiece; the prediction is the least; then accuracy, per-class F1,
+    macro-F1 and the confusion matrix (rows gold, columns predicted)."""
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    scores, gold, pred = [], [], []
+    for rec in data:
+        prompt = [sp.bos_id()] + sp.encode(rec["prompt"])
+        row = []
+        for label in labels:
+            target = sp.encode(label) + [sp.eos_id()]
+            ids = torch.tensor([prompt + target])
+            with torch.no_grad():
+                logits = model(ids).logits[0].float()
+            logp = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
+            row.append(-logp[torch.arange(len(target)), torch.tensor(target)].sum().item())
+        scores.append(row)
+        pred.append(min(range(len(labels)), key=lambda i: row[i]))
+        gold.append(labels.index(rec.get("label", rec["completion"]).strip()))
+    k = len(labels)
+    confusion = [[0] * k for _ in range(k)]
+    for g, p in zip(gold, pred):
+        confusion[g][p] += 1
+    f1 = []
+    for c in range(k):
+        tp = confusion[c][c]
+        predicted = sum(confusion[o][c] for o in range(k))
+        actual = sum(confusion[c])
+        prec = tp / predicted if predicted else 0.0
+        rec_ = tp / actual if actual else 0.0
+        f1.append(2 * prec * rec_ / (prec + rec_) if prec + rec_ else 0.0)
+    return {"scores": scores, "predictions": [labels[i] for i in pred],
+            "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(gold), "macro_f1": sum(f1) / k,
+            "confusion": confusion}
+
+
 # name, base fixture, targets, r, alpha, rslora
 PEFT_FIXTURES = [
     ("mha_all", "mha", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 8, 16, False),
     ("tied_qv_rslora", "gqa_tied_linear", "q_proj,v_proj", 4, 8, True),
     ("bias_kod", "llama3_bias_headdim", "k_proj,o_proj,down_proj", 6, 12, False),
+    ("qv_lm_head", "mha", "q_proj,v_proj,lm_head", 4, 8, False),
 ]
 
 
@@ -168,6 +215,10 @@ def peft_make(model_dir, data, out_dir, targets, r, alpha, rslora, seed):
         for n, p in model.named_parameters():
             if "lora_" in n:
                 p.normal_(0.0, 0.3)
+            # PEFT saves lm_head's whole base weight beside its adapter (and loads it
+            # back over the model's): change it, so that a reader ignoring it fails.
+            if n.endswith("lm_head.base_layer.weight"):
+                p.add_(torch.randn_like(p) * 0.3)
     model.save_pretrained(out_dir)
     model.eval()
     loss, tokens = dataset_loss(model, read_jsonl(data))

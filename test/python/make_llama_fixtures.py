@@ -4,7 +4,7 @@
 For each named configuration: a tiny LlamaForCausalLM (or MistralForCausalLM) with
 random weights saved as a Hugging Face folder, a pre-tokenized JSONL dataset, and
 what transformers computes on them: logits (fp32, bf16), logits under the hybrid
-attention mask of SPEC 2.1 passed as a 4D attention mask, and the token-weighted
+attention mask (docs/ARCHITECTURE.md, "Hybrid attention") passed as a 4D attention mask, and the token-weighted
 mean losses. hyft's tests compare against these numbers.
 
 usage: make_llama_fixtures.py OUT_DIR [--only NAME ...] [--random N --seed S]
@@ -58,7 +58,7 @@ def global_stride(r):
 
 
 def may_attend(W, r, i, j):
-    """SPEC 2.1, written out once more independently of the C++ code."""
+    """The hybrid rule, written out once more independently of the C++ code."""
     if j > i:
         return False
     s = global_stride(r)

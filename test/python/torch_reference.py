@@ -3,7 +3,7 @@
 
   torch_reference.py adamw IN.safetensors OUT.safetensors   5 AdamW steps (torch.optim.AdamW)
   torch_reference.py schedules WARMUP TOTAL PEAK            lr per step (transformers' schedulers)
-  torch_reference.py scaler SPEC.json                       GradScaler scale per step
+  torch_reference.py scaler CASES.json                       GradScaler scale per step
   torch_reference.py tensorboard FILE                       scalars read back by tensorboard
 """
 import json

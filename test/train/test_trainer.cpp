@@ -183,7 +183,7 @@ TEST_CASE("a fine-tuned adapter goes through PEFT and export with the same loss"
 
 TEST_CASE("bad finetune flags are usage errors", "[train]") {
   const std::string out = test::temp_dir("bad_flags");
-  for (const char* flags : {"--lr-schedule sideways", "--sampling odd", "--targets lm_head", "--lr -1",
+  for (const char* flags : {"--lr-schedule sideways", "--sampling odd", "--targets embed_tokens", "--lr -1",
                                    "--lora-r 0", "--precision fp8"}) {
     const auto r = finetune(out, flags);  // every one exits 2 before training
     INFO(flags << ": " << r.err);

@@ -1,8 +1,10 @@
-#include "adapters/export.h"
+#include "recipes/export.h"
 
 #include "adapters/merge.h"
 #include "common/error.h"
 #include "common/progress.h"
+#include "common/runtime.h"
+#include "io/sharded_writer.h"
 #include "io/checkpoint_files.h"
 #include "io/model_folder_writer.h"
 #include "model/llama_config.h"
@@ -10,7 +12,9 @@
 #include <ATen/ATen.h>
 #include <filesystem>
 
-namespace hyft::adapters {
+namespace hyft::recipes {
+
+using adapters::merge_lora;
 
 namespace fs = std::filesystem;
 
@@ -26,13 +30,18 @@ const std::string kWeightSuffix = ".weight";
 
 }  // namespace
 
-ExportSummary export_merged(const std::string& model_dir, const LoraAdapter& adapter, const std::string& out_dir,
-                            const ExportOptions& options) {
+ExportSummary run_export(const ExportOptions& options) {
+  HYFT_CHECK(!options.model_dir.empty() && !options.adapter_dir.empty() && !options.output_dir.empty(),
+             "hyft export: --model, --adapter and --output are required; see 'hyft export --help'");
+  const std::string& model_dir = options.model_dir;
+  const std::string& out_dir = options.output_dir;
+  const int64_t shard_bytes = io::parse_byte_size(options.shard_size, "--shard-size");
+  const adapters::LoraAdapter adapter = adapters::read_peft_adapter(options.adapter_dir);
   const std::string config_path = (fs::path(model_dir) / "config.json").string();
   const model::LlamaConfig config = model::load_llama_config(config_path);
   const io::CheckpointFiles files(model_dir);
   ExportSummary summary;
-  summary.dtype = options.dtype.value_or(dtype_of_config(config.torch_dtype));
+  summary.dtype = options.dtype.empty() ? dtype_of_config(config.torch_dtype) : parse_precision(options.dtype, "--dtype");
   const double scaling = adapter.settings.scaling();
 
   // Every adapted module must exist in the base with the adapter's shapes.
@@ -47,6 +56,11 @@ ExportSummary export_merged(const std::string& model_dir, const LoraAdapter& ada
                " (out, in); the adapter was trained for another base model");
   }
 
+  for (const auto& [module, w] : adapter.base_weights)
+    HYFT_CHECK(c10::IntArrayRef(files.entry(module + kWeightSuffix).shape) == w.sizes(), "the adapter's saved ",
+               module, " weight has shape ", w.sizes(), " but the base's is ",
+               c10::IntArrayRef(files.entry(module + kWeightSuffix).shape));
+
   std::vector<io::TensorSpec> specs;
   for (const auto& key : files.keys()) {
     int64_t numel = 1;
@@ -58,15 +72,18 @@ ExportSummary export_merged(const std::string& model_dir, const LoraAdapter& ada
   io::ModelFolderOptions folder;
   folder.source_dir = model_dir;
   folder.dtype = summary.dtype;
-  folder.shard_bytes = options.shard_bytes;
+  folder.shard_bytes = shard_bytes;
   folder.replace = options.force;
   Progress progress("export", int64_t(specs.size()), options.progress);
   summary.shards = int64_t(io::write_model_folder(out_dir, specs, folder, [&](const std::string& key) {
     progress.advance();
     ++summary.tensors;
-    const at::Tensor w = files.tensor(key);
+    at::Tensor w = files.tensor(key);
     if (key.size() > kWeightSuffix.size()) {
-      const auto it = adapter.weights.find(key.substr(0, key.size() - kWeightSuffix.size()));
+      const std::string module = key.substr(0, key.size() - kWeightSuffix.size());
+      const auto base = adapter.base_weights.find(module);  // PEFT's saved copy wins, as in PEFT
+      if (base != adapter.base_weights.end()) w = base->second;
+      const auto it = adapter.weights.find(module);
       if (it != adapter.weights.end()) {
         ++summary.merged;
         return merge_lora(w, it->second.first, it->second.second, scaling, summary.dtype);
@@ -78,4 +95,4 @@ ExportSummary export_merged(const std::string& model_dir, const LoraAdapter& ada
   return summary;
 }
 
-}  // namespace hyft::adapters
+}  // namespace hyft::recipes

@@ -1,0 +1,102 @@
+// One table of options per command, bound to the fields of the options structs
+// the libraries and recipes take: the help text shows each field's own default
+// (the struct initialiser is the only place a default is written), parsing writes
+// the fields, and aliases map older or Hugging Face-style spellings to hyft's.
+//
+//   recipes::FinetuneOptions o;
+//   OptionTable t(argv[0], "Fine-tune ...");
+//   t.value("lora", "lora-r", "LoRA rank", o.lora.r);
+//   t.alias("rank", "lora-r");
+//   if (!parse_or_help(t, argc, argv)) return 0;   // o is filled in
+#pragma once
+
+#include <cxxopts.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace hyft::app {
+
+// The shortest text that reads back as `v` ("0.0002", "1e-08", "32").
+std::string format_default(double v);
+inline std::string format_default(int64_t v) { return std::to_string(v); }
+inline std::string format_default(uint64_t v) { return std::to_string(v); }
+inline std::string format_default(int v) { return std::to_string(v); }
+inline std::string format_default(const std::string& v) { return v; }
+
+class OptionTable {
+ public:
+  OptionTable(const std::string& program, const std::string& description) : options_(program, description) {}
+
+  // --name VALUE, defaulting to the field's current value.
+  template <typename T>
+  void value(const std::string& group, const std::string& name, const std::string& help, T& field) {
+    options_.add_options(group)(name, help, cxxopts::value<T>()->default_value(format_default(field)));
+    readers_.push_back([name, &field](const cxxopts::ParseResult& r) { field = r[name].as<T>(); });
+  }
+  // --name VALUE with no default: the field keeps its value unless given
+  // (`help` says what happens then).
+  template <typename T>
+  void optional(const std::string& group, const std::string& name, const std::string& help, T& field) {
+    options_.add_options(group)(name, help, cxxopts::value<T>());
+    readers_.push_back([name, &field](const cxxopts::ParseResult& r) {
+      if (r.count(name)) field = r[name].template as<T>();
+    });
+  }
+  template <typename T>
+  void optional(const std::string& group, const std::string& name, const std::string& help,
+                std::optional<T>& field) {
+    options_.add_options(group)(name, help, cxxopts::value<T>());
+    readers_.push_back([name, &field](const cxxopts::ParseResult& r) {
+      if (r.count(name)) field = r[name].template as<T>();
+    });
+  }
+  // --name [VALUE]: `implicit` when given alone, the value when given with =.
+  void optional_implicit(const std::string& group, const std::string& name, const std::string& help,
+                         std::string& field, const std::string& implicit) {
+    options_.add_options(group)(name, help, cxxopts::value<std::string>()->implicit_value(implicit));
+    readers_.push_back([name, &field](const cxxopts::ParseResult& r) {
+      if (r.count(name)) field = r[name].as<std::string>();
+    });
+  }
+  // --name: a switch, true when given (--name=false turns off a default of true).
+  void flag(const std::string& group, const std::string& name, const std::string& help, bool& field);
+  // --name CHOICE for an enum field: `to_text` names a value (the default shown),
+  // `parse` reads one (a UserError naming the flag for an unknown choice).
+  template <typename E>
+  void choice(const std::string& group, const std::string& name, const std::string& help, E& field,
+              E (*parse)(const std::string& text, const std::string& flag), const char* (*to_text)(E)) {
+    options_.add_options(group)(name, help, cxxopts::value<std::string>()->default_value(to_text(field)));
+    readers_.push_back([name, &field, parse](const cxxopts::ParseResult& r) {
+      field = parse(r[name].as<std::string>(), "--" + name);
+    });
+  }
+  // A check run after every field is read (ranges, combinations).
+  void check(std::function<void()> f) { checks_.push_back(std::move(f)); }
+  // --alias means --name (on the command line and as a YAML key).
+  void alias(const std::string& alias, const std::string& name) { aliases_[alias] = name; }
+  // --alias VALUE stands for other arguments, by value ("" = none): an old
+  // spelling whose values map onto switches (--grad-ckpt 0 -> --grad-checkpointing=false).
+  void alias_values(const std::string& alias, std::map<std::string, std::string> replacements) {
+    value_aliases_[alias] = std::move(replacements);
+  }
+  const std::map<std::string, std::map<std::string, std::string>>& value_aliases() const { return value_aliases_; }
+
+  cxxopts::Options& options() { return options_; }
+  const std::map<std::string, std::string>& aliases() const { return aliases_; }
+  // Writes every bound field from `args`, then runs the checks.
+  void apply(const cxxopts::ParseResult& args) const;
+
+ private:
+  cxxopts::Options options_;
+  std::vector<std::function<void(const cxxopts::ParseResult&)>> readers_;
+  std::vector<std::function<void()>> checks_;
+  std::map<std::string, std::string> aliases_;
+  std::map<std::string, std::map<std::string, std::string>> value_aliases_;
+};
+
+}  // namespace hyft::app

@@ -1,0 +1,22 @@
+// Reading the small JSON files hyft consumes (config.json, adapter_config.json,
+// model.safetensors.index.json, trainer_state.json, --model-config files): one
+// place for the errors, in plain words with the file, line and column.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace hyft::io {
+
+// The file's JSON value. A missing or unreadable file, or text that is not JSON,
+// is a UserError "PATH: ..." (`what` says what the file is for, e.g. "model
+// config"); a parse error names the line and column.
+nlohmann::json read_json_file(const std::string& path, const std::string& what);
+// The same with the keys kept in file order (files hyft rewrites).
+nlohmann::ordered_json read_ordered_json_file(const std::string& path, const std::string& what);
+
+// The same rules for JSON text from elsewhere: `where` names its source.
+nlohmann::json parse_json_text(const std::string& text, const std::string& where);
+
+}  // namespace hyft::io

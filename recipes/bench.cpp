@@ -1,0 +1,124 @@
+#include "recipes/bench.h"
+
+#include "adapters/lora_linear.h"
+#include "common/error.h"
+#include "common/gpu_memory.h"
+#include "common/runtime.h"
+#include "common/strings.h"
+#include "train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+
+namespace hyft::recipes {
+
+namespace {
+
+model::LlamaConfig shape_config(const std::string& name, int64_t seq) {
+  struct Shape { int64_t D, F, L, H, Hkv, V; double theta; };
+  static const std::map<std::string, Shape> shapes = {
+      {"tiny", {256, 688, 4, 8, 8, 32000, 10000.0}},
+      {"1.3b", {2048, 5504, 24, 16, 16, 32256, 100000.0}},   // deepseek-coder-1.3b-base
+      {"7b", {4096, 11008, 30, 32, 32, 102400, 10000.0}},    // deepseek-llm-7b-base
+      {"8b", {4096, 14336, 32, 32, 8, 128256, 500000.0}},    // Llama-3-8B
+  };
+  const auto it = shapes.find(name);
+  HYFT_CHECK(it != shapes.end(), "--shape: '", name, "' is not a shape; use tiny, 1.3b, 7b or 8b");
+  const Shape& s = it->second;
+  model::LlamaConfig c;
+  c.hidden_size = s.D;
+  c.intermediate_size = s.F;
+  c.num_hidden_layers = s.L;
+  c.num_attention_heads = s.H;
+  c.num_key_value_heads = s.Hkv;
+  c.head_dim = s.D / s.H;
+  c.vocab_size = s.V;
+  c.rope_theta = s.theta;
+  c.max_position_embeddings = std::max<int64_t>(4096, seq);
+  return c;
+}
+
+double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+
+}  // namespace
+
+nlohmann::ordered_json run_bench(const BenchOptions& o) {
+  HYFT_CHECK(o.seq >= 2 && o.micro_batch > 0 && o.steps > 0 && o.warmup >= 0,
+             "--seq must be >= 2, --micro-batch and --steps positive, --warmup >= 0");
+  attention::validate(o.attention, "--window-size/--global-ratio");
+  const at::Device device = parse_device(o.device);
+  const at::ScalarType compute = device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  const int64_t B = o.micro_batch, T = o.seq;
+
+  const model::LlamaConfig cfg = shape_config(o.shape, T);
+  at::manual_seed(0);
+  model::LlamaForCausalLM model(cfg, at::TensorOptions().dtype(o.full ? at::kFloat : compute).device(device));
+  model::init_random_weights(*model);
+  model->attention_settings = o.attention;
+  int64_t n_base = 0;
+  for (const auto& p : model->named_parameters())
+    if (p.key().find("embed_tokens") == std::string::npos) n_base += p.value().numel();
+  if (o.full) adapters::unfreeze_all(*model);
+  else adapters::apply_lora(*model, o.lora);
+  std::vector<train::NamedParameter> trainable;
+  for (const auto& p : model->named_parameters())
+    if (p.value().requires_grad()) trainable.push_back({p.key(), p.value(), train::default_decay(p.value())});
+
+  // Random token rows, every position a target, one row per draw of the sampler.
+  data::Dataset rows;
+  rows.max_seq_len = T;
+  const at::Tensor ids = at::randint(0, cfg.vocab_size, {B * (o.warmup + o.steps), T}, at::kLong).contiguous();
+  for (int64_t r = 0; r < ids.size(0); ++r) {
+    data::Example ex;
+    ex.input_ids.assign(ids[r].data_ptr<int64_t>(), ids[r].data_ptr<int64_t>() + T);
+    ex.labels = ex.input_ids;
+    rows.examples.push_back(std::move(ex));
+  }
+  train::TrainerOptions t;
+  t.precision = compute;
+  t.device = device;
+  t.grad_checkpointing = o.grad_checkpointing;
+  t.micro_batch = B;
+  t.schedule = train::Schedule::Constant;
+  t.max_grad_norm = 0.0;  // no clipping, as the peer
+  const std::vector<data::Example> no_eval;
+  train::Trainer trainer(*model, std::move(trainable), rows, no_eval, t, {});
+
+  train::PhaseTimes phases;
+  for (int64_t i = 0; i < o.warmup; ++i) trainer.train_step(i);
+  synchronize(device);
+  reset_peak_memory(device);
+  const auto t0 = std::chrono::steady_clock::now();
+  train::StepStats last;
+  for (int64_t i = 0; i < o.steps; ++i) last = trainer.train_step(o.warmup + i, o.profile ? &phases : nullptr);
+  synchronize(device);
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double tps = double(o.steps * B * T) / dt;
+  // Model FLOPs per token as the peer counts them: forward 2N, input gradients 2N,
+  // causal attention 2 L T D forward and twice that backward; weight gradients
+  // (2N) only when every weight trains. Recompute is not counted.
+  double flops = 4.0 * double(n_base) + 3.0 * 2.0 * double(cfg.num_hidden_layers * T * cfg.hidden_size);
+  if (o.full) flops += 2.0 * double(n_base);
+  const double mfu = tps * flops / (o.peak_tflops * 1e12);
+  const std::string targets = join_list(o.lora.targets);
+  nlohmann::ordered_json j = {
+      {"system", o.full ? "hyft-full" : "hyft"}, {"shape", o.shape}, {"mode", o.full ? "full" : "lora"},
+      {"precision", device.is_cuda() ? "bf16" : "fp32"}, {"seq", T}, {"batch", B},
+      {"grad_ckpt", int(o.grad_checkpointing)}, {"rank", o.lora.r}, {"targets", targets},
+      {"window_size", o.attention.window_size}, {"global_ratio", o.attention.global_ratio},
+      {"tokens_per_s", std::llround(tps)}, {"step_ms", round_to(1000.0 * dt / double(o.steps), 0.1)},
+      {"peak_mem_gib", round_to(peak_memory_gib(device), 0.01)}, {"mfu", round_to(mfu, 1e-4)},
+      {"loss", round_to(last.loss, 1e-4)}, {"torch", TORCH_VERSION}};
+  if (o.profile) {
+    j["forward_ms"] = round_to(phases.forward_ms / double(o.steps), 0.1);
+    j["backward_ms"] = round_to(phases.backward_ms / double(o.steps), 0.1);
+    j["optimizer_ms"] = round_to(phases.optimizer_ms / double(o.steps), 0.1);
+  }
+  return j;
+}
+
+}  // namespace hyft::recipes

@@ -1,0 +1,32 @@
+// The benchmark recipe behind `hyft bench`: the trainer's own step (LoRA or every
+// weight) timed on random tokens for a named model shape, reported with the fields
+// of the reference peer (bench/peers/hf_peft_bench.py) so both compare in one run.
+#pragma once
+
+#include "adapters/lora_settings.h"
+#include "attention/hybrid_attention.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace hyft::recipes {
+
+struct BenchOptions {
+  std::string shape = "1.3b";  // tiny, 1.3b, 7b or 8b (public checkpoints' config.json values)
+  int64_t seq = 2048;          // tokens per sequence
+  int64_t micro_batch = 8;     // sequences per step
+  int64_t steps = 10, warmup = 3;  // timed steps, after untimed ones
+  bool grad_checkpointing = true;
+  adapters::LoraSettings lora;
+  bool full = false;  // every weight trains, no adapter
+  attention::HybridSettings attention;
+  std::string device = "auto";
+  bool profile = false;        // forward, backward and optimizer times (synchronising between them)
+  double peak_tflops = 790.0;  // bf16 dense matmul rate of the GPU, for MFU (H200: 790)
+};
+
+// One JSON object: tokens_per_s, step_ms, peak_mem_gib, mfu, loss and the settings.
+nlohmann::ordered_json run_bench(const BenchOptions& options);
+
+}  // namespace hyft::recipes

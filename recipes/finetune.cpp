@@ -1,0 +1,114 @@
+#include "recipes/finetune.h"
+
+#include "adapters/lora_linear.h"
+#include "adapters/peft_format.h"
+#include "common/error.h"
+#include "common/runtime.h"
+#include "io/model_folder_writer.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+namespace hyft::recipes {
+
+using namespace adapters;
+
+namespace fs = std::filesystem;
+
+nlohmann::json resolved_config(const FinetuneOptions& o) {
+  const auto& t = o.trainer;
+  nlohmann::json j = {
+      {"model", o.model.model_dir}, {"device", o.model.device}, {"precision", o.model.precision},
+      {"window_size", o.model.window_size ? nlohmann::json(*o.model.window_size) : nlohmann::json()},
+      {"global_ratio", o.model.global_ratio ? nlohmann::json(*o.model.global_ratio) : nlohmann::json()},
+      {"tokenizer", o.model.tokenizer_file}, {"train", o.train_file}, {"eval", o.eval_file},
+      {"eval_split", o.eval_split}, {"seed", o.seed}, {"full", o.full},
+      {"targets", o.lora.targets}, {"lora_r", o.lora.r}, {"lora_alpha", o.lora.alpha},
+      {"lora_dropout", o.lora.dropout}, {"use_rslora", o.lora.use_rslora},
+      {"max_seq_len", o.data.tokens.max_seq_len}, {"overlength", data::overlength_name(o.data.tokens.overlength)},
+      {"train_on_prompt", o.data.tokens.train_on_prompt}, {"chat_template", o.data.records.chat_template},
+      {"label_field", o.data.records.label_field}, {"skip_bad_lines", o.data.jsonl.skip_bad_lines},
+      {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum}, {"grad_checkpointing", t.grad_checkpointing},
+      {"lr", t.adamw.lr}, {"beta1", t.adamw.beta1}, {"beta2", t.adamw.beta2}, {"eps", t.adamw.eps},
+      {"weight_decay", t.adamw.weight_decay}, {"lr_schedule", train::schedule_name(t.schedule)},
+      {"warmup_steps", t.warmup_steps}, {"max_grad_norm", t.max_grad_norm}, {"epochs", t.epochs},
+      {"max_steps", t.max_steps}, {"packing", t.packing}, {"sampling", data::sampling_name(t.sampling.kind)},
+      {"balance_power", t.sampling.balance_power}, {"loss_scale_init", t.scaler.init_scale},
+      {"eval_every", t.eval_every}, {"save_every", t.save_every}, {"keep_last", t.keep_last},
+      {"log_every", t.log_every}, {"output", t.output_dir}};
+  return j;
+}
+
+int run_finetune(FinetuneOptions o) {
+  HYFT_CHECK(!o.trainer.output_dir.empty(), "hyft finetune: --output is required");
+  HYFT_CHECK(o.eval_file.empty() || o.eval_split == 0.0, "give --eval FILE or --eval-split, not both");
+  validate(o.lora, "LoRA settings");
+  o.trainer.config = resolved_config(o);
+  at::manual_seed(o.seed);
+  o.trainer.sampling.seed = o.seed;
+  model::LoadOptions load = load_options(o.model);
+  o.trainer.precision = load.dtype;
+  o.trainer.device = load.device;
+  // The frozen base is stored in the compute dtype; whatever trains is float32.
+  load.dtype = o.full ? at::kFloat : o.trainer.precision;
+  auto model = model::load_pretrained(o.model.model_dir, load);
+  LoraModules modules;
+  if (o.full) {
+    unfreeze_all(*model);
+  } else {
+    modules = apply_lora(*model, o.lora);
+  }
+  std::printf("%s\n", format_parameter_count(count_parameters(*model)).c_str());
+
+  const auto tok = find_tokenizer(o.model);
+  const int64_t vocab = model->config().vocab_size;
+  if (tok) tokenizer::check_fits_model(*tok, vocab);
+  auto train = data::load_dataset(o.train_file, tok.get(), vocab, o.data);
+  std::vector<data::Example> held_out;
+  if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;
+  if (o.eval_split > 0) std::tie(train.examples, held_out) = data::split_holdout(std::move(train.examples), o.eval_split, o.seed);
+  const auto& s = train.stats;
+  std::printf("data: %zu training examples (%lld tokens, %lld truncated, %lld dropped), %zu held out\n",
+              train.examples.size(), static_cast<long long>(s.tokens), static_cast<long long>(s.truncated),
+              static_cast<long long>(s.dropped_overlength + s.dropped_no_target), held_out.size());
+
+  std::vector<train::NamedParameter> trainable;
+  for (const auto& item : model->named_parameters())
+    if (item.value().requires_grad())
+      trainable.push_back({item.key(), item.value(), train::default_decay(item.value())});
+
+  train::TrainerHooks hooks;
+  hooks.final_name = o.full ? "model" : "adapter";
+  const std::string base_name = fs::absolute(o.model.model_dir).lexically_normal().string();
+  if (o.full) {
+    hooks.save = [&](const std::string& dir) {  // every weight, under its Hugging Face name
+      std::map<std::string, at::Tensor> weights;
+      std::vector<io::TensorSpec> specs;
+      for (const auto& item : model->named_parameters()) {
+        weights[item.key()] = item.value();
+        specs.push_back({item.key(), item.value().numel() * 4});
+      }
+      io::ModelFolderOptions folder;
+      folder.source_dir = o.model.model_dir;
+      folder.replace = true;
+      io::write_model_folder(dir, specs, folder, [&](const std::string& key) {
+        return weights.at(key).detach().to(at::kCPU, at::kFloat);
+      });
+    };
+  } else {
+    hooks.save = [&, base_name](const std::string& dir) {
+      write_peft_adapter(dir, adapter_from_modules(modules, o.lora, base_name));
+    };
+  }
+  train::Trainer trainer(*model, std::move(trainable), train, held_out, o.trainer, hooks);
+  const auto result = trainer.run();
+  if (result.exit_code == 0)
+    std::printf("done: %lld steps, final loss %.4f; written to %s/%s\n", static_cast<long long>(result.steps),
+                result.last_loss, o.trainer.output_dir.c_str(), hooks.final_name.c_str());
+  return result.exit_code;
+}
+
+}  // namespace hyft::recipes

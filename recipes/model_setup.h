@@ -1,0 +1,32 @@
+// The model a recipe runs, as every command describes it: the folder, the device
+// and precision, the hybrid attention rule, an adapter to apply (eval, generate)
+// and the tokenizer. Resolving "auto" and loading happen here, once for all recipes.
+#pragma once
+
+#include "model/load.h"
+#include "tokenizer/tokenizer.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace hyft::recipes {
+
+struct ModelOptions {
+  std::string model_dir;
+  std::string device = "auto";     // auto (cuda:0 when there is a GPU), cpu, cuda, cuda:N
+  std::string precision = "auto";  // auto (bf16 on a GPU, fp32 on CPU), fp32, bf16, fp16
+  std::optional<int64_t> window_size;  // unset: config.json's sliding_window, else unlimited
+  std::optional<double> global_ratio;  // unset: config.json's global_ratio, else none
+  std::string adapter_dir;             // a PEFT LoRA adapter applied unmerged ("" = none)
+  std::string tokenizer_file;          // "" = the model folder's tokenizer.model
+};
+
+// Device, compute dtype ("auto" resolved) and attention flags.
+model::LoadOptions load_options(const ModelOptions& o);
+// The model in the options' device and dtype, with its adapter attached.
+model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptions& load);
+// --tokenizer, else the model folder's tokenizer.model, else null (pre-tokenized data).
+std::unique_ptr<tokenizer::Tokenizer> find_tokenizer(const ModelOptions& o);
+
+}  // namespace hyft::recipes
