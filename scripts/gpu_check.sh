@@ -15,7 +15,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$pr
   || { tail -30 "$out/configure.log"; exit 1; }
 cmake --build build -j16 >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -40; exit 1; }
 grep -E "warning" "$out/build.log" | head -20
-(cd build && HF_HUB_OFFLINE=1 ctest --output-on-failure >"$out/ctest.log" 2>&1) || fail "ctest (see ctest.log)"
+(cd build && HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 ctest -j "${CTEST_JOBS:-4}" --output-on-failure >"$out/ctest.log" 2>&1) || fail "ctest (see ctest.log)"
 tail -22 "$out/ctest.log"
 
 fx=build/test-fixtures/llama
