@@ -42,7 +42,11 @@ model::LlamaConfig shape_config(const std::string& name, int64_t seq) {
   return c;
 }
 
-double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+// `v` rounded to `digits` decimals (printed without binary noise: 119.6, not 119.60000000000001).
+double rounded(double v, int digits) {
+  const double scale = std::pow(10.0, digits);
+  return std::round(v * scale) / scale;
+}
 
 }  // namespace
 
@@ -110,13 +114,13 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
       {"precision", device.is_cuda() ? "bf16" : "fp32"}, {"seq", T}, {"batch", B},
       {"grad_ckpt", int(o.grad_checkpointing)}, {"rank", o.lora.r}, {"targets", targets},
       {"window_size", o.attention.window_size}, {"global_ratio", o.attention.global_ratio},
-      {"tokens_per_s", std::llround(tps)}, {"step_ms", round_to(1000.0 * dt / double(o.steps), 0.1)},
-      {"peak_mem_gib", round_to(peak_memory_gib(device), 0.01)}, {"mfu", round_to(mfu, 1e-4)},
-      {"loss", round_to(last.loss, 1e-4)}, {"torch", TORCH_VERSION}};
+      {"tokens_per_s", std::llround(tps)}, {"step_ms", rounded(1000.0 * dt / double(o.steps), 1)},
+      {"peak_mem_gib", rounded(peak_memory_gib(device), 2)}, {"mfu", rounded(mfu, 4)},
+      {"loss", rounded(last.loss, 4)}, {"torch", TORCH_VERSION}};
   if (o.profile) {
-    j["forward_ms"] = round_to(phases.forward_ms / double(o.steps), 0.1);
-    j["backward_ms"] = round_to(phases.backward_ms / double(o.steps), 0.1);
-    j["optimizer_ms"] = round_to(phases.optimizer_ms / double(o.steps), 0.1);
+    j["forward_ms"] = rounded(phases.forward_ms / double(o.steps), 1);
+    j["backward_ms"] = rounded(phases.backward_ms / double(o.steps), 1);
+    j["optimizer_ms"] = rounded(phases.optimizer_ms / double(o.steps), 1);
   }
   return j;
 }
