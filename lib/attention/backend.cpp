@@ -1,7 +1,5 @@
 #include "attention/backend.h"
 
-#include "common/error.h"
-
 namespace hyft::attention {
 
 namespace {
@@ -34,12 +32,6 @@ const AttentionBackend& sdpa_backend() {
 const AttentionBackend& reference_backend() {
   static const ReferenceBackend backend;
   return backend;
-}
-
-const AttentionBackend& backend_named(const std::string& name, const std::string& source) {
-  for (const AttentionBackend* b : {&sdpa_backend(), &reference_backend()})
-    if (name == b->name()) return *b;
-  fail(source, ": unknown attention backend '", name, "'; use sdpa or reference");
 }
 
 }  // namespace hyft::attention

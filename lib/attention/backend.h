@@ -9,8 +9,6 @@
 
 #include "attention/hybrid_attention.h"
 
-#include <string>
-
 namespace hyft::attention {
 
 class AttentionBackend {
@@ -28,7 +26,5 @@ class AttentionBackend {
 const AttentionBackend& sdpa_backend();
 // The explicit-mask oracle (attention_reference): slow, for tests.
 const AttentionBackend& reference_backend();
-// By name ("sdpa", "reference"); an unknown name is a UserError naming `source`.
-const AttentionBackend& backend_named(const std::string& name, const std::string& source);
 
 }  // namespace hyft::attention

@@ -130,3 +130,24 @@ TEST_CASE("SDPA fast path equals the explicit-mask reference", "[attention]") {
     }
   }
 }
+
+TEST_CASE("the mask keeps its rule and layout; the dense form only when asked", "[attention]") {
+  const int64_t B = 2, T = 12;
+  const Layout layout{at::arange(T, at::kLong).unsqueeze(0).expand({B, T}),
+                      at::cat({at::zeros({B, 5}, at::kLong), at::ones({B, T - 5}, at::kLong)}, 1)};
+  const HybridSettings s{4, 0.25};
+  const AttentionMask dense = make_attention_mask(s, layout);
+  const AttentionMask lean = make_attention_mask(s, layout, /*dense=*/false);
+  REQUIRE_FALSE(dense.causal);
+  REQUIRE_FALSE(lean.causal);
+  REQUIRE(dense.allowed.defined());
+  REQUIRE_FALSE(lean.allowed.defined());
+  REQUIRE(lean.rule.window_size == 4);
+  REQUIRE(lean.rule.global_ratio == 0.25);
+  REQUIRE(at::equal(lean.layout.document_ids, layout.document_ids));
+  // A cached step keeps where its queries start.
+  const AttentionMask cached = make_cached_attention_mask(s, 7, 1, at::kCPU, /*dense=*/false);
+  REQUIRE(cached.q_start == 7);
+  REQUIRE_FALSE(cached.allowed.defined());
+  REQUIRE(make_cached_attention_mask(s, 7, 1, at::kCPU).allowed.defined());
+}
