@@ -3,8 +3,9 @@
 byte-level BPE `tokenizer.json` of DeepSeek-LLM / DeepSeek-Coder or Llama 3.
 
 hyft renders the records (its templates, loss masks and BOS/EOS rules) and this
-script only encodes the rendered text, so the result is what hyft would build with
-that tokenizer:
+script only encodes the rendered text, as hyft does: the text between two special
+tokens encoded whole, each token's loss taken from the segment its last character
+lies in. The result is what hyft would build with that tokenizer:
 
     build/bin/hyft data render --data train.jsonl --output rendered.jsonl [--chat-template chatml]
     python3 scripts/tokenize_with_hf.py rendered.jsonl train.tok.jsonl --model path/to/deepseek-model
@@ -21,19 +22,51 @@ import sys
 
 
 def load_encoder(args):
-    """Returns (encode(text) -> ids, bos id or None, eos id or None)."""
+    """Returns (encode(text, starts_input) -> (ids, ends), bos id or None, eos id or None).
+
+    `ends[i]` is where token i ends in `text` (the unit of a length of `text`:
+    characters); a token that covers nothing of its own gets its predecessor's.
+    `starts_input` False encodes the text as it follows a special token (no
+    SentencePiece "▁" prefix), as transformers does inside a chat template."""
     if args.tokenizer:
         import sentencepiece as spm
         sp = spm.SentencePieceProcessor(model_file=args.tokenizer)
         bos, eos = sp.bos_id(), sp.eos_id()
-        return sp.encode, (bos if bos >= 0 else None), (eos if eos >= 0 else None)
+        lead_text = sp.id_to_piece(sp.unk_id())
+
+        def encode(text, starts_input):
+            lead = "" if starts_input else lead_text  # "<unk>" + text, its pieces dropped
+            ids, ends, prev = [], [], 0
+            for piece in sp.encode(lead + text, out_type="immutable_proto").pieces:  # spans in characters
+                if lead and piece.end <= len(lead):
+                    continue
+                end = piece.end - len(lead) if piece.end > piece.begin else prev
+                ids.append(piece.id)
+                ends.append(end)
+                prev = end
+            return ids, ends
+        return encode, (bos if bos >= 0 else None), (eos if eos >= 0 else None)
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
     config = json.load(open(os.path.join(args.model, "config.json")))
     eos = config.get("eos_token_id")
     if isinstance(eos, list):
         eos = eos[0]
-    return (lambda text: tok.encode(text, add_special_tokens=False).ids), config.get("bos_token_id"), eos
+    eos_text = tok.id_to_token(eos) if eos is not None else ""
+
+    def encode(text, starts_input):
+        lead = "" if starts_input else eos_text  # text after a special token
+        enc = tok.encode(lead + text, add_special_tokens=False)
+        ids, ends, prev = [], [], 0
+        for tid, (begin, end) in zip(enc.ids, enc.offsets):
+            if lead and end <= len(lead):
+                continue
+            end = end - len(lead) if end > begin else prev
+            ids.append(tid)
+            ends.append(end)
+            prev = end
+        return ids, ends
+    return encode, config.get("bos_token_id"), eos
 
 
 def main():
@@ -52,20 +85,37 @@ def main():
             r = json.loads(line)
             if "segments" in r:
                 ids, labels = [], []
+                run, parts = "", []  # text since the last special token; (end, trains) per segment
+                starts_input = [r.get("kind") != "messages"]
 
-                def add(tokens, train):
-                    ids.extend(tokens)
-                    labels.extend(tokens if train else [-100] * len(tokens))
+                def add(tid, train):
+                    ids.append(tid)
+                    labels.append(tid if train else -100)
+
+                def flush():
+                    nonlocal run, parts
+                    if run:
+                        seg = 0
+                        for tid, end in zip(*encode(run, starts_input[0])):
+                            last = max(end - 1, 0)
+                            while seg + 1 < len(parts) and last >= parts[seg][0]:
+                                seg += 1
+                            add(tid, parts[seg][1] or args.train_on_prompt)
+                        starts_input[0] = False
+                    run, parts = "", []
 
                 if bos is not None:
-                    add([bos], False)
+                    add(bos, False)
                 for seg in r["segments"]:
                     if "special" in seg:
+                        flush()
                         tid = bos if seg["special"] == "bos" else eos
                         if tid is not None:
-                            add([tid], seg["train"])  # EOS always trains, BOS never
+                            add(tid, seg["train"])  # EOS always trains, BOS never
                     elif seg["text"]:
-                        add(encode(seg["text"]), seg["train"] or args.train_on_prompt)
+                        run += seg["text"]
+                        parts.append((len(run), seg["train"]))
+                flush()
             else:
                 ids, labels = r["input_ids"], r["labels"]
             rec = {"input_ids": ids, "labels": labels, "weight": r["weight"]}

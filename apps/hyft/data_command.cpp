@@ -104,19 +104,25 @@ int data_render(int argc, char** argv) {
   std::string path, output;
   data::RecordOptions ro;
   data::JsonlOptions jo;
+  recipes::ModelOptions model;
   OptionTable opts(argv[0], "Render every record by its template into segments (text, whether it carries "
-                            "the loss, BOS/EOS markers) as JSONL, for an external tokenizer.");
+                            "the loss, BOS/EOS markers) as JSONL, for an external tokenizer; with a tokenizer "
+                            "(--model or --tokenizer) also the input_ids and labels hyft trains on.");
   opts.optional("", "data", "JSONL dataset", path);
   opts.optional("", "output", "JSONL to write (default: stdout)", output);
+  opts.optional("", "model", "model folder whose tokenizer.model encodes the records", model.model_dir);
+  add_tokenizer_option(opts, model, "");
   opts.flag("", "skip-bad-lines", "skip malformed lines instead of failing", jo.skip_bad_lines);
   add_record_options(opts, ro, "");
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!path.empty(), argv[0], "data");
+  const auto tok = recipes::find_tokenizer(model);
   std::string out;
   data::read_jsonl(path, [&](const data::JsonlLine& line) {
     const data::Record r = data::parse_record(line, ro, std::numeric_limits<int64_t>::max());
     nlohmann::ordered_json j;
     j["line"] = line.line;
+    j["kind"] = data::kind_name(r.kind);  // chat records encode as transformers' chat templates do
     if (r.kind == data::RecordKind::Pretokenized) {
       j["input_ids"] = r.pretokenized.input_ids;
       j["labels"] = r.pretokenized.labels;
@@ -128,6 +134,11 @@ int data_render(int argc, char** argv) {
                              {"train", seg.trainable}});
       }
       j["segments"] = segs;
+    }
+    if (tok && r.kind != data::RecordKind::Pretokenized) {
+      const data::Example ex = data::tokenize_record(r, tok.get(), /*train_on_prompt=*/false);
+      j["input_ids"] = ex.input_ids;
+      j["labels"] = ex.labels;
     }
     j["weight"] = r.weight;
     if (r.label) j["label"] = *r.label;

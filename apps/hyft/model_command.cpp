@@ -4,23 +4,26 @@
 
 #include "common/error.h"
 #include "common/runtime.h"
+#include "data/records.h"
 #include "io/json_file.h"
 #include "io/model_folder_writer.h"
 #include "model/llama.h"
+#include "recipes/hf_files.h"
 #include "tokenizer/tokenizer.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace hyft::app {
 
 namespace {
 
 int model_init(int argc, char** argv) {
-  std::string config_path, out, tokenizer_file, dtype_name = "fp32";
+  std::string config_path, out, tokenizer_file, dtype_name = "fp32", chat_template = "chatml";
   uint64_t seed = 0;
   bool force = false;
   OptionTable opts(argv[0], "Write a Hugging Face model folder with random weights (normal, std "
@@ -29,6 +32,9 @@ int model_init(int argc, char** argv) {
                 config_path);
   opts.optional("", "output", "folder to write (new or empty unless --force)", out);
   opts.optional("", "tokenizer", "SentencePiece .model to ship as tokenizer.model", tokenizer_file);
+  opts.value("", "chat-template", "chat template written into tokenizer_config.json (chatml, llama2, alpaca)",
+             chat_template);
+  opts.check([&] { data::validate_chat_template(chat_template, "--chat-template"); });
   opts.value("", "dtype", "bf16, fp16 or fp32", dtype_name);
   opts.value("", "seed", "seed of the random weights", seed);
   opts.flag("", "force", "replace a non-empty output folder", force);
@@ -64,8 +70,12 @@ int model_init(int argc, char** argv) {
   folder.config = cj;
   folder.dtype = dtype;
   folder.replace = force;
+  if (tok) {  // the tokenizer and the files that make transformers read it as hyft does
+    folder.files = recipes::hf_tokenizer_files(*tok, chat_template, cj);
+    std::ifstream in(tok->path(), std::ios::binary);
+    folder.files["tokenizer.model"] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
   io::write_model_folder(out, specs, folder, [&](const std::string& key) { return params.at(key).detach().to(dtype); });
-  if (tok) std::filesystem::copy_file(tok->path(), out + "/tokenizer.model");
   int64_t n = 0;
   for (const auto& [k, v] : params) n += v.numel();
   std::printf("wrote %s: %lld parameters, %s\n", out.c_str(), static_cast<long long>(n), precision_name(dtype));

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "data/jsonl.h"
+#include "data/records.h"
 #include "tokenizer/tokenizer.h"
 
 #include <cstdio>
@@ -27,7 +28,8 @@ int tokenizer_train(int argc, char** argv) {
   require(!out.empty(), argv[0], "output");
   HYFT_CHECK(o.model_type == "bpe" || o.model_type == "unigram", "--model-type: use bpe or unigram");
   o.num_threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  if (data::looks_like_jsonl(input)) o.jsonl_to_text = data::write_text_corpus;
+  if (data::looks_like_jsonl(input))
+    o.jsonl_to_text = [](const std::string& jsonl, const std::string& text) { data::write_text_corpus(jsonl, text); };
   tokenizer::train_tokenizer(input, out, o);
   const tokenizer::Tokenizer t(out);
   std::printf("wrote %s: %lld pieces\n", out.c_str(), static_cast<long long>(t.vocab_size()));

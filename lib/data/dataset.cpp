@@ -41,24 +41,46 @@ Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tok, b
   Example ex;
   ex.weight = record.weight;
   ex.label = record.label;
-  auto append = [&](const std::vector<int64_t>& ids, bool trainable) {
-    ex.input_ids.insert(ex.input_ids.end(), ids.begin(), ids.end());
-    for (int64_t id : ids) ex.labels.push_back(trainable ? id : kIgnoreIndex);
+  auto append = [&](int64_t id, bool trainable) {
+    ex.input_ids.push_back(id);
+    ex.labels.push_back(trainable ? id : kIgnoreIndex);
   };
-  if (const auto bos = tok->bos_id()) append({*bos}, false);
+  // The text since the last special token, with where each segment ends in it.
+  std::string run;
+  std::vector<std::pair<size_t, bool>> run_segments;  // (end offset, carries the loss)
+  bool text_starts_input = record.kind != RecordKind::Chat;
+  auto flush = [&] {
+    if (run.empty()) return;
+    const auto spans = tok->encode_spans(run, text_starts_input);
+    size_t seg = 0;
+    for (size_t i = 0; i < spans.ids.size(); ++i) {
+      const size_t last_byte = spans.ends[i] > 0 ? spans.ends[i] - 1 : 0;
+      while (seg + 1 < run_segments.size() && last_byte >= run_segments[seg].first) ++seg;
+      append(spans.ids[i], run_segments[seg].second || train_on_prompt);
+    }
+    run.clear();
+    run_segments.clear();
+    text_starts_input = false;
+  };
+  if (const auto bos = tok->bos_id()) append(*bos, false);
   for (const auto& seg : record.segments) {
     switch (seg.special) {
       case Segment::Special::Eos:
-        if (const auto eos = tok->eos_id()) append({*eos}, true);  // never masked
+        flush();
+        if (const auto eos = tok->eos_id()) append(*eos, true);  // never masked
         break;
       case Segment::Special::Bos:
-        if (const auto bos = tok->bos_id()) append({*bos}, false);
+        flush();
+        if (const auto bos = tok->bos_id()) append(*bos, false);
         break;
       case Segment::Special::None:
-        if (!seg.text.empty()) append(tok->encode(seg.text), seg.trainable || train_on_prompt);
+        if (seg.text.empty()) break;
+        run += seg.text;
+        run_segments.emplace_back(run.size(), seg.trainable);
         break;
     }
   }
+  flush();
   return ex;
 }
 

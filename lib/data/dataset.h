@@ -50,8 +50,13 @@ struct Dataset {
   DatasetStats stats;
 };
 
-// One record to ids and labels: BOS first when the tokenizer has one, each
-// segment encoded on its own, EOS where the template puts it. Before the length
+// One record to ids and labels, as transformers tokenizes the same rendered text:
+// BOS first when the tokenizer has one, then the text between special tokens
+// encoded whole (never segment by segment, so no "▁" appears at a segment
+// boundary) and each token's loss taken from the segment its last byte lies in;
+// BOS/EOS where the template puts them. Text and completion records encode like
+// tokenizer(text) (the text starts the input); chat records like
+// apply_chat_template, whose text follows the BOS token. Before the length
 // policy. `tokenizer` may be null for pre-tokenized records.
 Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tokenizer, bool train_on_prompt);
 

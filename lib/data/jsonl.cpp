@@ -95,28 +95,4 @@ bool looks_like_jsonl(const std::string& path) {
   return false;
 }
 
-namespace {
-void collect_strings(const nlohmann::json& v, std::string& out) {
-  if (v.is_string()) {
-    out += v.get<std::string>();
-    out += ' ';
-  } else if (v.is_array() || v.is_object()) {
-    for (const auto& x : v) collect_strings(x, out);
-  }
-}
-}  // namespace
-
-void write_text_corpus(const std::string& jsonl_path, const std::string& text_path) {
-  std::ofstream out(text_path, std::ios::binary);
-  HYFT_CHECK(out, text_path, ": cannot write the corpus");
-  read_jsonl(jsonl_path, [&](const JsonlLine& line) {
-    std::string text;
-    collect_strings(line.value, text);
-    for (auto& c : text)
-      if (c == '\n') c = ' ';
-    out << text << '\n';
-  });
-  HYFT_CHECK(out.flush(), text_path, ": cannot write the corpus");
-}
-
 }  // namespace hyft::data

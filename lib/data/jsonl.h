@@ -67,8 +67,4 @@ JsonlStats read_jsonl(const std::string& path, const std::function<void(const Js
 // True when the first non-blank line of `path` starts a JSON object.
 bool looks_like_jsonl(const std::string& path);
 
-// Every string a JSONL file's records carry, one record a line (line breaks inside
-// a record become spaces), written to `text_path`: a corpus for tokenizer training.
-void write_text_corpus(const std::string& jsonl_path, const std::string& text_path);
-
 }  // namespace hyft::data

@@ -3,6 +3,8 @@
 #include "common/error.h"
 #include "data/pretokenized.h"
 
+#include <fstream>
+
 namespace hyft::data {
 
 namespace {
@@ -191,6 +193,65 @@ const char* kind_name(RecordKind kind) {
 void validate_chat_template(const std::string& name, const std::string& flag) {
   if (name != "chatml" && name != "llama2" && name != "alpaca")
     ::hyft::fail(flag, ": unknown chat template '", name, "'; built in: chatml, llama2, alpaca");
+}
+
+std::string chat_template_jinja(const std::string& name) {
+  validate_chat_template(name, "chat template");
+  if (name == "llama2")
+    return "{{ bos_token }}{% set ns = namespace(first=true, system='', bos_due=false) %}"
+           "{% for message in messages %}"
+           "{% if message['role'] == 'system' %}{% set ns.system = message['content'] %}"
+           "{% elif message['role'] == 'user' %}"
+           "{% if ns.bos_due %}{{ bos_token }}{% set ns.bos_due = false %}{% endif %}{{ '[INST] ' }}"
+           "{% if ns.first and ns.system %}{{ '<<SYS>>\n' + ns.system + '\n<</SYS>>\n\n' }}{% endif %}"
+           "{{ message['content'] + ' [/INST]' }}"
+           "{% else %}{{ ' ' + message['content'] + ' ' + eos_token }}"
+           "{% set ns.first = false %}{% set ns.bos_due = true %}{% endif %}"
+           "{% endfor %}";
+  if (name == "alpaca")
+    return "{{ bos_token }}{% for message in messages %}"
+           "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+           "{% elif message['role'] == 'user' %}"
+           "{% if loop.index0 > 0 and messages[loop.index0 - 1]['role'] == 'assistant' %}{{ '\n\n' }}{% endif %}"
+           "{{ '### Instruction:\n' + message['content'] + '\n\n### Response:\n' }}"
+           "{% else %}{{ message['content'] + eos_token }}{% endif %}"
+           "{% endfor %}";
+  return "{{ bos_token }}{% for message in messages %}"
+         "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' }}"
+         "{% if message['role'] == 'assistant' %}{{ eos_token }}{% if not loop.last %}{{ '\n' }}{% endif %}"
+         "{% else %}{{ '\n' }}{% endif %}"
+         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+}
+
+namespace {
+void collect_strings(const nlohmann::json& v, std::string& out) {
+  if (v.is_string()) {
+    out += v.get<std::string>();
+    out += ' ';
+  } else if (v.is_array() || v.is_object()) {
+    for (const auto& x : v) collect_strings(x, out);
+  }
+}
+}  // namespace
+
+void write_text_corpus(const std::string& jsonl_path, const std::string& text_path, const RecordOptions& options) {
+  std::ofstream out(text_path, std::ios::binary);
+  HYFT_CHECK(out, text_path, ": cannot write the corpus");
+  read_jsonl(jsonl_path, [&](const JsonlLine& line) {
+    std::string text;
+    bool rendered = false;
+    for (const auto& spec : record_kinds())
+      for (const char* field : spec.fields)
+        if (!rendered && spec.render && line.value.contains(field)) {
+          for (const auto& seg : spec.render(line, options)) text += seg.text;
+          rendered = true;
+        }
+    if (!rendered) collect_strings(line.value, text);
+    for (auto& c : text)
+      if (c == '\n') c = ' ';
+    out << text << '\n';
+  });
+  HYFT_CHECK(out.flush(), text_path, ": cannot write the corpus");
 }
 
 Record parse_record(const JsonlLine& line, const RecordOptions& options, int64_t vocab_size) {

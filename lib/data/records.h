@@ -61,6 +61,18 @@ const char* kind_name(RecordKind kind);
 // Chat templates built in; an unknown name is a UserError naming `flag`.
 void validate_chat_template(const std::string& name, const std::string& flag);
 
+// The built-in chat template `name` as Jinja for tokenizer_config.json: rendered
+// by transformers' apply_chat_template and tokenized, it gives exactly the ids hyft
+// trains on (BOS and EOS as tokens; add_generation_prompt opens the assistant turn).
+std::string chat_template_jinja(const std::string& name);
+
+// A JSONL dataset as a plain-text corpus for tokenizer training, one record a
+// line (line breaks become spaces): each record's text as its template renders it
+// (prompt and completion joined as training sees them), or, for lines that are no
+// record kind, every string they carry.
+void write_text_corpus(const std::string& jsonl_path, const std::string& text_path,
+                       const RecordOptions& options = {});
+
 // Parses and renders one JSONL record; `vocab_size` bounds pre-tokenized ids.
 Record parse_record(const JsonlLine& line, const RecordOptions& options, int64_t vocab_size);
 

@@ -66,7 +66,6 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
   struct Scored {
     nlohmann::json value;
     int64_t line;
-    size_t prompt_len;  // tokens before the completion, the same for every candidate
   };
   std::vector<Scored> records;
   std::vector<std::string> golds;
@@ -75,7 +74,7 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
     std::string gold = p.label ? *p.label : trim(p.completion);
     if (gold.empty()) line.fail("no gold label: the record has neither the label field nor a completion");
     golds.push_back(gold);
-    records.push_back({line.value, line.line, p.ids.size()});
+    records.push_back({line.value, line.line});
   });
   if (labels.empty()) {
     std::set<std::string> distinct(golds.begin(), golds.end());
@@ -89,19 +88,18 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
   model.eval();
   std::vector<int64_t> gold_idx, pred_idx;
   for (size_t r = 0; r < records.size(); ++r) {
-    const auto& [value, line_no, prompt_len] = records[r];
+    const auto& [value, line_no] = records[r];
     const data::JsonlLine line{path, line_no, value};
     const auto it = std::find(labels.begin(), labels.end(), golds[r]);
     HYFT_CHECK(it != labels.end(), path, ":", line_no, ": gold label '", golds[r], "' is not one of --labels");
     gold_idx.push_back(int64_t(it - labels.begin()));
-    // One row per candidate: the same prompt, the candidate + EOS as the only targets.
+    // One row per candidate: the record with the candidate as its completion,
+    // tokenized as in training, so the candidate (+ EOS) carries the only loss.
     std::vector<data::Example> rows;
     for (const auto& label : labels) {
       const nlohmann::json v = with_completion(value, label, line);
-      data::Example ex = data::tokenize_record(data::parse_record({path, line_no, v}, options, tok.vocab_size()), &tok,
-                                               false);
-      for (size_t t = 0; t < std::min(prompt_len, ex.labels.size()); ++t) ex.labels[t] = kIgnoreIndex;
-      rows.push_back(std::move(ex));
+      rows.push_back(data::tokenize_record(data::parse_record({path, line_no, v}, options, tok.vocab_size()), &tok,
+                                          false));
     }
     std::vector<const data::Example*> ptrs;
     for (const auto& e : rows) ptrs.push_back(&e);

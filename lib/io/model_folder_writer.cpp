@@ -40,8 +40,9 @@ size_t write_model_folder(const std::string& out_dir, const std::vector<TensorSp
   for (const char* name : kCompanionFiles) {
     if (options.source_dir.empty()) break;
     const fs::path src = fs::path(options.source_dir) / name;
-    if (fs::exists(src)) fs::copy_file(src, out.file(name));
+    if (fs::exists(src) && !options.files.count(name)) fs::copy_file(src, out.file(name));
   }
+  for (const auto& [name, content] : options.files) write_file_atomic(out.file(name), content);
   out.commit();
   return shards;
 }

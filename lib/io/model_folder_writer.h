@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct ModelFolderOptions {
   int64_t shard_bytes = 5'000'000'000;
   bool replace = false;    // replace a non-empty output folder
   std::string how_to_replace = "pass --force to replace it";
+  // Files written beside the weights (name -> content), after the source's
+  // companion files, so they replace a copied file of the same name.
+  std::map<std::string, std::string> files;
 };
 
 // `produce(name)` gives each tensor of `specs`, already in options.dtype.

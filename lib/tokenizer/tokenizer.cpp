@@ -31,6 +31,28 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
   return {ids.begin(), ids.end()};
 }
 
+Tokenizer::Spans Tokenizer::encode_spans(const std::string& text, bool starts_input) const {
+  // Without the prefix: encode "<unk>" + text and drop the pieces of "<unk>", as
+  // transformers' slow Llama tokenizer does; the text then starts mid-input.
+  const std::string lead = starts_input ? "" : sp_->IdToPiece(sp_->unk_id());
+  const auto spt = sp_->EncodeAsImmutableProto(lead + text);
+  Spans out;
+  bool straddles = false;
+  size_t previous_end = 0;
+  for (const auto& piece : spt.pieces()) {
+    if (piece.end() <= lead.size() && !lead.empty()) continue;  // a piece of the lead
+    if (piece.begin() < lead.size()) straddles = true;
+    const size_t end = piece.end() > piece.begin() ? piece.end() - lead.size() : previous_end;
+    out.ids.push_back(piece.id());
+    out.ends.push_back(end);
+    previous_end = end;
+  }
+  // A piece merged across the lead and the text (never seen with Llama-style
+  // vocabularies): fall back to encoding the text as the start of an input.
+  if (straddles) return encode_spans(text, true);
+  return out;
+}
+
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   std::vector<int> v(ids.begin(), ids.end());
   std::string text;
@@ -40,6 +62,12 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+
+std::string Tokenizer::piece(int64_t id) const { return sp_->IdToPiece(static_cast<int>(id)); }
+
+std::optional<int64_t> Tokenizer::unk_id() const {
+  return sp_->unk_id() >= 0 ? std::optional<int64_t>(sp_->unk_id()) : std::nullopt;
+}
 
 std::optional<int64_t> Tokenizer::bos_id() const {
   return sp_->bos_id() >= 0 ? std::optional<int64_t>(sp_->bos_id()) : std::nullopt;

@@ -23,7 +23,22 @@ class Tokenizer {
 
   // Text -> ids, as SentencePiece encodes it (no BOS/EOS added). Thread-safe.
   std::vector<int64_t> encode(const std::string& text) const;
+
+  // Ids of `text` with, for each, the byte offset in `text` where it ends (a
+  // piece that covers no byte of its own, like the trailing byte pieces of a
+  // character, gets its predecessor's). `starts_input`: the text begins the
+  // input, and SentencePiece's "▁" prefix is added as encode() adds it; false:
+  // the text follows a special token, and no prefix is added, as transformers'
+  // Llama tokenizers (legacy=false) encode the text after a special token.
+  struct Spans {
+    std::vector<int64_t> ids;
+    std::vector<size_t> ends;
+  };
+  Spans encode_spans(const std::string& text, bool starts_input) const;
   std::string decode(const std::vector<int64_t>& ids) const;
+
+  std::string piece(int64_t id) const;  // the vocabulary entry, e.g. "<s>", "▁the"
+  std::optional<int64_t> unk_id() const;
 
   int64_t vocab_size() const;
   std::optional<int64_t> bos_id() const;  // nullopt when the model has none

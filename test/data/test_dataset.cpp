@@ -4,6 +4,7 @@
 #include "support/process.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "data/dataset.h"
 #include "data/dataset_cache.h"
 #include "data/packing.h"
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 using namespace hyft;
 using data::Example;
@@ -38,26 +40,75 @@ data::Dataset load(const std::vector<std::string>& lines, data::DatasetOptions o
 }
 
 // The expected sequence, built from literal template text: (text, trainable) parts
-// between BOS and the EOS markers.
+// between BOS and EOS markers. The text between two special tokens is one string,
+// encoded whole as transformers encodes it: for text and completion records the
+// first one starts the input (SentencePiece's "▁" prefix), for chat records (and
+// after any special token) it does not.
 struct Expect {
-  std::vector<int64_t> ids, labels;
-  Expect& bos() { return add({tok().bos_id().value()}, false); }
-  Expect& eos() { return add({tok().eos_id().value()}, true); }
-  Expect& text(const std::string& s, bool trainable) { return add(tok().encode(s), trainable); }
-  Expect& add(const std::vector<int64_t>& v, bool trainable) {
-    for (auto id : v) {
-      ids.push_back(id);
-      labels.push_back(trainable ? id : -100);
-    }
+  struct Part {
+    std::string text;
+    bool trainable = false;
+    int64_t special = -1;  // a BOS/EOS id instead of text
+  };
+  bool chat = false;
+  std::vector<Part> parts;
+  Expect& bos() { return special(tok().bos_id().value()); }
+  Expect& eos() { return special(tok().eos_id().value()); }
+  Expect& special(int64_t id) {
+    parts.push_back({"", false, id});
+    return *this;
+  }
+  Expect& text(const std::string& s, bool trainable) {
+    parts.push_back({s, trainable, -1});
     return *this;
   }
 };
 
+// Ids as one encoding per run of text; each run's trainable tokens decode to its
+// trainable text and the others to its prompt text; EOS carries the loss, BOS not.
 void require_example(const Example& ex, const Expect& e) {
-  REQUIRE(ex.input_ids == e.ids);
-  REQUIRE(ex.labels == e.labels);
+  std::vector<int64_t> ids;
+  std::vector<std::pair<std::string, std::string>> runs;  // (prompt text, trainable text) per run
+  bool first_run = !e.chat;
+  std::string run, trained;
+  auto flush = [&] {
+    if (run.empty()) return;
+    const auto enc = first_run ? tok().encode(run) : tok().encode_spans(run, false).ids;
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    runs.push_back({run, trained});
+    run.clear();
+    trained.clear();
+    first_run = false;
+  };
+  for (const auto& p : e.parts) {
+    if (p.special >= 0) {
+      flush();
+      ids.push_back(p.special);
+    } else {
+      run += p.text;
+      if (p.trainable) trained += p.text;
+    }
+  }
+  flush();
+  REQUIRE(ex.input_ids == ids);
+  // Labels: walk the ids again, run by run.
+  size_t t = 0, r = 0;
+  while (t < ids.size()) {
+    const bool is_special = ids[t] == tok().bos_id().value() || ids[t] == tok().eos_id().value();
+    if (is_special) {
+      REQUIRE(ex.labels[t] == (ids[t] == tok().eos_id().value() ? ids[t] : kIgnoreIndex));
+      ++t;
+      continue;
+    }
+    std::vector<int64_t> target, context;
+    for (; t < ids.size() && ids[t] != tok().bos_id().value() && ids[t] != tok().eos_id().value(); ++t)
+      (ex.labels[t] == kIgnoreIndex ? context : target).push_back(ids[t]);
+    REQUIRE(r < runs.size());
+    INFO("run '" << runs[r].first << "'");
+    REQUIRE(trim(tok().decode(target)) == trim(runs[r].second));
+    ++r;
+  }
 }
-
 std::string json_line(const nlohmann::json& j) { return j.dump(); }
 
 // A system prompt and two user/assistant turns.
@@ -100,7 +151,9 @@ TEST_CASE("each record kind gives the exact ids and labels", "[data]") {
                                      .text(alpaca_head_input + "Add.\n\n### Input:\n2 and 3\n\n### Response:\n", false)
                                      .text("5", true)
                                      .eos());
-  require_example(d.examples[4], Expect()
+  Expect chat;
+  chat.chat = true;
+  require_example(d.examples[4], chat
                                      .bos()
                                      .text("<|im_start|>system\nBe brief.<|im_end|>\n", false)
                                      .text("<|im_start|>user\nHi<|im_end|>\n", false)
@@ -133,7 +186,9 @@ TEST_CASE("llama2 and alpaca chat templates", "[data]") {
                                                     {{"role", "user"}, {"content", "Q2"}},
                                                     {{"role", "assistant"}, {"content", "A2"}}}}});
   o.records.chat_template = "llama2";
-  require_example(load({msgs}, o).examples[0], Expect()
+  Expect llama2, alpaca;
+  llama2.chat = alpaca.chat = true;
+  require_example(load({msgs}, o).examples[0], llama2
                                                    .bos()
                                                    .text("[INST] <<SYS>>\nS\n<</SYS>>\n\nQ1 [/INST]", false)
                                                    .text(" A1 ", true)
@@ -143,7 +198,7 @@ TEST_CASE("llama2 and alpaca chat templates", "[data]") {
                                                    .text(" A2 ", true)
                                                    .eos());
   o.records.chat_template = "alpaca";
-  require_example(load({msgs}, o).examples[0], Expect()
+  require_example(load({msgs}, o).examples[0], alpaca
                                                    .bos()
                                                    .text("S\n\n### Instruction:\nQ1\n\n### Response:\n", false)
                                                    .text("A1", true)
@@ -171,8 +226,9 @@ TEST_CASE("the length policy truncates, drops or refuses, with counts", "[data]"
   REQUIRE(d.stats.dropped_no_target == 1);   // the prompt filled all 32 tokens
   REQUIRE(d.examples.size() == 2);
   REQUIRE(d.examples[0].input_ids.size() == 32);
-  Expect full = Expect().bos().text(std::string(400, 'x') + " the end", true).eos();
-  REQUIRE(d.examples[0].input_ids == std::vector<int64_t>(full.ids.begin(), full.ids.begin() + 32));
+  std::vector<int64_t> full = {tok().bos_id().value()};
+  for (int64_t id : tok().encode(std::string(400, 'x') + " the end")) full.push_back(id);
+  REQUIRE(d.examples[0].input_ids == std::vector<int64_t>(full.begin(), full.begin() + 32));
   o.tokens.overlength = data::Overlength::Drop;
   d = load({long_text, short_text, long_prompt}, o);
   REQUIRE(d.stats.dropped_overlength == 2);
@@ -472,5 +528,50 @@ TEST_CASE("hyft data render + scripts/tokenize_with_hf.py rebuild hyft's own exa
       REQUIRE(theirs.examples[i].weight == ours.examples[i].weight);
       REQUIRE(theirs.examples[i].label == ours.examples[i].label);
     }
+  }
+}
+
+TEST_CASE("records tokenize as transformers tokenizes them (AutoTokenizer, apply_chat_template)", "[data]") {
+  // Folders made by `hyft model init` with each chat template; transformers reads
+  // their tokenizer_config.json. Text and completion records must equal
+  // tokenizer(text) + EOS (the prompt and completion encoded as one string), chat
+  // records apply_chat_template(messages).
+  const std::string dir = test::temp_dir("hf_tokenize");
+  const std::string tok_path = std::string(HYFT_FIXTURES) + "/tokenizer/test.model";
+  std::ofstream(dir + "/config.json") << R"({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+      "num_attention_heads": 2, "max_position_embeddings": 64})";
+  const std::string data = write_jsonl("hf.jsonl", {
+      json_line({{"text", "The quick brown fox."}}),
+      json_line({{"prompt", "Answer:"}, {"completion", " A coconut"}}),
+      json_line({{"prompt", "用户画像: 是否高风险?"}, {"completion", "低风险"}}),
+      json_line({{"prompt", "Q: 2+2="}, {"completion", "4"}}),
+      two_turn_chat(),
+      json_line({{"messages", {{{"role", "user"}, {"content", "What is green?"}},
+                               {{"role", "assistant"}, {"content", " A lime is green."}}}}}),
+  });
+  for (const std::string templ : {"chatml", "llama2", "alpaca"}) {
+    const std::string model = dir + "/" + templ;
+    auto r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --tokenizer " +
+                            test::quote(tok_path) + " --chat-template " + templ + " --output " + test::quote(model));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    r = test::run_hyft("data render --data " + test::quote(data) + " --model " + test::quote(model) +
+                       " --chat-template " + templ);
+    REQUIRE(r.exit_code == 0);
+    std::vector<nlohmann::json> ours;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) ours.push_back(nlohmann::json::parse(line));
+    const auto ref = test::run_python(test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/hf_reference.py") +
+                                      " hf-tokenize " + test::quote(model) + " " + test::quote(data));
+    INFO(ref.err);
+    REQUIRE(ref.exit_code == 0);
+    const auto theirs = nlohmann::json::parse(ref.out);
+    REQUIRE(ours.size() == theirs["ids"].size());
+    for (size_t i = 0; i < ours.size(); ++i) {
+      INFO(templ << " record " << i + 1 << " (" << ours[i]["kind"] << ")");
+      REQUIRE(ours[i]["input_ids"] == theirs["ids"][i]);
+    }
+    std::printf("%s: %zu records, ids equal to %s's\n", templ.c_str(), ours.size(),
+                theirs["class"].get<std::string>().c_str());
   }
 }

@@ -9,6 +9,8 @@
   hf_reference.py hf-generate MODEL IDS N PENALTY [W R] greedy generate(do_sample=False)
   hf_reference.py hf-process CASES.json                  transformers' logits processors
   hf_reference.py label-scores MODEL TOKENIZER DATA A,B  enumerated-label predictions and metrics
+  hf_reference.py hf-tokenize MODEL DATA                AutoTokenizer's ids for text, prompt/completion and
+                                                        messages records (apply_chat_template)
 
 Each prints one JSON object. Losses are token-weighted means over the JSONL
 (pre-tokenized records), position t predicting labels[t+1], -100 ignored.
@@ -108,6 +110,9 @@ def main():
     p.add_argument("tokenizer")
     p.add_argument("data")
     p.add_argument("labels")
+    p = sub.add_parser("hf-tokenize")
+    p.add_argument("model")
+    p.add_argument("data")
     p = sub.add_parser("peft-fixtures")
     p.add_argument("llama")
     p.add_argument("out")
@@ -150,6 +155,21 @@ def main():
         print(json.dumps({"processed": out}))
     elif a.cmd == "label-scores":
         print(json.dumps(label_scores(load_base(a.model), a.tokenizer, read_jsonl(a.data), a.labels.split(","))))
+    elif a.cmd == "hf-tokenize":
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(a.model)
+        out = []
+        for rec in read_jsonl(a.data):
+            if "messages" in rec:
+                ids = tok.apply_chat_template(rec["messages"], tokenize=True)
+                if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+                    ids = ids["input_ids"]
+            elif "text" in rec:
+                ids = tok(rec["text"]).input_ids + [tok.eos_token_id]
+            else:
+                ids = tok(rec["prompt"] + rec["completion"]).input_ids + [tok.eos_token_id]
+            out.append(list(ids))
+        print(json.dumps({"ids": out, "class": type(tok).__name__}))
     elif a.cmd == "peft-fixtures":
         for name, base, targets, r, alpha, rslora in PEFT_FIXTURES:
             out = peft_make(f"{a.llama}/{base}/model", f"{a.llama}/{base}/data.jsonl", f"{a.out}/{name}",
@@ -159,22 +179,23 @@ def main():
 
 def label_scores(model, tokenizer_path, data, labels):
     """For prompt/completion records: each label's summed NLL as the continuation
-    (label tokens + EOS) after BOS + prompt, each segment encoded on its own by
-    sentencepiece; the prediction is the least; then accuracy, per-class F1,
+    of BOS + prompt, the prompt and label encoded as one string by sentencepiece
+    (as transformers' tokenizer(prompt + label)), the tokens ending inside the label
+    plus EOS as targets; the prediction is the least; then accuracy, per-class F1,
     macro-F1 and the confusion matrix (rows gold, columns predicted)."""
     import sentencepiece as spm
     sp = spm.SentencePieceProcessor(model_file=tokenizer_path)
     scores, gold, pred = [], [], []
     for rec in data:
-        prompt = [sp.bos_id()] + sp.encode(rec["prompt"])
         row = []
         for label in labels:
-            target = sp.encode(label) + [sp.eos_id()]
-            ids = torch.tensor([prompt + target])
+            pieces = sp.encode(rec["prompt"] + label, out_type="immutable_proto").pieces
+            ids = [sp.bos_id()] + [p.id for p in pieces] + [sp.eos_id()]
+            targets = [i + 1 for i, p in enumerate(pieces) if p.end > len(rec["prompt"])] + [len(ids) - 1]
             with torch.no_grad():
-                logits = model(ids).logits[0].float()
-            logp = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
-            row.append(-logp[torch.arange(len(target)), torch.tensor(target)].sum().item())
+                logits = model(torch.tensor([ids])).logits[0].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            row.append(-sum(logp[t - 1, ids[t]].item() for t in targets))
         scores.append(row)
         pred.append(min(range(len(labels)), key=lambda i: row[i]))
         gold.append(labels.index(rec.get("label", rec["completion"]).strip()))

@@ -1,0 +1,63 @@
+#include "recipes/hf_files.h"
+
+#include "common/error.h"
+#include "data/records.h"
+#include "io/json_file.h"
+
+#include <filesystem>
+
+namespace hyft::recipes {
+
+std::string to_text(const TrainedWith& t) {
+  nlohmann::ordered_json j;
+  j["window_size"] = t.attention.window_size;
+  j["global_ratio"] = t.attention.global_ratio;
+  j["chat_template"] = t.chat_template;
+  return j.dump(2) + "\n";
+}
+
+std::optional<TrainedWith> read_trained_with(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / kTrainedWithFile).string();
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  const nlohmann::json j = io::read_json_file(path, "the settings hyft trained with");
+  TrainedWith t;
+  const auto number = [&](const char* key, auto fallback) {
+    if (!j.contains(key)) return fallback;
+    HYFT_CHECK(j[key].is_number(), path, ": '", key, "' must be a number, got ", j[key].dump());
+    return j[key].get<decltype(fallback)>();
+  };
+  t.attention.window_size = number("window_size", int64_t(0));
+  t.attention.global_ratio = number("global_ratio", 0.0);
+  attention::validate(t.attention, path.c_str());
+  if (j.contains("chat_template")) {
+    HYFT_CHECK(j["chat_template"].is_string(), path, ": 'chat_template' must be a string");
+    t.chat_template = j["chat_template"].get<std::string>();
+    if (!t.chat_template.empty()) data::validate_chat_template(t.chat_template, path + ": chat_template");
+  }
+  return t;
+}
+
+std::map<std::string, std::string> hf_tokenizer_files(const tokenizer::Tokenizer& tok, const std::string& chat_template,
+                                                      const nlohmann::json& config) {
+  nlohmann::ordered_json special;
+  if (tok.bos_id()) special["bos_token"] = tok.piece(*tok.bos_id());
+  if (tok.eos_id()) special["eos_token"] = tok.piece(*tok.eos_id());
+  if (tok.unk_id()) special["unk_token"] = tok.piece(*tok.unk_id());
+  nlohmann::ordered_json tc = {{"tokenizer_class", "LlamaTokenizer"}};
+  for (const auto& [k, v] : special.items()) tc[k] = v;
+  tc["add_bos_token"] = tok.bos_id().has_value();
+  tc["add_eos_token"] = false;
+  tc["legacy"] = false;  // no "▁" after special tokens, as hyft encodes chat records
+  tc["clean_up_tokenization_spaces"] = false;
+  if (config.contains("max_position_embeddings")) tc["model_max_length"] = config["max_position_embeddings"];
+  if (!chat_template.empty()) tc["chat_template"] = data::chat_template_jinja(chat_template);
+  nlohmann::ordered_json gen = {{"_from_model_config", true}};
+  if (tok.bos_id()) gen["bos_token_id"] = *tok.bos_id();
+  if (config.contains("eos_token_id")) gen["eos_token_id"] = config["eos_token_id"];
+  else if (tok.eos_id()) gen["eos_token_id"] = *tok.eos_id();
+  return {{"tokenizer_config.json", tc.dump(2) + "\n"},
+          {"special_tokens_map.json", special.dump(2) + "\n"},
+          {"generation_config.json", gen.dump(2) + "\n"}};
+}
+
+}  // namespace hyft::recipes

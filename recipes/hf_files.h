@@ -1,0 +1,37 @@
+// The files that make a model folder complete for transformers beyond its
+// weights: tokenizer_config.json and special_tokens_map.json for a SentencePiece
+// tokenizer (so AutoTokenizer gives hyft's ids, BOS added, no "▁" after special
+// tokens), the chat template used in training as Jinja, generation_config.json,
+// and hyft.json, the settings that travel with what was trained (the hybrid
+// attention rule and the chat template), written beside adapters and models and
+// read back by eval, generate and export.
+#pragma once
+
+#include "attention/hybrid_attention.h"
+#include "tokenizer/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace hyft::recipes {
+
+// What a trained adapter or model records about its training (hyft.json).
+struct TrainedWith {
+  attention::HybridSettings attention;  // full causal when W = 0
+  std::string chat_template;            // the template messages records were trained with ("" = none)
+};
+inline const char* kTrainedWithFile = "hyft.json";
+std::string to_text(const TrainedWith& t);
+// dir/hyft.json, or nullopt when the folder has none (PEFT's adapters, other models).
+std::optional<TrainedWith> read_trained_with(const std::string& dir);
+
+// tokenizer_config.json, special_tokens_map.json and generation_config.json for
+// `tok` (its file ships as tokenizer.model), with `chat_template` ("" = none)
+// as Jinja; `config` gives generation_config.json its token ids.
+std::map<std::string, std::string> hf_tokenizer_files(const tokenizer::Tokenizer& tok, const std::string& chat_template,
+                                                      const nlohmann::json& config);
+
+}  // namespace hyft::recipes
