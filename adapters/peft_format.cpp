@@ -158,6 +158,7 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a) {
   io::AtomicDir out(dir, /*replace=*/true);
   io::write_file_atomic(out.file("adapter_config.json"), j.dump(2) + "\n");
   io::save_safetensors(out.file("adapter_model.safetensors"), tensors, {{"format", "pt"}});
+  for (const auto& [name, content] : a.extra_files) io::write_file_atomic(out.file(name), content);
   out.commit();
 }
 

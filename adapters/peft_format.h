@@ -21,6 +21,8 @@ struct LoraAdapter {
   // it wraps (lm_head: base_model.model.lm_head.base_layer.weight). PEFT loads
   // them over the base model's, so hyft does too. Module name -> (out, in).
   std::map<std::string, at::Tensor> base_weights;
+  // Files written beside PEFT's two (name -> content); PEFT ignores them.
+  std::map<std::string, std::string> extra_files;
 };
 
 LoraAdapter read_peft_adapter(const std::string& dir);

@@ -5,6 +5,7 @@
 #include "common/progress.h"
 #include "common/runtime.h"
 #include "io/sharded_writer.h"
+#include "recipes/hf_files.h"
 #include "io/checkpoint_files.h"
 #include "io/model_folder_writer.h"
 #include "model/llama_config.h"
@@ -69,8 +70,13 @@ ExportSummary run_export(const ExportOptions& options) {
     summary.bytes += specs.back().bytes;
   }
 
+  // What the adapter was trained with travels into the folder (hyft.json beside it).
+  const TrainedWith trained_with = read_trained_with(options.adapter_dir).value_or(TrainedWith{});
+  const TrainedFolder trained = trained_folder(model_dir, trained_with);
   io::ModelFolderOptions folder;
   folder.source_dir = model_dir;
+  folder.config = trained.config;
+  folder.files = trained.files;
   folder.dtype = summary.dtype;
   folder.shard_bytes = shard_bytes;
   folder.replace = options.force;

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/runtime.h"
 #include "io/model_folder_writer.h"
+#include "recipes/hf_files.h"
 
 #include <ATen/ATen.h>
 
@@ -55,6 +56,7 @@ int run_finetune(FinetuneOptions o) {
   // The frozen base is stored in the compute dtype; whatever trains is float32.
   load.dtype = o.full ? at::kFloat : o.trainer.precision;
   auto model = model::load_pretrained(o.model.model_dir, load);
+  check_global_ratio_applies(o.model, model->attention_settings);
   LoraModules modules;
   if (o.full) {
     unfreeze_all(*model);
@@ -71,9 +73,19 @@ int run_finetune(FinetuneOptions o) {
   if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;
   if (o.eval_split > 0) std::tie(train.examples, held_out) = data::split_holdout(std::move(train.examples), o.eval_split, o.seed);
   const auto& s = train.stats;
-  std::printf("data: %zu training examples (%lld tokens, %lld truncated, %lld dropped), %zu held out\n",
-              train.examples.size(), static_cast<long long>(s.tokens), static_cast<long long>(s.truncated),
-              static_cast<long long>(s.dropped_overlength + s.dropped_no_target), held_out.size());
+  int64_t train_tokens = 0, held_out_tokens = 0;  // after the split: held-out tokens are not training tokens
+  for (const auto& ex : train.examples) train_tokens += int64_t(ex.input_ids.size());
+  for (const auto& ex : held_out) held_out_tokens += int64_t(ex.input_ids.size());
+  std::printf("data: %zu training examples (%lld tokens, %lld truncated, %lld dropped), %zu held out (%lld tokens)\n",
+              train.examples.size(), static_cast<long long>(train_tokens), static_cast<long long>(s.truncated),
+              static_cast<long long>(s.dropped_overlength + s.dropped_no_target), held_out.size(),
+              static_cast<long long>(held_out_tokens));
+
+  // What travels with the adapter or model: the attention rule, the chat template.
+  TrainedWith trained_with;
+  trained_with.attention = model->attention_settings;
+  if (s.records_by_kind.count(data::kind_name(data::RecordKind::Chat)))
+    trained_with.chat_template = o.data.records.chat_template;
 
   std::vector<train::NamedParameter> trainable;
   for (const auto& item : model->named_parameters())
@@ -91,8 +103,11 @@ int run_finetune(FinetuneOptions o) {
         weights[item.key()] = item.value();
         specs.push_back({item.key(), item.value().numel() * 4});
       }
+      const TrainedFolder trained = trained_folder(o.model.model_dir, trained_with);
       io::ModelFolderOptions folder;
       folder.source_dir = o.model.model_dir;
+      folder.config = trained.config;
+      folder.files = trained.files;
       folder.replace = true;
       io::write_model_folder(dir, specs, folder, [&](const std::string& key) {
         return weights.at(key).detach().to(at::kCPU, at::kFloat);
@@ -100,7 +115,9 @@ int run_finetune(FinetuneOptions o) {
     };
   } else {
     hooks.save = [&, base_name](const std::string& dir) {
-      write_peft_adapter(dir, adapter_from_modules(modules, o.lora, base_name));
+      auto adapter = adapter_from_modules(modules, o.lora, base_name);
+      adapter.extra_files[kTrainedWithFile] = to_text(trained_with);
+      write_peft_adapter(dir, adapter);
     };
   }
   train::Trainer trainer(*model, std::move(trainable), train, held_out, o.trainer, hooks);

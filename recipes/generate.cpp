@@ -57,7 +57,8 @@ int run_generate(const GenerateOptions& o) {
     if (g.stopped) visible.pop_back();
     const std::string text = tok.decode(visible);
     nlohmann::ordered_json rec = {{"prompt", tok.decode(prompt_ids)}, {"output", text},
-                                  {"new_tokens", g.tokens.size()}, {"stopped_at_eos", g.stopped}};
+                                  {"new_tokens", g.tokens.size()}, {"stopped_at_eos", g.stopped},
+                                  {"output_ids", visible}};
     if (log.is_open()) {
       nlohmann::ordered_json entry = {{"time", utc_now()}, {"model", o.model.model_dir},
                                       {"adapter", o.model.adapter_dir},

@@ -60,4 +60,29 @@ std::map<std::string, std::string> hf_tokenizer_files(const tokenizer::Tokenizer
           {"generation_config.json", gen.dump(2) + "\n"}};
 }
 
+TrainedFolder trained_folder(const std::string& source_dir, const TrainedWith& t) {
+  namespace fs = std::filesystem;
+  const fs::path src(source_dir);
+  TrainedFolder out;
+  out.config = io::read_ordered_json_file((src / "config.json").string(), "the model config");
+  if (t.attention.window_size > 0) {
+    out.config["sliding_window"] = t.attention.window_size;
+    out.config["global_ratio"] = t.attention.global_ratio;
+  }
+  out.files[kTrainedWithFile] = to_text(t);
+  if (!fs::exists(src / "tokenizer.model")) return out;
+  const tokenizer::Tokenizer tok((src / "tokenizer.model").string());
+  auto made = hf_tokenizer_files(tok, t.chat_template, nlohmann::json::parse(out.config.dump()));
+  for (auto& [name, content] : made) {
+    if (!fs::exists(src / name)) {
+      out.files[name] = std::move(content);
+    } else if (name == "tokenizer_config.json" && !t.chat_template.empty()) {
+      auto own = io::read_ordered_json_file((src / name).string(), "the tokenizer config");
+      own["chat_template"] = data::chat_template_jinja(t.chat_template);
+      out.files[name] = own.dump(2) + "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace hyft::recipes

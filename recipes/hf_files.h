@@ -34,4 +34,16 @@ std::optional<TrainedWith> read_trained_with(const std::string& dir);
 std::map<std::string, std::string> hf_tokenizer_files(const tokenizer::Tokenizer& tok, const std::string& chat_template,
                                                       const nlohmann::json& config);
 
+// What a model folder written from `source_dir` (export, full fine-tuning) gets
+// for what was trained with `t`: config.json with the hybrid rule (sliding_window
+// and global_ratio, which hyft reads back and transformers keeps) when it is not
+// plain causal; hyft.json; and, when the source has a SentencePiece
+// tokenizer.model, tokenizer_config.json carrying the chat template used in
+// training (the source's own file kept otherwise, or made when it has none).
+struct TrainedFolder {
+  nlohmann::ordered_json config;
+  std::map<std::string, std::string> files;
+};
+TrainedFolder trained_folder(const std::string& source_dir, const TrainedWith& t);
+
 }  // namespace hyft::recipes

@@ -3,6 +3,9 @@
 #include "adapters/peft_format.h"
 #include "common/error.h"
 #include "common/runtime.h"
+#include "recipes/hf_files.h"
+
+#include <cstdio>
 
 namespace hyft::recipes {
 
@@ -16,9 +19,31 @@ model::LoadOptions load_options(const ModelOptions& o) {
   return load;
 }
 
-model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptions& load) {
+void check_global_ratio_applies(const ModelOptions& o, const attention::HybridSettings& resolved) {
+  HYFT_CHECK(!(o.global_ratio && *o.global_ratio > 0 && resolved.window_size == 0), "--global-ratio ",
+             *o.global_ratio, " has no effect without a window (global tokens only matter when attention is "
+             "limited to a window): give --window-size W too, or leave --global-ratio out");
+}
+
+model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptions& given) {
   HYFT_CHECK(!o.model_dir.empty(), "--model is required; see --help");
+  model::LoadOptions load = given;
+  // The attention rule an adapter was trained with, unless a flag says otherwise.
+  if (!o.adapter_dir.empty()) {
+    if (const auto trained = read_trained_with(o.adapter_dir)) {
+      const auto& rule = trained->attention;
+      if (load.window_size && *load.window_size != rule.window_size)
+        std::fprintf(stderr, "notice: --window-size %lld overrides the %lld the adapter was trained with\n",
+                     static_cast<long long>(*load.window_size), static_cast<long long>(rule.window_size));
+      if (load.global_ratio && *load.global_ratio != rule.global_ratio)
+        std::fprintf(stderr, "notice: --global-ratio %g overrides the %g the adapter was trained with\n",
+                     *load.global_ratio, rule.global_ratio);
+      if (!load.window_size) load.window_size = rule.window_size;
+      if (!load.global_ratio) load.global_ratio = rule.global_ratio;
+    }
+  }
   auto model = model::load_pretrained(o.model_dir, load);
+  check_global_ratio_applies(o, model->attention_settings);
   if (!o.adapter_dir.empty())
     adapters::attach_adapter(*model, adapters::read_peft_adapter(o.adapter_dir), o.adapter_dir);
   return model;

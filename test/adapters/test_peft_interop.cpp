@@ -224,3 +224,58 @@ TEST_CASE("unsupported or mismatched adapters are refused with the reason", "[ad
                   "r = 5");
   require_refusal(test::run_hyft(eval_mha + test::quote(test::temp_dir("empty_adapter"))), "adapter_config.json");
 }
+
+TEST_CASE("the attention rule travels with the adapter and the export", "[adapters]") {
+  const std::string dir = test::temp_dir("trained_with");
+  const std::string model = test::quote(llama("mha") + "/model"), data = test::quote(llama("mha") + "/data.jsonl");
+  auto r = test::run_hyft("finetune --device cpu --model " + model + " --train " + data + " --output " +
+                          test::quote(dir + "/run") + " --window-size 4 --global-ratio 0.25 --max-steps 3 "
+                          "--micro-batch 2 --lr 1e-2");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string adapter = dir + "/run/adapter";
+  const auto recorded = nlohmann::json::parse(test::read_text(adapter + "/hyft.json"));
+  REQUIRE(recorded["window_size"] == 4);
+  REQUIRE(recorded["global_ratio"] == 0.25);
+
+  // eval --adapter reads the rule back; a flag wins, with a notice.
+  auto eval = [&](const std::string& m, const std::string& extra) {
+    const auto e = test::run_hyft("eval --json --device cpu --model " + m + " --data " + data + " " + extra);
+    INFO(e.err);
+    REQUIRE(e.exit_code == 0);
+    return std::make_pair(nlohmann::json::parse(e.out), e.err);
+  };
+  const auto [with_rule, quiet] = eval(model, "--adapter " + test::quote(adapter));
+  REQUIRE(with_rule["window_size"] == 4);
+  REQUIRE(with_rule["global_ratio"] == 0.25);
+  REQUIRE(quiet.find("notice") == std::string::npos);
+  const auto [causal, notice] = eval(model, "--adapter " + test::quote(adapter) + " --window-size 0 --global-ratio 0");
+  REQUIRE(causal["window_size"] == 0);
+  REQUIRE(notice.find("--window-size 0 overrides the 4 the adapter was trained with") != std::string::npos);
+  REQUIRE(std::abs(causal["loss"].get<double>() - with_rule["loss"].get<double>()) > 1e-6);  // the rule matters here
+
+  // PEFT loads the folder (hyft.json beside its files) and computes plain causal attention.
+  const double peft_loss = python_loss("peft-eval " + model + " " + test::quote(adapter) + " " + data);
+  REQUIRE(rel(causal["loss"].get<double>(), peft_loss) < 1e-5);
+
+  // The export records the rule in config.json, which hyft reads back and transformers loads.
+  const std::string merged = dir + "/merged";
+  r = test::run_hyft("export --dtype fp32 --model " + model + " --adapter " + test::quote(adapter) + " --output " +
+                     test::quote(merged));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto config = nlohmann::json::parse(test::read_text(merged + "/config.json"));
+  REQUIRE(config["sliding_window"] == 4);
+  REQUIRE(config["global_ratio"] == 0.25);
+  REQUIRE(fs::exists(merged + "/hyft.json"));
+  const auto [exported, _] = eval(test::quote(merged), "");
+  REQUIRE(exported["window_size"] == 4);
+  REQUIRE(rel(exported["loss"].get<double>(), with_rule["loss"].get<double>()) < 1e-5);
+  const double hf = python_loss("hf-eval " + test::quote(merged) + " " + data);
+  REQUIRE(rel(hf, causal["loss"].get<double>()) < 1e-5);
+
+  // --global-ratio without a window is refused, not ignored.
+  r = test::run_hyft("eval --device cpu --model " + model + " --data " + data + " --global-ratio 0.1");
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("has no effect without a window") != std::string::npos);
+}

@@ -4,6 +4,8 @@
 #include "support/catch.h"
 #include "support/process.h"
 
+#include "common/strings.h"
+
 #include "generate/generator.h"
 #include "model/load.h"
 
@@ -166,4 +168,33 @@ TEST_CASE("hyft generate: --prompt prints the completion, --input writes JSONL, 
   REQUIRE(logged == 3);
   REQUIRE(test::run_hyft(base + "--prompt x --top-p 0").exit_code == 2);
   REQUIRE(test::run_hyft(base).exit_code == 2);  // neither --prompt nor --input
+}
+
+TEST_CASE("a model folder from hyft generates in transformers what hyft generates, from text", "[generate]") {
+  // model init writes tokenizer_config.json: AutoTokenizer encodes the prompt as
+  // hyft does, greedy generate continues it as hyft does, and decoding agrees.
+  const std::string dir = test::temp_dir("generate_text");
+  const std::string tok = std::string(HYFT_FIXTURES) + "/tokenizer/test.model";
+  std::ofstream(dir + "/config.json") << R"({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128, "initializer_range": 0.3})";
+  auto r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --tokenizer " +
+                          test::quote(tok) + " --output " + test::quote(dir + "/model"));
+  REQUIRE(r.exit_code == 0);
+  for (const std::string prompt : {"The quick brown fox", "用户画像: 是否高风险?"}) {
+    std::ofstream(dir + "/in.jsonl") << nlohmann::json({{"text", prompt}}).dump() << "\n";
+    r = test::run_hyft("generate --device cpu --model " + test::quote(dir + "/model") + " --input " +
+                       test::quote(dir + "/in.jsonl") + " --temperature 0 --repetition-penalty 1 --max-new-tokens 12");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto ours = nlohmann::json::parse(r.out);
+    const auto ref = test::run_python(test::quote(kScript) + " hf-generate-text " + test::quote(dir + "/model") +
+                                      " " + test::quote(prompt) + " 12");
+    INFO(ref.err);
+    REQUIRE(ref.exit_code == 0);
+    const auto theirs = nlohmann::json::parse(ref.out);
+    std::printf("greedy from '%s': %zu tokens equal; hyft '%s', transformers '%s'\n", prompt.c_str(),
+                theirs["ids"].size(), ours["output"].get<std::string>().c_str(), theirs["text"].get<std::string>().c_str());
+    REQUIRE(ours["output_ids"] == theirs["ids"]);
+    REQUIRE(!theirs["ids"].empty());
+  }
 }

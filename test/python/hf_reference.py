@@ -7,6 +7,7 @@
                   [--rslora] [--seed S]                 a PEFT adapter with random A and B
   hf_reference.py peft-fixtures LLAMA_FIXTURES OUT      the adapters the C++ tests use
   hf_reference.py hf-generate MODEL IDS N PENALTY [W R] greedy generate(do_sample=False)
+  hf_reference.py hf-generate-text MODEL PROMPT N        AutoTokenizer + greedy generate, decoded
   hf_reference.py hf-process CASES.json                  transformers' logits processors
   hf_reference.py label-scores MODEL TOKENIZER DATA A,B  enumerated-label predictions and metrics
   hf_reference.py hf-tokenize MODEL DATA                AutoTokenizer's ids for text, prompt/completion and
@@ -103,6 +104,10 @@ def main():
     p.add_argument("ids")
     p.add_argument("max_new", type=int)
     p.add_argument("penalty", type=float)
+    p = sub.add_parser("hf-generate-text")
+    p.add_argument("model")
+    p.add_argument("prompt")
+    p.add_argument("max_new", type=int)
     p = sub.add_parser("hf-process")
     p.add_argument("spec")
     p = sub.add_parser("label-scores")
@@ -135,6 +140,17 @@ def main():
             out = model.generate(ids, do_sample=False, max_new_tokens=a.max_new, repetition_penalty=a.penalty,
                                  eos_token_id=model.config.eos_token_id, pad_token_id=0)
         print(json.dumps({"tokens": out[0, ids.shape[1]:].tolist()}))
+    elif a.cmd == "hf-generate-text":
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(a.model)
+        model = load_base(a.model)
+        ids = tok(a.prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            out = model.generate(ids, do_sample=False, max_new_tokens=a.max_new, pad_token_id=0)
+        new = out[0, ids.shape[1]:].tolist()
+        if new and new[-1] == tok.eos_token_id:
+            new = new[:-1]
+        print(json.dumps({"text": tok.decode(new, skip_special_tokens=True), "ids": new}))
     elif a.cmd == "hf-process":
         from transformers import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
                                   TopPLogitsWarper)
