@@ -11,6 +11,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <map>
 
@@ -56,6 +57,9 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   attention::validate(o.attention, "--window-size/--global-ratio");
   const at::Device device = parse_device(o.device);
   const at::ScalarType compute = device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  if (!device.is_cuda() && o.shape != "tiny")
+    std::fprintf(stderr, "warning: bench on the CPU with shape %s takes minutes per step; --shape tiny checks the "
+                         "setup quickly, a GPU (--device cuda) measures throughput\n", o.shape.c_str());
   const int64_t B = o.micro_batch, T = o.seq;
 
   const model::LlamaConfig cfg = shape_config(o.shape, T);

@@ -31,7 +31,7 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
       {"lora_dropout", o.lora.dropout}, {"use_rslora", o.lora.use_rslora},
       {"max_seq_len", o.data.tokens.max_seq_len}, {"overlength", data::overlength_name(o.data.tokens.overlength)},
       {"train_on_prompt", o.data.tokens.train_on_prompt}, {"chat_template", o.data.records.chat_template},
-      {"label_field", o.data.records.label_field}, {"skip_bad_lines", o.data.jsonl.skip_bad_lines},
+      {"label_field", o.data.records.label_field}, {"weight_field", o.data.records.weight_field}, {"skip_bad_lines", o.data.jsonl.skip_bad_lines},
       {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum}, {"grad_checkpointing", t.grad_checkpointing},
       {"lr", t.adamw.lr}, {"beta1", t.adamw.beta1}, {"beta2", t.adamw.beta2}, {"eps", t.adamw.eps},
       {"weight_decay", t.adamw.weight_decay}, {"lr_schedule", train::schedule_name(t.schedule)},
@@ -72,6 +72,13 @@ int run_finetune(FinetuneOptions o) {
   std::vector<data::Example> held_out;
   if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;
   if (o.eval_split > 0) std::tie(train.examples, held_out) = data::split_holdout(std::move(train.examples), o.eval_split, o.seed);
+  if (o.trainer.sampling.kind == data::SamplingKind::Weighted) {
+    bool any = false;
+    for (const auto& ex : train.examples) any |= ex.weight != 1.0;
+    HYFT_CHECK(any, o.train_file, ": --sampling weighted, but no record carries a weight other than 1 in the field '",
+               o.data.records.weight_field, "', so every draw would be uniform; set --weight-field to the field "
+               "that holds the weights, or use --sampling uniform or balanced");
+  }
   const auto& s = train.stats;
   int64_t train_tokens = 0, held_out_tokens = 0;  // after the split: held-out tokens are not training tokens
   for (const auto& ex : train.examples) train_tokens += int64_t(ex.input_ids.size());
@@ -122,7 +129,7 @@ int run_finetune(FinetuneOptions o) {
   }
   train::Trainer trainer(*model, std::move(trainable), train, held_out, o.trainer, hooks);
   const auto result = trainer.run();
-  if (result.exit_code == 0)
+  if (result.exit_code == 0 && result.steps > result.start_step)
     std::printf("done: %lld steps, final loss %.4f; written to %s/%s\n", static_cast<long long>(result.steps),
                 result.last_loss, o.trainer.output_dir.c_str(), hooks.final_name.c_str());
   return result.exit_code;

@@ -1,6 +1,7 @@
 #include "recipes/generate.h"
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "data/prompt.h"
 #include "io/atomic_file.h"
 
@@ -74,20 +75,31 @@ int run_generate(const GenerateOptions& o) {
 
   if (o.prompt) {
     std::vector<int64_t> ids;
-    if (tok.bos_id()) ids.push_back(*tok.bos_id());
-    const auto body = tok.encode(*o.prompt);
-    ids.insert(ids.end(), body.begin(), body.end());
+    if (o.prompt_as_user) {  // the chat template's prompt for one user turn
+      const nlohmann::json record = {{"messages", {{{"role", "user"}, {"content", *o.prompt}}}}};
+      ids = data::prompt_of(data::JsonlLine{"--prompt", 1, record}, o.records, tok).ids;
+    } else {
+      if (tok.bos_id()) ids.push_back(*tok.bos_id());
+      const auto body = tok.encode(*o.prompt);
+      ids.insert(ids.end(), body.begin(), body.end());
+    }
     std::printf("%s\n", run_one(ids, *o.prompt).first.c_str());
     return 0;
   }
   std::string results;
+  int64_t records = 0;
+  for (const auto& line : data::read_lines(o.input_file))
+    records += line.find_first_not_of(" \t\r") != std::string::npos;
+  Progress progress("generate", records, /*enabled=*/true);
   data::read_jsonl(o.input_file, [&](const data::JsonlLine& line) {
+    progress.advance();
     const auto p = data::prompt_of(line, o.records, tok);
     auto [text, rec] = run_one(p.ids, line.value);
     rec["line"] = line.line;
     results += rec.dump() + "\n";
     if (o.output_file.empty()) std::cout << rec.dump() << std::endl;
   });
+  progress.finish();
   if (!o.output_file.empty()) io::write_file_atomic(o.output_file, results);
   return 0;
 }

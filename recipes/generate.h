@@ -15,7 +15,8 @@ namespace hyft::recipes {
 
 struct GenerateOptions {
   ModelOptions model;
-  std::optional<std::string> prompt;  // used as it is, after BOS
+  std::optional<std::string> prompt;  // used as it is, after BOS (or as a user turn: prompt_as_user)
+  bool prompt_as_user = false;        // render --prompt as a user message in records.chat_template
   std::string input_file;   // JSONL of prompts (exactly one of prompt and input_file)
   std::string output_file;  // where input results go ("" = stdout)
   std::string log_file;     // audit trail, appended ("" = none)

@@ -99,6 +99,11 @@ std::vector<std::string> canonical_arguments(const std::vector<std::string>& in,
         continue;
       }
       a = "--" + canonical(name, table) + (eq == std::string::npos ? "" : a.substr(eq));
+      // --resume PATH: an option whose value may be left out takes the next
+      // argument when that is not an option itself.
+      if (eq == std::string::npos && table.optional_values().count(a.substr(2)) && i + 1 < in.size() &&
+          !starts_with(in[i + 1], "-"))
+        a += "=" + in[++i];
     }
     out.push_back(a);
   }

@@ -30,7 +30,7 @@ int eval_command(int argc, char** argv) {
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!o.model.model_dir.empty(), argv[0], "model");
   require(!o.data_file.empty(), argv[0], "data");
-  o.eval.progress = !json && Progress::stderr_is_terminal();
+  o.eval.progress = true;  // on stderr; stdout keeps the report (or the JSON)
 
   const recipes::EvalReport r = recipes::run_eval(o);
   const auto& st = r.data;

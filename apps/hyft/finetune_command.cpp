@@ -11,7 +11,9 @@ namespace hyft::app {
 int finetune_command(int argc, char** argv) {
   recipes::FinetuneOptions o;
   auto& t = o.trainer;
-  OptionTable opts(argv[0], "Fine-tune a model with LoRA (or every weight with --full) on a JSONL dataset.");
+  OptionTable opts(argv[0], "Fine-tune a model with LoRA (or every weight with --full) on a JSONL dataset. "
+                            "Hugging Face's names (--learning-rate, --num-train-epochs, --per-device-train-batch-size, "
+                            "--gradient-accumulation-steps, --output-dir, ...) are accepted too.");
   opts.optional("", "train", "training JSONL", o.train_file);
   opts.optional("", "output", "output folder: adapter/, best-adapter/, checkpoints/, metrics.jsonl, TensorBoard events",
                 t.output_dir);
@@ -64,6 +66,15 @@ int finetune_command(int argc, char** argv) {
   add_tokenizer_option(opts, o.model, "data");
   add_data_options(opts, o.data);
   opts.check([&] { HYFT_CHECK(t.adamw.lr > 0, "--lr must be positive"); });
+  // The names of Hugging Face's TrainingArguments (and YAML keys in their spelling).
+  for (const auto& [hf, ours] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"learning-rate", "lr"}, {"num-train-epochs", "epochs"}, {"gradient-accumulation-steps", "grad-accum"},
+           {"per-device-train-batch-size", "micro-batch"}, {"output-dir", "output"}, {"lr-scheduler-type", "lr-schedule"},
+           {"gradient-checkpointing", "grad-checkpointing"}, {"max-seq-length", "max-seq-len"},
+           {"adam-beta1", "beta1"}, {"adam-beta2", "beta2"}, {"adam-epsilon", "eps"}, {"save-steps", "save-every"},
+           {"eval-steps", "eval-every"}, {"logging-steps", "log-every"}, {"save-total-limit", "keep-last"},
+           {"resume-from-checkpoint", "resume"}, {"lora-rank", "lora-r"}, {"train-file", "train"}})
+    opts.alias(hf, ours);
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!o.model.model_dir.empty(), argv[0], "model");
   require(!o.train_file.empty(), argv[0], "train");

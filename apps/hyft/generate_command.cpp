@@ -12,7 +12,8 @@ int generate_command(int argc, char** argv) {
   OptionTable opts(argv[0], "Generate text with a KV cache. --prompt prints the completion alone; --input "
                             "FILE.jsonl writes one JSON line per record.");
   add_tokenizer_option(opts, o.model, "");
-  opts.optional("", "prompt", "prompt text (used as it is, after BOS)", o.prompt);
+  opts.optional("", "prompt", "prompt text (used as it is, after BOS; with --chat-template, as a user message)",
+                o.prompt);
   opts.optional("", "input", "JSONL of prompts: prompt, instruction[/input], messages or text records", o.input_file);
   opts.optional("", "output", "where --input results go (default: stdout)", o.output_file);
   opts.optional("", "log", "append every prompt and output to this JSONL (audit trail)", o.log_file);
@@ -25,6 +26,7 @@ int generate_command(int argc, char** argv) {
   add_record_options(opts, o.records, "");
   add_model_options(opts, o.model, /*with_adapter=*/true);
   if (!parse_or_help(opts, argc, argv)) return 0;
+  o.prompt_as_user = opts.given("chat-template");
   return recipes::run_generate(o);
 }
 

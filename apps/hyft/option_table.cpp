@@ -20,7 +20,8 @@ void OptionTable::flag(const std::string& group, const std::string& name, const 
   readers_.push_back([name, &field](const cxxopts::ParseResult& r) { field = r[name].as<bool>(); });
 }
 
-void OptionTable::apply(const cxxopts::ParseResult& args) const {
+void OptionTable::apply(const cxxopts::ParseResult& args) {
+  for (const auto& kv : args.arguments()) given_.insert(kv.key());
   for (const auto& read : readers_) read(args);
   for (const auto& check : checks_) check();
 }

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -62,7 +63,10 @@ class OptionTable {
     readers_.push_back([name, &field](const cxxopts::ParseResult& r) {
       if (r.count(name)) field = r[name].as<std::string>();
     });
+    optional_values_.insert(name);
   }
+  // Options whose value may follow as the next argument (--resume PATH) or be left out.
+  const std::set<std::string>& optional_values() const { return optional_values_; }
   // --name: a switch, true when given (--name=false turns off a default of true).
   void flag(const std::string& group, const std::string& name, const std::string& help, bool& field);
   // --name CHOICE for an enum field: `to_text` names a value (the default shown),
@@ -89,7 +93,9 @@ class OptionTable {
   cxxopts::Options& options() { return options_; }
   const std::map<std::string, std::string>& aliases() const { return aliases_; }
   // Writes every bound field from `args`, then runs the checks.
-  void apply(const cxxopts::ParseResult& args) const;
+  void apply(const cxxopts::ParseResult& args);
+  // Whether --name was given (on the command line or in --config), after apply().
+  bool given(const std::string& name) const { return given_.count(name) > 0; }
 
  private:
   cxxopts::Options options_;
@@ -97,6 +103,8 @@ class OptionTable {
   std::vector<std::function<void()>> checks_;
   std::map<std::string, std::string> aliases_;
   std::map<std::string, std::map<std::string, std::string>> value_aliases_;
+  std::set<std::string> optional_values_;
+  std::set<std::string> given_;
 };
 
 }  // namespace hyft::app

@@ -24,6 +24,7 @@ void add_tokenizer_option(OptionTable& t, recipes::ModelOptions& o, const std::s
 void add_record_options(OptionTable& t, data::RecordOptions& o, const std::string& group) {
   t.value(group, "chat-template", "template of messages records: chatml, llama2 or alpaca", o.chat_template);
   t.value(group, "label-field", "record field holding the class label", o.label_field);
+  t.value(group, "weight-field", "record field holding the sampling weight (--sampling weighted)", o.weight_field);
   t.check([&o] { data::validate_chat_template(o.chat_template, "--chat-template"); });
 }
 

@@ -3,10 +3,16 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 
+#include <sys/resource.h>
+
 namespace hyft {
 
 double peak_memory_gib(const c10::Device& device) {
-  if (!device.is_cuda()) return 0.0;
+  if (!device.is_cuda()) {
+    struct rusage usage {};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_maxrss) / double(1 << 20);  // KiB on Linux
+  }
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
   return double(stats.allocated_bytes[size_t(c10::CachingAllocator::StatType::AGGREGATE)].peak) / double(1ull << 30);
 }

@@ -1,12 +1,13 @@
-// Peak GPU memory of the caching allocator, for progress lines and benchmarks,
-// and waiting for the device (timings). On a CPU device these do nothing and
-// report 0.
+// Peak memory for progress lines, metrics and benchmarks, and waiting for the
+// device (timings; nothing to wait for on the CPU).
 #pragma once
 
 #include <c10/core/Device.h>
 
 namespace hyft {
 
+// On a GPU the caching allocator's peak since the last reset; on the CPU the
+// process's peak resident memory (which cannot be reset).
 double peak_memory_gib(const c10::Device& device);
 void reset_peak_memory(const c10::Device& device);
 // Waits until the device has finished the work queued so far.

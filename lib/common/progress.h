@@ -1,5 +1,6 @@
-// A one-line progress display on stderr for long operations: done/total, rate and
-// ETA, redrawn at most a few times a second. Silent when disabled.
+// Progress of long operations on stderr: done/total, rate and ETA. On a terminal
+// one line redrawn a few times a second; elsewhere (logs, CI) a plain line every
+// 10 seconds and one at the end. Silent when disabled.
 #pragma once
 
 #include <chrono>
@@ -21,7 +22,7 @@ class Progress {
   void draw();
   std::string label_;
   int64_t total_, done_ = 0;
-  bool enabled_, drawn_ = false;
+  bool enabled_, drawn_ = false, terminal_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 

@@ -261,10 +261,11 @@ Record parse_record(const JsonlLine& line, const RecordOptions& options, int64_t
   r.kind = spec.kind;
   if (spec.render) r.segments = spec.render(line, options);
   else r.pretokenized = parse_pretokenized(line, vocab_size);
-  if (v.contains("weight") && !v["weight"].is_null()) {
-    if (!v["weight"].is_number() || !(v["weight"].get<double>() > 0))
-      line.fail("'weight' must be a number > 0, got " + v["weight"].dump());
-    r.weight = v["weight"].get<double>();
+  const std::string& wf = options.weight_field;
+  if (v.contains(wf) && !v[wf].is_null()) {
+    if (!v[wf].is_number() || !(v[wf].get<double>() > 0))
+      line.fail("'" + wf + "' must be a number > 0, got " + v[wf].dump());
+    r.weight = v[wf].get<double>();
   }
   if (v.contains(options.label_field) && !v[options.label_field].is_null()) {
     const auto& l = v[options.label_field];

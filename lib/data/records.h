@@ -34,6 +34,7 @@ struct Record {
 struct RecordOptions {
   std::string chat_template = "chatml";  // chatml, llama2, alpaca
   std::string label_field = "label";
+  std::string weight_field = "weight";  // per-record sampling weight (--sampling weighted)
 };
 
 // One row of the table. A record is of the first kind (in table order) that has

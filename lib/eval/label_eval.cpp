@@ -1,6 +1,7 @@
 #include "eval/label_eval.h"
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "common/strings.h"
 #include "data/batch.h"
 #include "data/dataset.h"
@@ -87,7 +88,9 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
   at::NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> gold_idx, pred_idx;
+  Progress progress("labels", int64_t(records.size()), /*enabled=*/true);
   for (size_t r = 0; r < records.size(); ++r) {
+    progress.advance();
     const auto& [value, line_no] = records[r];
     const data::JsonlLine line{path, line_no, value};
     const auto it = std::find(labels.begin(), labels.end(), golds[r]);
@@ -107,6 +110,7 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
     const at::Tensor nll = model::row_nll(model, model.hidden_states(batch.input_ids, batch.layout), batch.labels);
     pred_idx.push_back(nll.argmin().item<int64_t>());
   }
+  progress.finish();
   return label_metrics(labels, gold_idx, pred_idx);
 }
 

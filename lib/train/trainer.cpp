@@ -198,7 +198,8 @@ void Trainer::save(int64_t step, double best_eval) {
              {"pending", pending_},
              {"scaler", scaler_.state()},
              {"best_eval_loss", std::isnan(best_eval) ? nlohmann::json(nullptr) : nlohmann::json(best_eval)},
-             {"consecutive_nonfinite", consecutive_nonfinite_}};
+             {"consecutive_nonfinite", consecutive_nonfinite_},
+             {"tokens_seen", tokens_seen_}};
   c.config = o_.config;
   save_checkpoint(o_.output_dir, c, [&](const std::string& dir) { hooks_.save(dir + "/" + hooks_.final_name); },
                   o_.keep_last);
@@ -221,6 +222,7 @@ int64_t Trainer::restore(const std::string& dir, double& best_eval) {
   pending_ = s.at("pending").get<int64_t>();
   scaler_.load_state(s.at("scaler").get<std::vector<double>>());
   consecutive_nonfinite_ = s.at("consecutive_nonfinite").get<int64_t>();
+  tokens_seen_ = s.value("tokens_seen", int64_t(0));
   best_eval = s.at("best_eval_loss").is_null() ? std::nan("") : s.at("best_eval_loss").get<double>();
   return c.step;
 }
@@ -236,6 +238,12 @@ TrainResult Trainer::run() {
     if (dir) {
       start = restore(*dir, best_eval);
       std::printf("resumed from %s (step %lld)\n", dir->c_str(), static_cast<long long>(start));
+      if (start >= total_steps_) {
+        std::printf("the run is already complete (step %lld of %lld); nothing left to train\n",
+                    static_cast<long long>(start), static_cast<long long>(total_steps_));
+        result.start_step = result.steps = start;
+        return result;
+      }
     } else {
       std::printf("no checkpoint under %s/checkpoints; starting from the beginning\n", o_.output_dir.c_str());
     }
@@ -254,6 +262,7 @@ TrainResult Trainer::run() {
   double window_tokens = 0;
   auto window_start = t0;
   int64_t step = start, last_saved = start;
+  result.start_step = result.steps = start;
   while (step < total_steps_) {
     StepStats st;
     try {
@@ -268,6 +277,7 @@ TrainResult Trainer::run() {
     result.steps = step;
     result.last_loss = st.loss;
     window_tokens += double(st.tokens);
+    tokens_seen_ += st.tokens;
 
     const bool last = step == total_steps_;
     if (step % std::max<int64_t>(1, o_.log_every) == 0 || last || step == start + 1) {
@@ -283,8 +293,12 @@ TrainResult Trainer::run() {
       if (o_.precision == at::kHalf) std::printf(" | scale %.0f", scaler_.scale());
       std::printf("\n");
       std::fflush(stdout);
-      nlohmann::json m = {{"step", step}, {"loss", st.loss}, {"lr", st.lr}, {"grad_norm", st.grad_norm},
-                          {"tokens_per_s", tps}, {"skipped", st.skipped}, {"peak_mem_gib", mem}};
+      const auto pos = sampler_.state();
+      const double epoch = double(pos.epoch) + double(pos.offset) / double(std::max<int64_t>(1, sampler_.epoch_length()));
+      nlohmann::json m = {{"step", step}, {"epoch", epoch}, {"loss", st.loss}, {"lr", st.lr},
+                          {"grad_norm", st.grad_norm}, {"tokens_per_s", tps}, {"tokens_seen", tokens_seen_},
+                          {"elapsed_s", std::chrono::duration<double>(now - t0).count()}, {"skipped", st.skipped},
+                          {"peak_mem_gib", mem}};
       if (o_.precision == at::kHalf) {
         m["loss_scale"] = scaler_.scale();
         m["skipped_steps"] = scaler_.skipped_steps();

@@ -52,6 +52,7 @@ struct TrainerHooks {
 };
 
 struct TrainResult {
+  int64_t start_step = 0;  // where the run began (a resumed checkpoint's step)
   int64_t steps = 0;
   double last_loss = 0.0;
   int exit_code = 0;  // 0, or 130/143 after SIGINT/SIGTERM
@@ -98,6 +99,7 @@ class Trainer {
   data::Sampler sampler_;
   int64_t pending_ = -1;  // packing: an example drawn but not yet placed
   int64_t total_steps_ = 0, consecutive_nonfinite_ = 0;
+  int64_t tokens_seen_ = 0;  // tokens of every step so far, resumed runs included
 };
 
 }  // namespace hyft::train

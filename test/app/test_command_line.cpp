@@ -166,3 +166,73 @@ TEST_CASE("hyft doctor reports versions", "[app]") {
   REQUIRE(r.out.find("LibTorch    2.") != std::string::npos);
   REQUIRE(r.out.find("GPUs") != std::string::npos);
 }
+
+TEST_CASE("a first day's details: HF names, --resume PATH, finished runs, weights, metrics", "[app]") {
+  const std::string dir = test::temp_dir("first_day");
+  const std::string model = test::quote(llama("mha") + "/model"), data = test::quote(llama("mha") + "/data.jsonl");
+  const std::string base = "finetune --device cpu --model " + model + " --train " + data + " --log-every 1 ";
+
+  // Hugging Face's TrainingArguments names, on the command line and as YAML keys.
+  std::ofstream(dir + "/hf.yaml") << "learning_rate: 0.0005\nper_device_train_batch_size: 3\n";
+  auto r = test::run_hyft(base + "--config " + test::quote(dir + "/hf.yaml") + " --max-steps 2 --output-dir " +
+                          test::quote(dir + "/hf"));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.find("micro-batch 3 x accumulation 1") != std::string::npos);
+  REQUIRE(r.out.find("lr 5.000e-04") != std::string::npos);
+
+  // metrics.jsonl: epoch, tokens seen, elapsed time, the CPU's peak memory.
+  const auto first = nlohmann::json::parse(test::read_text(dir + "/hf/metrics.jsonl").substr(0,
+                                           test::read_text(dir + "/hf/metrics.jsonl").find('\n')));
+  for (const char* key : {"epoch", "tokens_seen", "elapsed_s", "peak_mem_gib"}) REQUIRE(first.contains(key));
+  REQUIRE(first["tokens_seen"].get<int64_t>() > 0);
+  REQUIRE(first["peak_mem_gib"].get<double>() > 0);
+
+  // --resume PATH (with a space) continues from that checkpoint; resuming a
+  // finished run says so instead of "done: 0 steps".
+  r = test::run_hyft(base + "--max-steps 4 --save-every 2 --micro-batch 2 --output " + test::quote(dir + "/run"));
+  REQUIRE(r.exit_code == 0);
+  r = test::run_hyft(base + "--max-steps 4 --save-every 2 --micro-batch 2 --output " + test::quote(dir + "/run") +
+                     " --resume " + test::quote(dir + "/run/checkpoints/step-2"));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.find("resumed from " + dir + "/run/checkpoints/step-2 (step 2)") != std::string::npos);
+  r = test::run_hyft(base + "--max-steps 4 --save-every 2 --micro-batch 2 --output " + test::quote(dir + "/run") +
+                     " --resume");
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.find("already complete (step 4 of 4)") != std::string::npos);
+  REQUIRE(r.out.find("done: ") == std::string::npos);
+
+  // Weighted sampling needs weights: refused without them, read from --weight-field.
+  {
+    std::ofstream f(dir + "/w.jsonl");
+    for (int i = 0; i < 6; ++i)
+      f << nlohmann::json({{"input_ids", {5 + i, 6, 7, 8}}, {"w", 1 + i}}).dump() << "\n";
+  }
+  const std::string weighted = "finetune --device cpu --model " + model + " --train " + test::quote(dir + "/w.jsonl") +
+                               " --max-steps 1 --sampling weighted --output ";
+  r = test::run_hyft(weighted + test::quote(dir + "/w1"));
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("no record carries a weight other than 1 in the field 'weight'") != std::string::npos);
+  r = test::run_hyft(weighted + test::quote(dir + "/w2") + " --weight-field w");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
+TEST_CASE("generate --prompt with --chat-template renders the prompt as a user turn", "[app]") {
+  const std::string dir = test::temp_dir("prompt_template");
+  std::ofstream(dir + "/config.json") << R"({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+      "num_attention_heads": 2, "max_position_embeddings": 128})";
+  auto r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --tokenizer " +
+                          test::quote(std::string(HYFT_FIXTURES) + "/tokenizer/test.model") + " --output " +
+                          test::quote(dir + "/model"));
+  REQUIRE(r.exit_code == 0);
+  const std::string gen = "generate --device cpu --model " + test::quote(dir + "/model") +
+                          " --prompt 'What is green?' --max-new-tokens 2 --temperature 0 --log ";
+  REQUIRE(test::run_hyft(gen + test::quote(dir + "/plain.jsonl")).exit_code == 0);
+  REQUIRE(test::run_hyft(gen + test::quote(dir + "/chat.jsonl") + " --chat-template chatml").exit_code == 0);
+  const auto plain = nlohmann::json::parse(test::read_text(dir + "/plain.jsonl"));
+  const auto chat = nlohmann::json::parse(test::read_text(dir + "/chat.jsonl"));
+  REQUIRE(plain["prompt"] == "What is green?");
+  REQUIRE(chat["prompt"] == "<|im_start|>user\nWhat is green?<|im_end|>\n<|im_start|>assistant\n");
+}
