@@ -4,6 +4,7 @@
 
 #include "common/progress.h"
 #include "common/runtime.h"
+#include "io/hf_cache.h"
 #include "recipes/export.h"
 
 #include <cstdio>
@@ -20,6 +21,7 @@ int export_command(int argc, char** argv) {
   opts.optional("", "dtype", "bf16, fp16 or fp32 (default: the base config's torch_dtype)", o.dtype);
   opts.value("", "shard-size", "largest safetensors file before sharding (5GB, 500MB, 2GiB, ...)", o.shard_size);
   opts.flag("", "force", "replace a non-empty output folder", o.force);
+  opts.check([&] { o.model_dir = io::resolve_model_dir(o.model_dir, "--model"); });
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!o.model_dir.empty(), argv[0], "model");
   require(!o.adapter_dir.empty(), argv[0], "adapter");

@@ -1,11 +1,14 @@
 #include "shared_options.h"
 
 #include "common/error.h"
+#include "io/hf_cache.h"
 
 namespace hyft::app {
 
 void add_model_options(OptionTable& t, recipes::ModelOptions& o, bool with_adapter) {
-  t.optional("model", "model", "Hugging Face model folder (config.json + safetensors)", o.model_dir);
+  t.optional("model", "model",
+             "Hugging Face model folder (config.json + safetensors), or a model id (org/name) in the local "
+             "Hugging Face cache", o.model_dir);
   t.value("model", "device", "auto, cpu, cuda or cuda:N", o.device);
   t.value("model", "precision", "fp32, bf16 or fp16 (auto: bf16 on GPU, fp32 on CPU)", o.precision);
   t.optional("model", "window-size",
@@ -14,6 +17,7 @@ void add_model_options(OptionTable& t, recipes::ModelOptions& o, bool with_adapt
              o.global_ratio);
   if (with_adapter)
     t.optional("model", "adapter", "PEFT LoRA adapter folder to apply (unmerged)", o.adapter_dir);
+  t.check([&o] { o.model_dir = io::resolve_model_dir(o.model_dir, "--model"); });
 }
 
 void add_tokenizer_option(OptionTable& t, recipes::ModelOptions& o, const std::string& group) {

@@ -236,3 +236,26 @@ TEST_CASE("generate --prompt with --chat-template renders the prompt as a user t
   REQUIRE(plain["prompt"] == "What is green?");
   REQUIRE(chat["prompt"] == "<|im_start|>user\nWhat is green?<|im_end|>\n<|im_start|>assistant\n");
 }
+
+TEST_CASE("a model id resolves from the local Hugging Face cache, never downloaded", "[app]") {
+  // The hub layout: models--ORG--NAME/{refs/main, snapshots/REV/...}.
+  const std::string cache = test::temp_dir("hf_home") + "/hub";
+  const std::string snapshot = cache + "/models--test-org--tiny-llama/snapshots/0123abc";
+  std::filesystem::create_directories(snapshot);
+  std::filesystem::create_directories(cache + "/models--test-org--tiny-llama/refs");
+  std::ofstream(cache + "/models--test-org--tiny-llama/refs/main") << "0123abc";
+  for (const auto& entry : std::filesystem::directory_iterator(llama("mha") + "/model"))
+    std::filesystem::copy_file(entry.path(), snapshot + "/" + entry.path().filename().string());
+  const std::string data = test::quote(llama("mha") + "/data.jsonl");
+  const std::string env = "HF_HUB_CACHE=" + test::quote(cache) + " " + test::quote(HYFT_BIN) + " ";
+  auto r = test::run(env + "eval --json --device cpu --model test-org/tiny-llama --data " + data);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto direct = test::run_hyft("eval --json --device cpu --model " + test::quote(llama("mha") + "/model") +
+                                     " --data " + data);
+  REQUIRE(nlohmann::json::parse(r.out)["loss"] == nlohmann::json::parse(direct.out)["loss"]);
+  r = test::run(env + "eval --device cpu --model test-org/absent-model --data " + data);
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("not in the Hugging Face cache") != std::string::npos);
+  REQUIRE(r.err.find("does not download") != std::string::npos);
+}
