@@ -4,6 +4,8 @@
 #include "adapters/peft_format.h"
 #include "common/error.h"
 #include "common/runtime.h"
+#include "common/strings.h"
+#include "io/remove_tree.h"
 #include "io/model_folder_writer.h"
 #include "recipes/hf_files.h"
 
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace hyft::recipes {
 
@@ -43,8 +46,52 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
   return j;
 }
 
+std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now) {
+  static const std::set<std::string> harmless = {"log_every", "save_every", "keep_last", "eval_every", "eval",
+                                                 "output", "device"};
+  std::vector<std::string> out;
+  for (const auto& [key, value] : now.items()) {
+    if (harmless.count(key)) continue;
+    const nlohmann::json before = saved.contains(key) ? saved[key] : nlohmann::json("(not recorded)");
+    const bool same = before == value || (before.is_number() && value.is_number() &&
+                                          before.get<double>() == value.get<double>());
+    if (!same) out.push_back(key + ": " + before.dump() + " -> " + value.dump());
+  }
+  return out;
+}
+
+namespace {
+
+// A fresh run may not start in a folder that holds another run's results.
+void claim_output_folder(const FinetuneOptions& o) {
+  const fs::path out(o.trainer.output_dir);
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+    fail("--output ", out.string(), ": is a file, not a folder; choose a folder for the run");
+  if (!o.trainer.resume.empty() || !fs::is_directory(out, ec)) return;
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(out, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "checkpoints" || name == "adapter" || name == "best-adapter" || name == "model" ||
+        name == "best-model" || name == "metrics.jsonl" || starts_with(name, "events.out.tfevents."))
+      found.push_back(entry.path());
+  }
+  if (found.empty()) return;
+  if (!o.overwrite) {
+    std::string what;
+    for (const auto& p : found) what += (what.empty() ? "" : ", ") + p.filename().string();
+    fail("--output ", out.string(), ": holds another run (", what, "); continue it with --resume, choose a new "
+         "--output, or pass --overwrite to clear it first");
+  }
+  for (const auto& p : found) io::remove_tree(p.string());
+  std::printf("cleared %s (--overwrite)\n", out.string().c_str());
+}
+
+}  // namespace
+
 int run_finetune(FinetuneOptions o) {
   HYFT_CHECK(!o.trainer.output_dir.empty(), "hyft finetune: --output is required");
+  claim_output_folder(o);
   HYFT_CHECK(o.eval_file.empty() || o.eval_split == 0.0, "give --eval FILE or --eval-split, not both");
   validate(o.lora, "LoRA settings");
   o.trainer.config = resolved_config(o);
@@ -127,6 +174,16 @@ int run_finetune(FinetuneOptions o) {
       write_peft_adapter(dir, adapter);
     };
   }
+  hooks.check_resume = [&](const nlohmann::json& saved, const std::string& dir) {
+    if (saved.is_null()) return;  // a checkpoint from before settings were recorded
+    const auto changes = changed_settings(saved, o.trainer.config);
+    if (changes.empty()) return;
+    std::string list;
+    for (const auto& c : changes) list += "\n  " + c;
+    HYFT_CHECK(o.accept_changes, dir, ": this run's settings differ from the checkpoint's:", list,
+               "\nresume with the checkpoint's settings, or pass --accept-changes to continue with the new ones");
+    std::printf("resuming with changed settings (--accept-changes):%s\n", list.c_str());
+  };
   train::Trainer trainer(*model, std::move(trainable), train, held_out, o.trainer, hooks);
   const auto result = trainer.run();
   if (result.exit_code == 0 && result.steps > result.start_step)

@@ -24,11 +24,18 @@ struct FinetuneOptions {
   adapters::LoraSettings lora;
   bool full = false;  // train every weight, no adapter
   uint64_t seed = 42;  // sampling, dropout, LoRA initialisation, the held-out split
+  bool overwrite = false;       // clear an output folder that holds another run
+  bool accept_changes = false;  // resume although settings differ from the checkpoint's (logged)
   train::TrainerOptions trainer;  // precision and device come from `model`
 };
 
 // Every setting of the run, as stored in its checkpoints.
 nlohmann::json resolved_config(const FinetuneOptions& options);
+
+// The settings of `now` that differ from `saved` and change what training
+// computes ("lr: 0.003 -> 0.5"); logging, saving and evaluation cadence, the
+// output path and the device are not among them.
+std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now);
 
 // Runs the whole recipe; returns the exit code (0, or 130/143 after a signal).
 int run_finetune(FinetuneOptions options);

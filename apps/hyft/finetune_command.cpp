@@ -63,6 +63,9 @@ int finetune_command(int argc, char** argv) {
   opts.optional_implicit("training", "resume", "continue from the latest checkpoint, or from PATH", t.resume,
                          "latest");
   opts.value("training", "log-every", "progress line every N steps", t.log_every);
+  opts.flag("training", "overwrite", "clear an --output folder that holds another run before starting", o.overwrite);
+  opts.flag("training", "accept-changes", "resume although settings differ from the checkpoint's (they are listed)",
+            o.accept_changes);
   add_tokenizer_option(opts, o.model, "data");
   add_data_options(opts, o.data);
   opts.check([&] { HYFT_CHECK(t.adamw.lr > 0, "--lr must be positive"); });

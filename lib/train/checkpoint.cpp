@@ -104,6 +104,8 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
   HYFT_CHECK(c.state.is_object() && c.state.contains("step") && c.state["step"].is_number_integer(), state_path,
              ": has no integer 'step'; the checkpoint is damaged");
   c.step = c.state["step"].get<int64_t>();
+  if (fs::exists(fs::path(dir) / "config.json"))
+    c.config = io::read_json_file(dir + "/config.json", "the run configuration of a checkpoint");
   return c;
 }
 

@@ -38,6 +38,7 @@ struct LoadedCheckpoint {
   int64_t step = 0;
   std::map<std::string, at::Tensor> trainable, optimizer, rng;
   nlohmann::json state;
+  nlohmann::json config;  // the run configuration it was saved with (null when absent)
 };
 LoadedCheckpoint load_checkpoint(const std::string& dir);
 

@@ -207,6 +207,7 @@ void Trainer::save(int64_t step, double best_eval) {
 
 int64_t Trainer::restore(const std::string& dir, double& best_eval) {
   const LoadedCheckpoint c = load_checkpoint(dir);
+  if (hooks_.check_resume) hooks_.check_resume(c.config, dir);
   at::NoGradGuard no_grad;
   for (const auto& p : optimizer_.parameters()) {
     const auto it = c.trainable.find(p.name);

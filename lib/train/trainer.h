@@ -49,6 +49,9 @@ struct TrainerHooks {
   // Folder names under the output: <final_name>/ at the end, best-<final_name>/
   // for the best held-out loss, and inside each checkpoint.
   std::string final_name = "adapter";
+  // Before resuming from `dir`: given the configuration that checkpoint was saved
+  // with, refuses (a UserError) or accepts a resume with other settings.
+  std::function<void(const nlohmann::json& saved_config, const std::string& dir)> check_resume;
 };
 
 struct TrainResult {

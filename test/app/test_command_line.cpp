@@ -259,3 +259,35 @@ TEST_CASE("a model id resolves from the local Hugging Face cache, never download
   REQUIRE(r.err.find("not in the Hugging Face cache") != std::string::npos);
   REQUIRE(r.err.find("does not download") != std::string::npos);
 }
+
+TEST_CASE("a run folder knows its run: reuse refused, --overwrite clears, changed settings listed", "[app]") {
+  const std::string dir = test::temp_dir("run_folder");
+  const std::string out = test::quote(dir + "/run");
+  const std::string base = "finetune --device cpu --model " + test::quote(llama("mha") + "/model") + " --train " +
+                           test::quote(llama("mha") + "/data.jsonl") + " --micro-batch 2 --save-every 2 --output " + out;
+  auto r = test::run_hyft(base + " --max-steps 4 --lr 0.003");
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(std::filesystem::exists(dir + "/run/checkpoints/step-4"));
+
+  // Another fresh run into the same folder is refused before any work.
+  r = test::run_hyft(base + " --max-steps 2");
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("holds another run") != std::string::npos);
+  REQUIRE(r.err.find("--overwrite") != std::string::npos);
+
+  // --resume with a different setting is refused with the list, accepted on request.
+  r = test::run_hyft(base + " --max-steps 6 --lr 0.5 --resume");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("lr: 0.003 -> 0.5") != std::string::npos);
+  REQUIRE(r.err.find("max_steps: 4 -> 6") != std::string::npos);
+  r = test::run_hyft(base + " --max-steps 6 --lr 0.5 --resume --accept-changes");
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.find("resuming with changed settings") != std::string::npos);
+
+  // --overwrite clears the old run first: its step-6 checkpoint is gone.
+  r = test::run_hyft(base + " --max-steps 2 --overwrite");
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_FALSE(std::filesystem::exists(dir + "/run/checkpoints/step-6"));
+  REQUIRE(std::filesystem::exists(dir + "/run/checkpoints/step-2"));
+}
