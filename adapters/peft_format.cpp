@@ -109,6 +109,9 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
     (is_a ? A : B) = file.tensor(key).to(at::kFloat);
   }
   HYFT_CHECK(!a.weights.empty(), weights_path, ": holds no LoRA weights");
+  for (const auto& key : file.keys())
+    HYFT_CHECK(at::isfinite(file.tensor(key)).all().item<bool>(), weights_path, ": '", key,
+               "' holds NaN or infinite values; the adapter is damaged (or was saved from a diverged run)");
   for (const auto& [module, w] : a.base_weights)
     HYFT_CHECK(a.weights.count(module), weights_path, ": holds the base weight of ", module,
                " but no LoRA weights for it");

@@ -1,7 +1,11 @@
 #include "recipes/evaluate.h"
 
 #include "common/error.h"
+#include "common/runtime.h"
 #include "common/strings.h"
+
+#include <cmath>
+#include <stdexcept>
 
 namespace hyft::recipes {
 
@@ -18,6 +22,11 @@ EvalReport run_eval(const EvalOptions& o) {
   report.data = dataset.stats;
 
   report.loss = eval::evaluate(*model, dataset.examples, o.eval);
+  if (!std::isfinite(report.loss.loss))
+    throw std::runtime_error("the loss is not finite (" + std::to_string(report.loss.loss) + ") although every "
+                             "weight is: the computation overflows in " + precision_name(report.load.dtype) +
+                             (report.load.dtype == at::kFloat ? "; check the data and the model's config.json"
+                                                              : "; try --precision fp32 (or bf16 instead of fp16)"));
 
   if (!o.labels.empty()) {
     HYFT_CHECK(tok, "--labels needs a tokenizer (the model folder's tokenizer.model or --tokenizer)");

@@ -68,7 +68,12 @@ void claim_output_folder(const FinetuneOptions& o) {
   std::error_code ec;
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
     fail("--output ", out.string(), ": is a file, not a folder; choose a folder for the run");
-  if (!o.trainer.resume.empty() || !fs::is_directory(out, ec)) return;
+  if (!fs::is_directory(out, ec)) return;
+  // What interrupted writes of earlier runs left behind (checkpoints, adapters).
+  const int64_t stale = io::remove_stale_temporaries(out.string()) +
+                        io::remove_stale_temporaries((out / "checkpoints").string());
+  if (stale) std::printf("removed %lld unfinished folder(s) left by interrupted runs\n", static_cast<long long>(stale));
+  if (!o.trainer.resume.empty()) return;
   std::vector<fs::path> found;
   for (const auto& entry : fs::directory_iterator(out, ec)) {
     const std::string name = entry.path().filename().string();

@@ -27,6 +27,7 @@ std::string utc_now() {
 }  // namespace
 
 void validate(const GenerateOptions& o) {
+  if (!o.output_file.empty()) io::check_output_file(o.output_file, o.force, "--output");
   HYFT_CHECK(!o.model.model_dir.empty(), "hyft generate: --model is required; see 'hyft generate --help'");
   HYFT_CHECK(o.prompt.has_value() == o.input_file.empty(), "hyft generate: give --prompt TEXT or --input FILE.jsonl");
   const auto& gs = o.settings;

@@ -20,6 +20,7 @@ struct GenerateOptions {
   std::string input_file;   // JSONL of prompts (exactly one of prompt and input_file)
   std::string output_file;  // where input results go ("" = stdout)
   std::string log_file;     // audit trail, appended ("" = none)
+  bool force = false;       // replace an existing output_file
   data::RecordOptions records;
   generate::GenerateSettings settings;
 };

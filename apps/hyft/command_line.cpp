@@ -117,9 +117,10 @@ bool on_command_line(const std::vector<std::string>& args, const std::string& na
   return false;
 }
 
-// The options a YAML file gives, as "--name=value" (or "--name" for true switches).
-std::vector<std::string> config_arguments(const std::string& path, OptionTable& table,
-                                          const std::vector<std::string>& command_line) {
+// The options a YAML file gives, as "--name=value", each with where it came from
+// ("FILE:LINE: key 'k'"), for errors.
+std::vector<std::pair<std::string, std::string>> config_arguments(const std::string& path, OptionTable& table,
+                                                                  const std::vector<std::string>& command_line) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -133,7 +134,7 @@ std::vector<std::string> config_arguments(const std::string& path, OptionTable& 
   const auto known = long_names(options);
   std::set<std::string> known_snake;
   for (const auto& k : known) known_snake.insert(snake(k));
-  std::vector<std::string> out;
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const int line = kv.first.Mark().line + 1;
@@ -150,7 +151,7 @@ std::vector<std::string> config_arguments(const std::string& path, OptionTable& 
     if (va != table.value_aliases().end()) {  // an old spelling standing for other options
       try {
         const std::string replacement = value_alias(kebab(key), value, va->second);
-        if (!replacement.empty()) out.push_back(replacement);
+        if (!replacement.empty()) out.emplace_back(replacement, "");
       } catch (const UserError& e) {
         fail(path, ":", line, ": ", e.what());
       }
@@ -162,9 +163,27 @@ std::vector<std::string> config_arguments(const std::string& path, OptionTable& 
     if (on_command_line(command_line, name)) continue;  // the command line wins
     if (is_switch(options, name))
       HYFT_CHECK(value == "true" || value == "false", path, ":", line, ": '", key, "' is a switch: true or false");
-    out.push_back("--" + name + "=" + value);
+    out.emplace_back("--" + name + "=" + value, path + ":" + std::to_string(line) + ": key '" + key + "'");
   }
   return out;
+}
+
+// Values of the wrong type, found before cxxopts sees them so that the error names
+// the option (and the YAML key it came from).
+void check_option_values(const std::vector<std::string>& args, const std::vector<std::string>& origins,
+                         const OptionTable& table) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!starts_with(args[i], "--")) continue;
+    const size_t eq = args[i].find('=');
+    const std::string name = args[i].substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const ValueKind kind = table.kind_of(name);
+    if (kind == ValueKind::Text) continue;
+    if (eq == std::string::npos && i + 1 >= args.size()) fail("--", name, " needs a value");
+    const std::string value = eq != std::string::npos ? args[i].substr(eq + 1) : args[i + 1];
+    const std::string problem = value_problem(value, kind);
+    if (!problem.empty())
+      fail(origins[i].empty() ? "" : origins[i] + ": ", "--", name, ": '", value, "' is not ", problem);
+  }
 }
 
 // Unknown --names, found before cxxopts sees them, with the closest known name.
@@ -198,19 +217,22 @@ bool parse_or_help(OptionTable& table, int argc, char** argv) {
   const std::vector<std::string> command_line =
       canonical_arguments(std::vector<std::string>(argv + 1, argv + argc), table);
   // --config: its options go first, so anything on the command line overrides them.
-  std::vector<std::string> args;
+  std::vector<std::string> args, origins;
   for (size_t i = 0; i < command_line.size(); ++i) {
     const std::string& a = command_line[i];
     std::string path;
     if (a == "--config" && i + 1 < command_line.size()) path = command_line[i + 1];
     else if (starts_with(a, "--config=")) path = a.substr(9);
-    if (!path.empty()) {
-      const auto from_file = config_arguments(path, table, command_line);
-      args.insert(args.begin(), from_file.begin(), from_file.end());
-    }
+    if (!path.empty())
+      for (const auto& [arg, origin] : config_arguments(path, table, command_line)) {
+        args.push_back(arg);
+        origins.push_back(origin);
+      }
   }
   args.insert(args.end(), command_line.begin(), command_line.end());
+  origins.resize(args.size());
   check_option_names(args, options);
+  check_option_values(args, origins, table);
   args.insert(args.begin(), argv[0]);
   std::vector<char*> ptrs;
   for (auto& a : args) ptrs.push_back(a.data());

@@ -113,9 +113,12 @@ int data_render(int argc, char** argv) {
   opts.optional("", "model", "model folder whose tokenizer.model encodes the records", model.model_dir);
   add_tokenizer_option(opts, model, "");
   opts.flag("", "skip-bad-lines", "skip malformed lines instead of failing", jo.skip_bad_lines);
+  bool force = false;
+  opts.flag("", "force", "replace an existing --output file", force);
   add_record_options(opts, ro, "");
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!path.empty(), argv[0], "data");
+  if (!output.empty()) io::check_output_file(output, force, "--output");
   const auto tok = recipes::find_tokenizer(model);
   std::string out;
   data::read_jsonl(path, [&](const data::JsonlLine& line) {

@@ -24,6 +24,7 @@ int eval_command(int argc, char** argv) {
   opts.value("", "micro-batch", "examples per forward pass", o.eval.micro_batch);
   opts.optional("", "labels", "enumerated labels A,B,...: accuracy, per-class P/R/F1, macro-F1, confusion matrix "
                               "('auto': the distinct gold labels)", o.labels);
+  opts.at_least<int64_t>("micro-batch", o.eval.micro_batch, 1);
   add_model_options(opts, o.model, /*with_adapter=*/true);
   add_tokenizer_option(opts, o.model, "data");
   add_data_options(opts, o.data);

@@ -68,7 +68,25 @@ int finetune_command(int argc, char** argv) {
             o.accept_changes);
   add_tokenizer_option(opts, o.model, "data");
   add_data_options(opts, o.data);
-  opts.check([&] { HYFT_CHECK(t.adamw.lr > 0, "--lr must be positive"); });
+  // Every numeric setting's range, for flags and YAML keys alike.
+  opts.above<double>("lr", t.adamw.lr, 0.0);
+  opts.within("beta1", t.adamw.beta1, 0.0, 1.0, /*hi_inclusive=*/false);
+  opts.within("beta2", t.adamw.beta2, 0.0, 1.0, false);
+  opts.at_least<double>("eps", t.adamw.eps, 0.0);
+  opts.at_least<double>("weight-decay", t.adamw.weight_decay, 0.0);
+  opts.at_least<double>("max-grad-norm", t.max_grad_norm, 0.0, "0 = no clipping");
+  opts.at_least<int64_t>("micro-batch", t.micro_batch, 1);
+  opts.at_least<int64_t>("grad-accum", t.grad_accum, 1);
+  opts.at_least<int64_t>("epochs", t.epochs, 1);
+  opts.at_least<int64_t>("max-steps", t.max_steps, 0, "0 = run --epochs");
+  opts.at_least<int64_t>("warmup-steps", t.warmup_steps, 0);
+  opts.at_least<int64_t>("save-every", t.save_every, 0, "0 = only at the end");
+  opts.at_least<int64_t>("keep-last", t.keep_last, 0, "0 = keep every checkpoint");
+  opts.at_least<int64_t>("eval-every", t.eval_every, 0, "0 = only at the end");
+  opts.at_least<int64_t>("log-every", t.log_every, 1);
+  opts.within("eval-split", o.eval_split, 0.0, 1.0, false, "0 = none");
+  opts.within("balance-power", t.sampling.balance_power, 0.0, 1.0, true);
+  opts.above<double>("loss-scale-init", t.scaler.init_scale, 0.0);
   // The names of Hugging Face's TrainingArguments (and YAML keys in their spelling).
   for (const auto& [hf, ours] : std::initializer_list<std::pair<const char*, const char*>>{
            {"learning-rate", "lr"}, {"num-train-epochs", "epochs"}, {"gradient-accumulation-steps", "grad-accum"},

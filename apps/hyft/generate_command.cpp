@@ -16,6 +16,7 @@ int generate_command(int argc, char** argv) {
                 o.prompt);
   opts.optional("", "input", "JSONL of prompts: prompt, instruction[/input], messages or text records", o.input_file);
   opts.optional("", "output", "where --input results go (default: stdout)", o.output_file);
+  opts.flag("", "force", "replace an existing --output file", o.force);
   opts.optional("", "log", "append every prompt and output to this JSONL (audit trail)", o.log_file);
   opts.value("", "max-new-tokens", "tokens to generate at most", s.max_new_tokens);
   opts.value("", "temperature", "sampling temperature; 0 = greedy", s.sampling.temperature);

@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace hyft::app {
@@ -29,6 +30,19 @@ inline std::string format_default(uint64_t v) { return std::to_string(v); }
 inline std::string format_default(int v) { return std::to_string(v); }
 inline std::string format_default(const std::string& v) { return v; }
 
+// What text an option's value must be, checked before parsing so that the error
+// names the option: a whole number, a whole number >= 0, a decimal, or anything.
+enum class ValueKind { Text, Integer, Unsigned, Decimal };
+template <typename T>
+constexpr ValueKind value_kind() {
+  if constexpr (std::is_same_v<T, double>) return ValueKind::Decimal;
+  else if constexpr (std::is_same_v<T, uint64_t>) return ValueKind::Unsigned;
+  else if constexpr (std::is_integral_v<T>) return ValueKind::Integer;
+  else return ValueKind::Text;
+}
+// "" when `text` is a valid `kind`, else what it should be ("a whole number").
+std::string value_problem(const std::string& text, ValueKind kind);
+
 class OptionTable {
  public:
   OptionTable(const std::string& program, const std::string& description) : options_(program, description) {}
@@ -38,6 +52,7 @@ class OptionTable {
   void value(const std::string& group, const std::string& name, const std::string& help, T& field) {
     options_.add_options(group)(name, help, cxxopts::value<T>()->default_value(format_default(field)));
     readers_.push_back([name, &field](const cxxopts::ParseResult& r) { field = r[name].as<T>(); });
+    kinds_[name] = value_kind<T>();
   }
   // --name VALUE with no default: the field keeps its value unless given
   // (`help` says what happens then).
@@ -47,6 +62,7 @@ class OptionTable {
     readers_.push_back([name, &field](const cxxopts::ParseResult& r) {
       if (r.count(name)) field = r[name].template as<T>();
     });
+    kinds_[name] = value_kind<T>();
   }
   template <typename T>
   void optional(const std::string& group, const std::string& name, const std::string& help,
@@ -55,6 +71,7 @@ class OptionTable {
     readers_.push_back([name, &field](const cxxopts::ParseResult& r) {
       if (r.count(name)) field = r[name].template as<T>();
     });
+    kinds_[name] = value_kind<T>();
   }
   // --name [VALUE]: `implicit` when given alone, the value when given with =.
   void optional_implicit(const std::string& group, const std::string& name, const std::string& help,
@@ -81,6 +98,27 @@ class OptionTable {
   }
   // A check run after every field is read (ranges, combinations).
   void check(std::function<void()> f) { checks_.push_back(std::move(f)); }
+  // Range checks on a bound field, naming the option: lo <= field (or lo < field
+  // with `open`), and field < hi or <= hi. `note` explains a special value.
+  template <typename T>
+  void at_least(const std::string& name, const T& field, T lo, const std::string& note = "") {
+    check([=, &field] {
+      if (!(field >= lo)) range_error(name, format_default(field), ">= " + format_default(lo), note);
+    });
+  }
+  template <typename T>
+  void above(const std::string& name, const T& field, T lo, const std::string& note = "") {
+    check([=, &field] {
+      if (!(field > lo)) range_error(name, format_default(field), "> " + format_default(lo), note);
+    });
+  }
+  void within(const std::string& name, const double& field, double lo, double hi, bool hi_inclusive,
+              const std::string& note = "");
+  // The value kind of --name (Text when it takes no checked value).
+  ValueKind kind_of(const std::string& name) const {
+    const auto it = kinds_.find(name);
+    return it == kinds_.end() ? ValueKind::Text : it->second;
+  }
   // --alias means --name (on the command line and as a YAML key).
   void alias(const std::string& alias, const std::string& name) { aliases_[alias] = name; }
   // --alias VALUE stands for other arguments, by value ("" = none): an old
@@ -105,6 +143,9 @@ class OptionTable {
   std::map<std::string, std::map<std::string, std::string>> value_aliases_;
   std::set<std::string> optional_values_;
   std::set<std::string> given_;
+  std::map<std::string, ValueKind> kinds_;
+  [[noreturn]] static void range_error(const std::string& name, const std::string& value, const std::string& rule,
+                                       const std::string& note);
 };
 
 }  // namespace hyft::app

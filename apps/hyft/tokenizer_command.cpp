@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "data/jsonl.h"
 #include "data/records.h"
+#include "io/atomic_file.h"
 #include "tokenizer/tokenizer.h"
 
 #include <cstdio>
@@ -23,9 +24,12 @@ int tokenizer_train(int argc, char** argv) {
   opts.value("", "vocab-size", "pieces in the vocabulary", o.vocab_size);
   opts.optional("", "output", "the .model file to write", out);
   opts.value("", "model-type", "bpe or unigram", o.model_type);
+  bool force = false;
+  opts.flag("", "force", "replace an existing --output file", force);
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!input.empty(), argv[0], "input");
   require(!out.empty(), argv[0], "output");
+  io::check_output_file(out, force, "--output");
   HYFT_CHECK(o.model_type == "bpe" || o.model_type == "unigram", "--model-type: use bpe or unigram");
   o.num_threads = int(std::max(1u, std::thread::hardware_concurrency()));
   if (data::looks_like_jsonl(input))

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "io/json_file.h"
 
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,11 @@ ParsedLine parse_jsonl_line(const std::string& text, const std::string& file, in
   const size_t bad = first_invalid_utf8(text);
   if (bad != std::string::npos) {
     out.error = where + "invalid UTF-8 at byte " + std::to_string(bad + 1);
+    return out;
+  }
+  if (io::nests_deeper_than(text, io::kMaxJsonDepth)) {
+    out.error = where + "nests arrays/objects deeper than " + std::to_string(io::kMaxJsonDepth) +
+                " levels; not a record";
     return out;
   }
   try {

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 namespace hyft::io {
 
@@ -42,6 +43,16 @@ void AtomicFile::commit() {
     std::remove(tmp_path_.c_str());
     fail(path_, ": cannot finish writing (", std::strerror(err), ")");
   }
+}
+
+void check_output_file(const std::string& path, bool force, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  HYFT_CHECK(!fs::is_directory(path, ec), flag, " ", path, ": is a folder; give a file name");
+  const fs::path parent = fs::path(path).parent_path();
+  HYFT_CHECK(parent.empty() || fs::is_directory(parent, ec), flag, " ", path, ": the folder ", parent.string(),
+             " does not exist");
+  HYFT_CHECK(force || !fs::exists(path, ec), flag, " ", path, ": exists; pass --force to replace it");
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {

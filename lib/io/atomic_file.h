@@ -26,6 +26,11 @@ class AtomicFile {
 };
 
 // Writes a whole text file atomically.
+// The one overwrite rule for every command that writes a file: a path that
+// exists is a UserError naming `flag` unless `force`; a folder or a missing
+// parent folder is one too. Checked before the long work.
+void check_output_file(const std::string& path, bool force, const std::string& flag);
+
 void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace hyft::io

@@ -33,11 +33,36 @@ std::string position(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+}  // namespace
+
+bool nests_deeper_than(const std::string& text, size_t limit) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+namespace {
+
 template <typename Json>
 Json parse(const std::string& text, const std::string& where) {
   HYFT_CHECK(!trim(text).empty(), where, ": is empty, expected JSON");
   const size_t bad = first_invalid_utf8(text);
   HYFT_CHECK(bad == std::string::npos, where, ": invalid UTF-8 at ", position(text, bad + 1));
+  HYFT_CHECK(!nests_deeper_than(text, kMaxJsonDepth), where, ": nests arrays/objects deeper than ", kMaxJsonDepth,
+             " levels; not a file hyft reads");
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -3,11 +3,16 @@
 // may pick (it jumps to address 0).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace hyft::io {
 
 // Removes `path` and everything below it; a missing path is not an error.
 void remove_tree(const std::string& path);
+
+// Removes what interrupted atomic writes left in `folder` (not recursively):
+// entries named "<name>.tmp-<pid>" whose process no longer runs. Returns how many.
+int64_t remove_stale_temporaries(const std::string& folder);
 
 }  // namespace hyft::io

@@ -56,7 +56,10 @@ LlamaForCausalLM load_pretrained(const std::string& folder, const LoadOptions& o
     at::Tensor& param = item.value();
     HYFT_CHECK(param.sizes().vec() == e.shape, files.file_of(key), ": weight '", key,
                "' has shape ", c10::IntArrayRef(e.shape), " but config.json implies ", param.sizes());
-    param.copy_(files.tensor(key));
+    const at::Tensor w = files.tensor(key);
+    HYFT_CHECK(at::isfinite(w).all().item<bool>(), files.file_of(key), ": weight '", key,
+               "' holds NaN or infinite values; the model file is damaged (or was saved from a diverged run)");
+    param.copy_(w);
   }
   for (const auto& key : files.keys())
     HYFT_CHECK(expected.count(key) || ignorable(key, config), files.file_of(key),

@@ -97,6 +97,9 @@ LoadedCheckpoint load_checkpoint(const std::string& dir) {
     HYFT_CHECK(fs::exists(fs::path(dir) / part), dir, ": incomplete checkpoint (no ", part, ")");
   LoadedCheckpoint c;
   c.trainable = read_all(dir + "/trainable.safetensors");
+  for (const auto& [name, t] : c.trainable)
+    HYFT_CHECK(at::isfinite(t).all().item<bool>(), dir, "/trainable.safetensors: '", name,
+               "' holds NaN or infinite values; resume from an earlier checkpoint (--resume PATH)");
   c.optimizer = read_all(dir + "/optimizer.safetensors");
   c.rng = read_all(dir + "/rng.safetensors");
   const std::string state_path = dir + "/trainer_state.json";

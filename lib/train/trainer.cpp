@@ -5,6 +5,7 @@
 #include "data/batch.h"
 #include "data/packing.h"
 #include "eval/evaluate.h"
+#include "io/atomic_file.h"
 #include "model/causal_lm_loss.h"
 #include "train/activation_checkpoint.h"
 #include "train/autocast.h"
@@ -48,6 +49,25 @@ struct SignalScope {
     sigaction(SIGTERM, &old_term, nullptr);
   }
 };
+
+// metrics.jsonl without the rows logged after `step` (a run killed after its last
+// checkpoint logged steps the resumed run repeats).
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() > step) {
+      dropped = true;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  in.close();
+  if (dropped) io::write_file_atomic(path, kept);
+}
 
 std::string hms(double seconds) {
   const auto s = int64_t(std::max(0.0, seconds));
@@ -165,12 +185,16 @@ StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
     consecutive_nonfinite_ = 0;
   } else {
     st.skipped = true;
-    if (!fp16 && ++consecutive_nonfinite_ >= o_.max_nonfinite_steps)
-      throw std::runtime_error("the loss was not finite (" + std::to_string(st.loss) + ") for " +
-                               std::to_string(consecutive_nonfinite_) + " steps in a row, at step " +
-                               std::to_string(step + 1) +
-                               "; stopping. Lower --lr, raise --warmup-steps, check the data, or use --precision "
-                               "fp32; the last good checkpoint is kept under " + o_.output_dir + "/checkpoints");
+    if (!fp16 && ++consecutive_nonfinite_ >= o_.max_nonfinite_steps) {
+      const auto good = latest_checkpoint(o_.output_dir);
+      throw std::runtime_error(
+          "the loss was not finite (" + std::to_string(st.loss) + ") for " + std::to_string(consecutive_nonfinite_) +
+          " steps in a row, at step " + std::to_string(step + 1) + "; stopping. Lower --lr, raise --warmup-steps, " +
+          "check the data (hyft data stats)" +
+          (o_.precision == at::kBFloat16 ? ", or try --precision fp32" : "") + ". " +
+          (good ? "The newest checkpoint, saved after finite steps only, is " + *good + " (--resume PATH)"
+                : std::string("No checkpoint was saved before the failure")));
+    }
   }
   optimizer_.zero_grad();
   if (fp16) scaler_.update();
@@ -249,6 +273,7 @@ TrainResult Trainer::run() {
       std::printf("no checkpoint under %s/checkpoints; starting from the beginning\n", o_.output_dir.c_str());
     }
   }
+  if (start > 0) truncate_metrics(o_.output_dir + "/metrics.jsonl", start);
   EventWriter events(o_.output_dir);
   std::ofstream metrics(o_.output_dir + "/metrics.jsonl", std::ios::app);
   const char* signal_at = std::getenv("HYFT_TEST_SIGNAL_AT_STEP");  // tests: raise SIGTERM after that step
@@ -330,8 +355,12 @@ TrainResult Trainer::run() {
       }
     }
     if (o_.save_every > 0 && step % o_.save_every == 0 && !last) {
-      save(step, best_eval);
-      last_saved = step;
+      if (consecutive_nonfinite_ == 0) {
+        save(step, best_eval);
+        last_saved = step;
+      } else {  // a checkpoint is only kept after a finite step
+        std::printf("not saving a checkpoint at step %lld: the last step's loss was not finite\n", (long long)step);
+      }
     }
     if (signal_at && std::atoll(signal_at) == step) std::raise(SIGTERM);
     if (g_signal) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -197,11 +198,25 @@ TEST_CASE("a first day's details: HF names, --resume PATH, finished runs, weight
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   REQUIRE(r.out.find("resumed from " + dir + "/run/checkpoints/step-2 (step 2)") != std::string::npos);
+  // metrics.jsonl was cut back to step 2 before the resumed steps were logged: each step once.
+  std::map<int64_t, int> rows;
+  std::istringstream metrics(test::read_text(dir + "/run/metrics.jsonl"));
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) ++rows[j["step"].get<int64_t>()];
+  }
+  REQUIRE(rows == std::map<int64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 1}});
+  // Folders an interrupted (dead) process left half-written are removed at the next start.
+  const std::string dead_pid = trim(test::run("sh -c 'echo $$'").out);
+  std::filesystem::create_directories(dir + "/run/adapter.tmp-" + dead_pid);
+  std::filesystem::create_directories(dir + "/run/checkpoints/step-9.tmp-" + dead_pid);
   r = test::run_hyft(base + "--max-steps 4 --save-every 2 --micro-batch 2 --output " + test::quote(dir + "/run") +
                      " --resume");
   REQUIRE(r.exit_code == 0);
   REQUIRE(r.out.find("already complete (step 4 of 4)") != std::string::npos);
   REQUIRE(r.out.find("done: ") == std::string::npos);
+  REQUIRE(r.out.find("removed 2 unfinished folder(s)") != std::string::npos);
+  REQUIRE_FALSE(std::filesystem::exists(dir + "/run/adapter.tmp-" + dead_pid));
 
   // Weighted sampling needs weights: refused without them, read from --weight-field.
   {
@@ -290,4 +305,37 @@ TEST_CASE("a run folder knows its run: reuse refused, --overwrite clears, change
   REQUIRE(r.exit_code == 0);
   REQUIRE_FALSE(std::filesystem::exists(dir + "/run/checkpoints/step-6"));
   REQUIRE(std::filesystem::exists(dir + "/run/checkpoints/step-2"));
+}
+
+TEST_CASE("one overwrite rule: commands that write a file refuse an existing one without --force", "[app]") {
+  const std::string dir = test::temp_dir("overwrite");
+  const std::string taken = dir + "/taken.txt";
+  std::ofstream(taken) << "keep me\n";
+  std::ofstream(dir + "/d.jsonl") << R"({"text": "hello"})" << "\n";
+  for (const std::string& cmd : {"data render --data " + test::quote(dir + "/d.jsonl") + " --output ",
+                                "tokenizer train --input " + test::quote(dir + "/d.jsonl") + " --output ",
+                                "generate --model " + test::quote(llama("mha") + "/model") + " --input " +
+                                    test::quote(dir + "/d.jsonl") + " --output "}) {
+    const auto r = test::run_hyft(cmd + test::quote(taken));
+    INFO(cmd << ": " << r.err);
+    REQUIRE(r.exit_code == 2);
+    REQUIRE(r.err.find("exists; pass --force to replace it") != std::string::npos);
+    REQUIRE(test::read_text(taken) == "keep me\n");
+  }
+  const auto r = test::run_hyft("data render --data " + test::quote(dir + "/d.jsonl") + " --force --output " +
+                                test::quote(taken));
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(test::read_text(taken).find("hello") != std::string::npos);
+}
+
+TEST_CASE("deeply nested JSON is refused at once", "[app]") {
+  const std::string dir = test::temp_dir("nesting");
+  std::ofstream(dir + "/deep.jsonl") << std::string(5'000'000, '[') << "\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = test::run_hyft("data stats --data " + test::quote(dir + "/deep.jsonl"));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.err);
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("deep.jsonl:1: nests arrays/objects deeper than 128 levels") != std::string::npos);
+  std::printf("5 MB line of '[' refused in %.2f s\n", s);
 }

@@ -508,7 +508,7 @@ TEST_CASE("hyft data render + scripts/tokenize_with_hf.py rebuild hyft's own exa
   const std::string model = std::string(HYFT_FIXTURES) + "/tokenizer/test.model";
   for (const std::string tmpl : {"chatml", "llama2"}) {
     auto r = test::run_hyft("data render --data " + test::quote(src) + " --chat-template " + tmpl + " --output " +
-                            test::quote(dir + "/rendered.jsonl"));
+                            test::quote(dir + "/rendered.jsonl") + " --force");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     r = test::run_python(test::quote(std::string(HYFT_SOURCE_DIR) + "/scripts/tokenize_with_hf.py") + " " +

@@ -135,26 +135,50 @@ TEST_CASE("resume after SIGTERM gives the uninterrupted run's adapter", "[train]
   }
 }
 
-TEST_CASE("non-finite losses stop the run with a clear message", "[train]") {
-  // A model whose final norm holds NaN: every loss is NaN.
-  const std::string model = test::temp_dir("nan_model");
+namespace {
+// The mha fixture with one value of model.norm.weight replaced.
+std::string model_with_norm_value(const std::string& name, double value) {
+  const std::string model = test::temp_dir(name);
   fs::copy_file(llama("mha") + "/model/config.json", model + "/config.json");
   io::SafetensorsFile f(llama("mha") + "/model/model.safetensors");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& k : f.keys()) {
     at::Tensor t = f.tensor(k).clone();
-    if (k == "model.norm.weight") t[0] = std::nan("");
+    if (k == "model.norm.weight") t[0] = value;
     tensors.emplace_back(k, t);
   }
   io::save_safetensors(model + "/model.safetensors", tensors);
-  const std::string out = test::temp_dir("nan_run");
-  const auto r = test::run(test::quote(HYFT_BIN) + " finetune --device cpu --model " + test::quote(model) +
-                           " --train " + test::quote(llama("mha") + "/data.jsonl") + " --output " + test::quote(out) +
-                           " --max-steps 10");
+  return model;
+}
+}  // namespace
+
+TEST_CASE("non-finite weights are refused by name; non-finite losses stop the run", "[train]") {
+  const std::string data = test::quote(llama("mha") + "/data.jsonl");
+  // A NaN in a weight: refused when loaded, naming the tensor and the file.
+  const std::string nan_model = model_with_norm_value("nan_model", std::nan(""));
+  for (const std::string& cmd : {"eval --data " + data, "finetune --train " + data + " --output " +
+                                                            test::quote(test::temp_dir("nan_run"))}) {
+    const auto r = test::run_hyft(cmd + " --device cpu --model " + test::quote(nan_model));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 2);
+    REQUIRE(r.err.find("model.safetensors: weight 'model.norm.weight' holds NaN or infinite values") !=
+            std::string::npos);
+  }
+  // Finite weights so large that the logits overflow: every loss is NaN.
+  const std::string huge = model_with_norm_value("huge_model", 3e38);
+  const auto r = test::run_hyft("finetune --device cpu --model " + test::quote(huge) + " --train " + data +
+                                " --output " + test::quote(test::temp_dir("huge_run")) + " --max-steps 10");
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 1);
   REQUIRE(r.err.find("not finite") != std::string::npos);
   REQUIRE(r.err.find("3 steps in a row") != std::string::npos);
+  REQUIRE(r.err.find("--precision fp32") == std::string::npos);  // already fp32: no such advice
+  REQUIRE(r.err.find("No checkpoint was saved") != std::string::npos);
+  // eval on it: an error, not "loss nan" with exit 0.
+  const auto e = test::run_hyft("eval --device cpu --model " + test::quote(huge) + " --data " + data);
+  INFO(e.err);
+  REQUIRE(e.exit_code == 1);
+  REQUIRE(e.err.find("the loss is not finite") != std::string::npos);
 }
 
 TEST_CASE("a fine-tuned adapter goes through PEFT and export with the same loss", "[train]") {
@@ -181,14 +205,30 @@ TEST_CASE("a fine-tuned adapter goes through PEFT and export with the same loss"
   REQUIRE(std::abs(hyft_loss - merged_loss) < 1e-5 * hyft_loss);
 }
 
-TEST_CASE("bad finetune flags are usage errors", "[train]") {
+TEST_CASE("bad finetune flags are usage errors that name the flag", "[train]") {
   const std::string out = test::temp_dir("bad_flags");
-  for (const char* flags : {"--lr-schedule sideways", "--sampling odd", "--targets embed_tokens", "--lr -1",
-                                   "--lora-r 0", "--precision fp8"}) {
-    const auto r = finetune(out, flags);  // every one exits 2 before training
+  // flags -> what the message must contain; every one exits 2 before training.
+  const std::pair<const char*, const char*> cases[] = {
+      {"--lr-schedule sideways", "--lr-schedule"}, {"--sampling odd", "--sampling"},
+      {"--targets embed_tokens", "--targets"}, {"--lr -1", "--lr must be > 0"}, {"--lora-r 0", "--lora-r"},
+      {"--precision fp8", "--precision"}, {"--max-steps -3", "--max-steps must be >= 0"},
+      {"--epochs 0", "--epochs must be >= 1"}, {"--beta1 1.5", "--beta1 must be in [0, 1)"},
+      {"--eps -1", "--eps must be >= 0"}, {"--max-grad-norm -1", "--max-grad-norm must be >= 0"},
+      {"--save-every -1", "--save-every must be >= 0"}, {"--eval-split -0.2", "--eval-split must be in [0, 1)"},
+      {"--warmup-steps -1", "--warmup-steps must be >= 0"}, {"--loss-scale-init 0", "--loss-scale-init must be > 0"},
+      {"--lr abc", "--lr: 'abc' is not a number"}, {"--grad-accum 2.5", "--grad-accum: '2.5' is not a whole number"},
+      {"--seed -1", "--seed: '-1' is not a whole number >= 0"}};
+  for (const auto& [flags, needle] : cases) {
+    const auto r = finetune(out, flags);
     INFO(flags << ": " << r.err);
     REQUIRE(r.exit_code == 2);
+    REQUIRE(r.err.find(needle) != std::string::npos);
   }
+  // The same checks for YAML keys, which are named with their file and line.
+  std::ofstream(out + "/bad.yaml") << "micro_batch: 2\nlr: abc\n";
+  const auto r = finetune(out, "--config " + test::quote(out + "/bad.yaml"));
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("bad.yaml:2: key 'lr': --lr: 'abc' is not a number") != std::string::npos);
 }
 
 TEST_CASE("--full trains every weight and saves a model transformers loads", "[train]") {
