@@ -118,14 +118,18 @@ TEST_CASE("resume after SIGTERM gives the uninterrupted run's adapter", "[train]
   // A later checkpoint left half-written by a kill: skipped with a warning.
   fs::copy(split + "/checkpoints/step-6", split + "/checkpoints/step-9", fs::copy_options::recursive);
   fs::remove(split + "/checkpoints/step-9/trainer_state.json");
-  fs::create_directories(split + "/checkpoints/step-12.tmp-999");
+  // And a temporary folder of an interrupted (now dead) process: removed at the start.
+  std::string dead_pid = test::run("sh -c 'echo $$'").out;
+  dead_pid.erase(dead_pid.find_last_not_of("\n") + 1);
+  fs::create_directories(split + "/checkpoints/step-12.tmp-" + dead_pid);
 
   const auto resumed = finetune(split, args + " --resume");
   require_ok(resumed);
   REQUIRE(resumed.out.find("resumed from") != std::string::npos);
   REQUIRE(resumed.out.find("step-6 (step 6)") != std::string::npos);
   REQUIRE(resumed.err.find("step-9 is incomplete") != std::string::npos);
-  REQUIRE(resumed.err.find("half-written") != std::string::npos);
+  REQUIRE(resumed.out.find("removed 1 unfinished folder(s) left by interrupted runs") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(split + "/checkpoints/step-12.tmp-" + dead_pid));
 
   const double d = max_diff(adapter(straight + "/adapter"), adapter(split + "/adapter"));
   std::printf("resume at step 6 vs straight (packing %d): adapters max |diff| %.3g\n", int(packing), d);
