@@ -21,6 +21,19 @@ import os
 import sys
 
 
+def sp_spans(sp, text):
+    """(id, begin, end) of each SentencePiece piece of `text`, offsets in characters.
+    sentencepiece 0.2.1+ gives byte offsets through return_type="proto"; older
+    releases character offsets through out_type="immutable_proto"."""
+    try:
+        pieces = sp.encode(text, return_type="proto").pieces
+    except TypeError:
+        return [(p.id, p.begin, p.end) for p in sp.encode(text, out_type="immutable_proto").pieces]
+    data = text.encode()
+    chars = lambda b: len(data[:b].decode(errors="ignore"))
+    return [(p.id, chars(p.begin), chars(p.end)) for p in pieces]
+
+
 def load_encoder(args):
     """Returns (encode(text, starts_input) -> (ids, ends), bos id or None, eos id or None).
 
@@ -37,11 +50,11 @@ def load_encoder(args):
         def encode(text, starts_input):
             lead = "" if starts_input else lead_text  # "<unk>" + text, its pieces dropped
             ids, ends, prev = [], [], 0
-            for piece in sp.encode(lead + text, out_type="immutable_proto").pieces:  # spans in characters
-                if lead and piece.end <= len(lead):
+            for pid, begin, end in sp_spans(sp, lead + text):
+                if lead and end <= len(lead):
                     continue
-                end = piece.end - len(lead) if piece.end > piece.begin else prev
-                ids.append(piece.id)
+                end = end - len(lead) if end > begin else prev
+                ids.append(pid)
                 ends.append(end)
                 prev = end
             return ids, ends

@@ -199,15 +199,18 @@ def label_scores(model, tokenizer_path, data, labels):
     (as transformers' tokenizer(prompt + label)), the tokens ending inside the label
     plus EOS as targets; the prediction is the least; then accuracy, per-class F1,
     macro-F1 and the confusion matrix (rows gold, columns predicted)."""
+    import os
     import sentencepiece as spm
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    from tokenize_with_hf import sp_spans
     sp = spm.SentencePieceProcessor(model_file=tokenizer_path)
     scores, gold, pred = [], [], []
     for rec in data:
         row = []
         for label in labels:
-            pieces = sp.encode(rec["prompt"] + label, out_type="immutable_proto").pieces
-            ids = [sp.bos_id()] + [p.id for p in pieces] + [sp.eos_id()]
-            targets = [i + 1 for i, p in enumerate(pieces) if p.end > len(rec["prompt"])] + [len(ids) - 1]
+            pieces = sp_spans(sp, rec["prompt"] + label)
+            ids = [sp.bos_id()] + [pid for pid, _, _ in pieces] + [sp.eos_id()]
+            targets = [i + 1 for i, (_, _, end) in enumerate(pieces) if end > len(rec["prompt"])] + [len(ids) - 1]
             with torch.no_grad():
                 logits = model(torch.tensor([ids])).logits[0].float()
             logp = torch.log_softmax(logits, dim=-1)
