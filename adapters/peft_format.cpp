@@ -11,8 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 namespace hyft::adapters {
@@ -69,20 +71,33 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
              j.contains("peft_type") ? j["peft_type"].dump() : "(missing)", " is not supported; hyft reads LORA");
   refuse_unsupported(j, config_path);
 
+  // Each key checked by name: present where required, of the type PEFT writes.
+  const auto number = [&](const char* key, std::optional<double> fallback, bool integer) {
+    if (!j.contains(key) || j[key].is_null()) {
+      HYFT_CHECK(fallback, config_path, ": '", key, "' is missing (PEFT writes it)");
+      return *fallback;
+    }
+    HYFT_CHECK(integer ? j[key].is_number_integer() : j[key].is_number(), config_path, ": '", key, "' must be ",
+               integer ? "a whole number" : "a number", ", got ", j[key].dump());
+    return j[key].get<double>();
+  };
   LoraAdapter a;
-  try {
-    a.settings.r = j.at("r").get<int64_t>();
-    a.settings.alpha = j.contains("lora_alpha") ? j["lora_alpha"].get<double>() : 8.0;
-    a.settings.dropout = j.contains("lora_dropout") && !j["lora_dropout"].is_null() ? j["lora_dropout"].get<double>() : 0.0;
-    a.settings.use_rslora = j.contains("use_rslora") && j["use_rslora"].get<bool>();
-    if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
-      a.base_model_name_or_path = j["base_model_name_or_path"].get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    fail(config_path, ": a key is missing or has the wrong type (", e.what(), ")");
+  a.settings.r = int64_t(number("r", std::nullopt, /*integer=*/true));
+  a.settings.alpha = number("lora_alpha", 8.0, false);
+  a.settings.dropout = number("lora_dropout", 0.0, false);
+  if (j.contains("use_rslora") && !j["use_rslora"].is_null()) {
+    HYFT_CHECK(j["use_rslora"].is_boolean(), config_path, ": 'use_rslora' must be true or false, got ",
+               j["use_rslora"].dump());
+    a.settings.use_rslora = j["use_rslora"].get<bool>();
   }
+  if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
+    a.base_model_name_or_path = j["base_model_name_or_path"].get<std::string>();
   std::set<std::string> listed;  // target_modules as a list; a regex string is checked by the keys
   if (j.contains("target_modules") && j["target_modules"].is_array())
-    for (const auto& t : j["target_modules"]) listed.insert(t.get<std::string>());
+    for (const auto& t : j["target_modules"]) {
+      HYFT_CHECK(t.is_string(), config_path, ": 'target_modules' must list module names, got ", t.dump());
+      listed.insert(t.get<std::string>());
+    }
 
   io::SafetensorsFile file(weights_path);
   std::set<std::string> targets;

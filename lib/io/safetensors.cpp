@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include "common/error.h"
+#include "io/json_file.h"
 #include "io/atomic_file.h"
 
 #include <ATen/ATen.h>
@@ -93,12 +94,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   data_start_ = 8 + header_len;
   const uint64_t data_size = file_size - data_start_;
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(map_->data() + 8, map_->data() + 8 + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": header is not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json header =
+      parse_json_text(std::string(map_->data() + 8, map_->data() + 8 + header_len), path + ": header");
   HYFT_CHECK(header.is_object(), path, ": header is not a JSON object");
 
   for (auto it = header.begin(); it != header.end(); ++it) {

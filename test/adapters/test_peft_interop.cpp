@@ -279,3 +279,21 @@ TEST_CASE("the attention rule travels with the adapter and the export", "[adapte
   REQUIRE(r.exit_code == 2);
   REQUIRE(r.err.find("has no effect without a window") != std::string::npos);
 }
+
+TEST_CASE("adapter_config.json errors name the key, in plain words", "[adapters]") {
+  const std::pair<std::function<void(nlohmann::json&)>, const char*> cases[] = {
+      {[](nlohmann::json& j) { j.erase("r"); }, "'r' is missing"},
+      {[](nlohmann::json& j) { j["r"] = "8"; }, "'r' must be a whole number, got \"8\""},
+      {[](nlohmann::json& j) { j["lora_alpha"] = "high"; }, "'lora_alpha' must be a number"},
+      {[](nlohmann::json& j) { j["use_rslora"] = 1; }, "'use_rslora' must be true or false"},
+      {[](nlohmann::json& j) { j["target_modules"] = {"q_proj", 7}; }, "'target_modules' must list module names"}};
+  int i = 0;
+  for (const auto& [edit, needle] : cases) {
+    const std::string dir = copy_adapter(peft("mha_all"), "bad_config_" + std::to_string(i++), edit);
+    const auto r = test::run_hyft("eval --device cpu --model " + test::quote(llama("mha") + "/model") +
+                                  " --adapter " + test::quote(dir) + " --data " +
+                                  test::quote(llama("mha") + "/data.jsonl"));
+    require_refusal(r, needle);
+    REQUIRE(r.err.find("json.exception") == std::string::npos);
+  }
+}
