@@ -17,7 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'H', 'Y', 'F', 'T', 'D', 'S', '0', '2'};
+// Layout: magic, payload, FNV-1a of the payload (8 bytes): a damaged entry is
+// detected before a single field of it is trusted.
+constexpr char kMagic[8] = {'H', 'Y', 'F', 'T', 'D', 'S', '0', '3'};
 
 // 64-bit FNV-1a: stable across runs and platforms (std::hash is not).
 uint64_t fnv1a(const std::string& s) {
@@ -123,7 +125,16 @@ std::optional<Dataset> read_dataset_cache(const std::string& path) {
   ss << in.rdbuf();
   std::string data = ss.str();
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) return std::nullopt;
-  Reader r(data.substr(sizeof kMagic));
+  uint64_t stored = 0;
+  if (data.size() >= sizeof kMagic + 8)
+    std::memcpy(&stored, data.data() + data.size() - 8, 8);
+  std::string payload = data.size() >= sizeof kMagic + 8 ? data.substr(sizeof kMagic, data.size() - sizeof kMagic - 8)
+                                                          : std::string();
+  if (data.size() < sizeof kMagic + 8 || fnv1a(payload) != stored) {
+    std::cerr << "warning: " << path << " is damaged (checksum); tokenizing the dataset again\n";
+    return std::nullopt;
+  }
+  Reader r(std::move(payload));
   Dataset d;
   auto& s = d.stats;
   for (int64_t* f : {&s.records, &s.skipped_lines, &s.truncated, &s.dropped_overlength, &s.dropped_no_target,
@@ -176,6 +187,8 @@ void write_dataset_cache(const std::string& path, const Dataset& d) {
     w.i64(e.label ? 1 : 0);
     if (e.label) w.str(*e.label);
   }
+  const uint64_t sum = fnv1a(w.buf_.substr(sizeof kMagic));
+  w.buf_.append(reinterpret_cast<const char*>(&sum), 8);
   io::write_file_atomic(path, w.buf_);
 }
 

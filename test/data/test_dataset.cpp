@@ -490,9 +490,21 @@ TEST_CASE("the tokenized-data cache returns the same dataset and follows its inp
   data::DatasetOptions shorter = o;
   shorter.tokens.max_seq_len = 3;
   REQUIRE(data::dataset_cache_path(o.cache_dir, path, &tok(), tok().vocab_size(), shorter) != cache);
-  std::ofstream(cache, std::ios::binary | std::ios::trunc) << "HYFTDS02garbage";
+  std::ofstream(cache, std::ios::binary | std::ios::trunc) << "HYFTDS03garbage";
   REQUIRE(data::load_dataset(path, &tok(), tok().vocab_size(), o).examples.size() == first.examples.size());
   REQUIRE(data::read_dataset_cache(cache).has_value());  // rewritten whole
+  // One flipped byte anywhere (a count, a statistic) is caught by the checksum before any field is
+  // trusted: the entry is rebuilt, never read.
+  for (const size_t at : {size_t(8 + 8 * 8 + 3), size_t(40)}) {
+    std::string bytes = test::read_text(cache);
+    bytes[at] = char(bytes[at] ^ 0x5a);
+    std::ofstream(cache, std::ios::binary | std::ios::trunc) << bytes;
+    REQUIRE_FALSE(data::read_dataset_cache(cache).has_value());
+    const auto rebuilt = data::load_dataset(path, &tok(), tok().vocab_size(), o);
+    REQUIRE(rebuilt.examples.size() == first.examples.size());
+    REQUIRE(rebuilt.examples[1].labels == first.examples[1].labels);
+    REQUIRE(data::read_dataset_cache(cache).has_value());
+  }
 }
 
 TEST_CASE("hyft data render + scripts/tokenize_with_hf.py rebuild hyft's own examples", "[data]") {
