@@ -5,6 +5,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_EXCHANGE
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,6 +53,18 @@ void AtomicDir::commit() {
   TORCH_INTERNAL_ASSERT(!committed_, "AtomicDir committed twice");
   std::error_code ec;
   std::string old;
+  // Replacing: swap the two folders in one step (Linux renameat2 RENAME_EXCHANGE),
+  // so a kill at any moment leaves either the old folder or the new one in place;
+  // the temporary name then holds the old one, removed like any leftover.
+  if (fs::exists(path_, ec) && ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, path_.c_str(), RENAME_EXCHANGE) == 0) {
+    committed_ = true;
+    try {
+      remove_tree(tmp_);  // the old folder; a leftover is removed at the next run's start
+    } catch (const UserError&) {
+    }
+    return;
+  }
+  // Filesystems without the exchange: move the old folder aside, then rename.
   if (fs::exists(path_, ec)) {
     old = path_ + ".old-" + std::to_string(::getpid());
     remove_tree(old);

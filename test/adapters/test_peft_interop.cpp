@@ -191,8 +191,10 @@ TEST_CASE("hyft export loads in transformers with hyft's unmerged loss", "[adapt
   require_refusal(test::run_hyft(base_args + " --output " + test::quote(out + "/fp32")), "--force");
   REQUIRE(test::run_hyft(base_args + " --output " + test::quote(out + "/fp32") + " --force --dtype fp16").exit_code == 0);
   REQUIRE(nlohmann::json::parse(test::read_text(out + "/fp32/config.json"))["torch_dtype"] == "float16");
-  for (const auto& e : fs::directory_iterator(out))
+  for (const auto& e : fs::directory_iterator(out)) {  // swapped in one step: nothing left beside it
     REQUIRE(e.path().filename().string().find(".tmp-") == std::string::npos);
+    REQUIRE(e.path().filename().string().find(".old-") == std::string::npos);
+  }
 }
 
 TEST_CASE("unsupported or mismatched adapters are refused with the reason", "[adapters]") {
