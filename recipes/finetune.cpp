@@ -107,8 +107,7 @@ int run_finetune(FinetuneOptions o) {
   o.trainer.device = load.device;
   // The frozen base is stored in the compute dtype; whatever trains is float32.
   load.dtype = o.full ? at::kFloat : o.trainer.precision;
-  auto model = model::load_pretrained(o.model.model_dir, load);
-  check_global_ratio_applies(o.model, model->attention_settings);
+  auto model = load_model(o.model, load);  // no adapter_dir: a fresh adapter is made below
   LoraModules modules;
   if (o.full) {
     unfreeze_all(*model);

@@ -19,11 +19,13 @@ model::LoadOptions load_options(const ModelOptions& o) {
   return load;
 }
 
+namespace {
 void check_global_ratio_applies(const ModelOptions& o, const attention::HybridSettings& resolved) {
   HYFT_CHECK(!(o.global_ratio && *o.global_ratio > 0 && resolved.window_size == 0), "--global-ratio ",
              *o.global_ratio, " has no effect without a window (global tokens only matter when attention is "
              "limited to a window): give --window-size W too, or leave --global-ratio out");
 }
+}  // namespace
 
 model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptions& given) {
   HYFT_CHECK(!o.model_dir.empty(), "--model is required; see --help");

@@ -24,10 +24,9 @@ struct ModelOptions {
 
 // Device, compute dtype ("auto" resolved) and attention flags.
 model::LoadOptions load_options(const ModelOptions& o);
-// A UserError when --global-ratio is given but no window applies (from the flag,
-// the adapter or config.json): global tokens only matter inside a window.
-void check_global_ratio_applies(const ModelOptions& o, const attention::HybridSettings& resolved);
-// The model in the options' device and dtype, with its adapter attached.
+// The model in the options' device and dtype, with its adapter attached (and the
+// adapter's recorded attention rule unless a flag overrides it). --global-ratio
+// given where no window applies is a UserError: global tokens only matter inside one.
 model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptions& load);
 // --tokenizer, else the model folder's tokenizer.model, else null (pre-tokenized data).
 std::unique_ptr<tokenizer::Tokenizer> find_tokenizer(const ModelOptions& o);

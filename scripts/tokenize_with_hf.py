@@ -34,6 +34,20 @@ def sp_spans(sp, text):
     return [(p.id, chars(p.begin), chars(p.end)) for p in pieces]
 
 
+def after_lead(spans, lead_len):
+    """(ids, ends) of the pieces past a lead of `lead_len` characters, ends made
+    relative to the text after it; a piece that covers nothing gets its predecessor's end."""
+    ids, ends, prev = [], [], 0
+    for pid, begin, end in spans:
+        if lead_len and end <= lead_len:
+            continue
+        end = end - lead_len if end > begin else prev
+        ids.append(pid)
+        ends.append(end)
+        prev = end
+    return ids, ends
+
+
 def load_encoder(args):
     """Returns (encode(text, starts_input) -> (ids, ends), bos id or None, eos id or None).
 
@@ -49,15 +63,7 @@ def load_encoder(args):
 
         def encode(text, starts_input):
             lead = "" if starts_input else lead_text  # "<unk>" + text, its pieces dropped
-            ids, ends, prev = [], [], 0
-            for pid, begin, end in sp_spans(sp, lead + text):
-                if lead and end <= len(lead):
-                    continue
-                end = end - len(lead) if end > begin else prev
-                ids.append(pid)
-                ends.append(end)
-                prev = end
-            return ids, ends
+            return after_lead(sp_spans(sp, lead + text), len(lead))
         return encode, (bos if bos >= 0 else None), (eos if eos >= 0 else None)
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
@@ -70,15 +76,7 @@ def load_encoder(args):
     def encode(text, starts_input):
         lead = "" if starts_input else eos_text  # text after a special token
         enc = tok.encode(lead + text, add_special_tokens=False)
-        ids, ends, prev = [], [], 0
-        for tid, (begin, end) in zip(enc.ids, enc.offsets):
-            if lead and end <= len(lead):
-                continue
-            end = end - len(lead) if end > begin else prev
-            ids.append(tid)
-            ends.append(end)
-            prev = end
-        return ids, ends
+        return after_lead([(tid, b, e) for tid, (b, e) in zip(enc.ids, enc.offsets)], len(lead))
     return encode, config.get("bos_token_id"), eos
 
 
