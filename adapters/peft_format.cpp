@@ -67,7 +67,7 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
              fs::exists(fs::path(dir) / "adapter_model.bin") ? " (only adapter_model.bin: save it with safetensors)" : "");
   const nlohmann::json j = io::read_json_file(config_path, "a PEFT adapter config");
   HYFT_CHECK(j.is_object(), config_path, ": not a JSON object");
-  HYFT_CHECK(j.value("peft_type", std::string()) == "LORA", config_path, ": peft_type ",
+  HYFT_CHECK(j.contains("peft_type") && j["peft_type"] == "LORA", config_path, ": peft_type ",
              j.contains("peft_type") ? j["peft_type"].dump() : "(missing)", " is not supported; hyft reads LORA");
   refuse_unsupported(j, config_path);
 

@@ -3,6 +3,7 @@
 #include "adapters/lora_linear.h"
 #include "adapters/peft_format.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "common/runtime.h"
 #include "common/strings.h"
 #include "io/remove_tree.h"
@@ -11,7 +12,9 @@
 
 #include <ATen/ATen.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -107,7 +110,9 @@ int run_finetune(FinetuneOptions o) {
   o.trainer.device = load.device;
   // The frozen base is stored in the compute dtype; whatever trains is float32.
   load.dtype = o.full ? at::kFloat : o.trainer.precision;
+  if (std::getenv("HYFT_TEST_SIGNAL_WHILE_LOADING")) std::raise(SIGTERM);  // tests: the handler is already there
   auto model = load_model(o.model, load);  // no adapter_dir: a fresh adapter is made below
+  stop_if_interrupted("loading the model");
   LoraModules modules;
   if (o.full) {
     unfreeze_all(*model);
@@ -122,6 +127,7 @@ int run_finetune(FinetuneOptions o) {
   auto train = data::load_dataset(o.train_file, tok.get(), vocab, o.data);
   std::vector<data::Example> held_out;
   if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;
+  stop_if_interrupted("reading the data");
   if (o.eval_split > 0) std::tie(train.examples, held_out) = data::split_holdout(std::move(train.examples), o.eval_split, o.seed);
   if (o.trainer.sampling.kind == data::SamplingKind::Weighted) {
     bool any = false;

@@ -128,6 +128,8 @@ std::vector<std::pair<std::string, std::string>> config_arguments(const std::str
     fail(path, ": cannot read the --config file");
   } catch (const YAML::ParserException& e) {
     fail(path, ":", e.mark.line + 1, ": not valid YAML (", e.msg, ")");
+  } catch (const YAML::Exception& e) {
+    fail(path, ":", e.mark.line + 1, ": not valid YAML (", e.msg, ")");
   }
   HYFT_CHECK(root.IsMap(), path, ": must be a map of option: value");
   const cxxopts::Options& options = table.options();
@@ -136,14 +138,19 @@ std::vector<std::pair<std::string, std::string>> config_arguments(const std::str
   for (const auto& k : known) known_snake.insert(snake(k));
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
     const int line = kv.first.Mark().line + 1;
+    HYFT_CHECK(kv.first.IsScalar(), path, ":", line, ": a key must be a plain name (option: value)");
+    const std::string key = kv.first.Scalar();
     const YAML::Node& v = kv.second;
     std::string value;
     if (v.IsSequence()) {
-      for (size_t i = 0; i < v.size(); ++i) value += (i ? "," : "") + v[i].as<std::string>();
+      for (size_t i = 0; i < v.size(); ++i) {
+        HYFT_CHECK(v[i].IsScalar(), path, ":", v[i].Mark().line + 1, ": '", key,
+                   "' must list plain values (no nested lists or maps)");
+        value += (i ? "," : "") + v[i].Scalar();
+      }
     } else if (v.IsScalar()) {
-      value = v.as<std::string>();
+      value = v.Scalar();
     } else {
       fail(path, ":", line, ": '", key, "' must be a value or a list");
     }

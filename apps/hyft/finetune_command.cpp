@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "common/strings.h"
 #include "recipes/finetune.h"
 #include "shared_options.h"
@@ -9,6 +10,7 @@
 namespace hyft::app {
 
 int finetune_command(int argc, char** argv) {
+  install_interrupt_handlers();  // first: a signal while loading stops the run cleanly
   recipes::FinetuneOptions o;
   auto& t = o.trainer;
   OptionTable opts(argv[0], "Fine-tune a model with LoRA (or every weight with --full) on a JSONL dataset. "

@@ -4,6 +4,7 @@
 #include "commands.h"
 
 #include "common/error.h"
+#include "common/interrupt.h"
 
 #include <c10/util/Exception.h>
 
@@ -48,6 +49,9 @@ int main(int argc, char** argv) {
     argv[1] = program.data();
     try {
       return c.run(argc - 1, argv + 1);
+    } catch (const hyft::Interrupted& e) {
+      std::cerr << e.what() << std::endl;
+      return 128 + e.signal;
     } catch (const hyft::UserError& e) {
       std::cerr << "error: " << e.what() << std::endl;
       return 2;

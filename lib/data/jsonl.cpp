@@ -37,6 +37,9 @@ ParsedLine parse_jsonl_line(const std::string& text, const std::string& file, in
   } catch (const nlohmann::json::parse_error& e) {
     out.error = where + "not valid JSON (at character " + std::to_string(e.byte) + ")";
     return out;
+  } catch (const nlohmann::json::out_of_range&) {
+    out.error = where + "holds a number too large for a double (such as 1e309)";
+    return out;
   }
   if (!out.value.is_object()) {
     out.error = where + "expected a JSON object, got " + out.value.type_name();

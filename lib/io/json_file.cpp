@@ -67,6 +67,8 @@ Json parse(const std::string& text, const std::string& where) {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail(where, ": not valid JSON at ", position(text, e.byte));
+  } catch (const nlohmann::json::out_of_range&) {
+    fail(where, ": holds a number too large for a double (such as 1e309)");
   }
 }
 

@@ -43,6 +43,12 @@ class ConfigReader {
     return j_[key].get<bool>();
   }
 
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    HYFT_CHECK(j_[key].is_string(), source_, ": '", key, "' must be a string, got ", j_[key].dump());
+    return j_[key].get<std::string>();
+  }
+
   std::optional<int64_t> token_id(const char* key) const {
     if (!has(key)) return std::nullopt;
     HYFT_CHECK(j_[key].is_number_integer(), source_, ": '", key, "' must be an integer");
@@ -58,10 +64,8 @@ RopeScaling parse_rope_scaling(const nlohmann::json& r, const std::string& sourc
                                const char* key) {
   RopeScaling out;
   HYFT_CHECK(r.is_object(), source, ": '", key, "' must be an object or null");
-  std::string type = "default";
-  if (r.contains("rope_type")) type = r["rope_type"].get<std::string>();
-  else if (r.contains("type")) type = r["type"].get<std::string>();
   ConfigReader rr(r, source);
+  const std::string type = rr.string("rope_type", rr.string("type", "default"));
   if (type == "default") return out;
   if (type == "linear") out.type = RopeType::Linear;
   else if (type == "dynamic") out.type = RopeType::Dynamic;
@@ -95,7 +99,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
                source, ": 'architectures' must be a list of names");
     arch = j["architectures"][0].get<std::string>();
   } else if (r.has("model_type")) {
-    const auto mt = j["model_type"].get<std::string>();
+    const auto mt = r.string("model_type", "");
     arch = mt == "llama" ? "LlamaForCausalLM" : mt == "mistral" ? "MistralForCausalLM" : mt;
   }
   HYFT_CHECK(arch == "LlamaForCausalLM" || arch == "MistralForCausalLM", source,
@@ -133,7 +137,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   if (r.has("rope_parameters")) {
     const auto& rp = j["rope_parameters"];
     c.rope_scaling = parse_rope_scaling(rp, source, "rope_parameters");
-    if (rp.contains("rope_theta")) c.rope_theta = rp["rope_theta"].get<double>();
+    c.rope_theta = ConfigReader(rp, source).number("rope_theta", c.rope_theta);
   } else if (r.has("rope_scaling")) {
     c.rope_scaling = parse_rope_scaling(j["rope_scaling"], source, "rope_scaling");
   }
@@ -150,7 +154,11 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   if (r.has("eos_token_id")) {
     const auto& e = j["eos_token_id"];
     if (e.is_array())
-      for (const auto& x : e) c.eos_token_ids.push_back(x.get<int64_t>());
+      for (const auto& x : e) {
+        HYFT_CHECK(x.is_number_integer(), source, ": 'eos_token_id' must be an integer or a list of integers, got ",
+                   e.dump());
+        c.eos_token_ids.push_back(x.get<int64_t>());
+      }
     else
       c.eos_token_ids.push_back(r.token_id("eos_token_id").value());
   }
@@ -175,8 +183,8 @@ LlamaConfig load_llama_config(const std::string& path) {
   const nlohmann::json j = io::read_json_file(path, "a model folder needs config.json");
   try {
     return parse_llama_config(j, path);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": a key has the wrong type (", e.what(), ")");
+  } catch (const nlohmann::json::exception&) {  // every key is read through a typed check; a safety net
+    fail(path, ": a key has a value of the wrong type; compare the file with the model's original config.json");
   }
 }
 

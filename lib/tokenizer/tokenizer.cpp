@@ -18,7 +18,8 @@ Tokenizer::Tokenizer(const std::string& model_path)
     : path_(model_path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   HYFT_CHECK(fs::exists(model_path), model_path, ": no such tokenizer file");
   const auto status = sp_->Load(model_path);
-  HYFT_CHECK(status.ok(), model_path, ": not a SentencePiece model (", status.ToString(), ")");
+  HYFT_CHECK(status.ok(), model_path, ": not a SentencePiece model (it does not parse as one); give the model's "
+             "tokenizer.model, or train one with 'hyft tokenizer train'");
 }
 
 Tokenizer::~Tokenizer() = default;

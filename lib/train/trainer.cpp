@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/gpu_memory.h"
+#include "common/interrupt.h"
 #include "data/batch.h"
 #include "data/packing.h"
 #include "eval/evaluate.h"
@@ -29,26 +30,6 @@ namespace hyft::train {
 namespace fs = std::filesystem;
 
 namespace {
-
-volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_signal(int sig) { g_signal = sig; }
-
-// Installs the SIGINT/SIGTERM handlers for the run and restores the old ones.
-struct SignalScope {
-  struct sigaction old_int {}, old_term {};
-  SignalScope() {
-    g_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-  }
-  ~SignalScope() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
 
 // metrics.jsonl without the rows logged after `step` (a run killed after its last
 // checkpoint logged steps the resumed run repeats).
@@ -254,7 +235,7 @@ int64_t Trainer::restore(const std::string& dir, double& best_eval) {
 
 TrainResult Trainer::run() {
   fs::create_directories(o_.output_dir);
-  SignalScope signals;
+  install_interrupt_handlers();  // already done by `hyft finetune`; here for library callers
   TrainResult result;
   double best_eval = std::nan("");
   int64_t start = 0;
@@ -290,6 +271,16 @@ TrainResult Trainer::run() {
   int64_t step = start, last_saved = start;
   result.start_step = result.steps = start;
   while (step < total_steps_) {
+    if (const int sig = interrupt_signal()) {  // between steps: the safe point
+      if (last_saved != step) save(step, best_eval);
+      if (step > 0)
+        std::printf("%s: saved a checkpoint at step %lld under %s/checkpoints; continue with --resume\n",
+                    sig == SIGINT ? "interrupted" : "terminated", (long long)step, o_.output_dir.c_str());
+      else
+        std::printf("%s before the first step; nothing was trained\n", sig == SIGINT ? "interrupted" : "terminated");
+      result.exit_code = 128 + sig;
+      break;
+    }
     StepStats st;
     try {
       st = train_step(step);
@@ -363,13 +354,6 @@ TrainResult Trainer::run() {
       }
     }
     if (signal_at && std::atoll(signal_at) == step) std::raise(SIGTERM);
-    if (g_signal) {
-      if (last_saved != step) save(step, best_eval);
-      std::printf("%s: saved a checkpoint at step %lld under %s/checkpoints; continue with --resume\n",
-                  g_signal == SIGINT ? "interrupted" : "terminated", (long long)step, o_.output_dir.c_str());
-      result.exit_code = 128 + int(g_signal);
-      break;
-    }
   }
   if (result.exit_code == 0) {
     hooks_.save(o_.output_dir + "/" + hooks_.final_name);

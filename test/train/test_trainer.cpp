@@ -99,6 +99,16 @@ TEST_CASE("micro-batch 2 x accumulation 4 equals micro-batch 8 x accumulation 1"
   REQUIRE(d < 1e-5);
 }
 
+TEST_CASE("SIGTERM while loading stops cleanly: no checkpoint, no adapter, a plain message", "[train]") {
+  const std::string out = test::temp_dir("signal_while_loading");
+  const auto r = finetune(out, "--max-steps 4", "HYFT_TEST_SIGNAL_WHILE_LOADING=1");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 143);  // the shell says 143 for a kill by SIGTERM too: the message tells them apart
+  REQUIRE(r.err.find("terminated while loading the model; nothing was written") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(out + "/adapter"));
+  REQUIRE_FALSE(fs::exists(out + "/checkpoints"));
+}
+
 TEST_CASE("resume after SIGTERM gives the uninterrupted run's adapter", "[train]") {
   for (const bool packing : {false, true}) {
   INFO("packing " << packing);
