@@ -22,6 +22,11 @@ ParsedLine parse_jsonl_line(const std::string& text, const std::string& file, in
   if (text.find_first_not_of(" \t\r") == std::string::npos) return out;
   const std::string where = file + ":" + std::to_string(line) + ": ";
   out.status = ParsedLine::Status::Bad;
+  if (text.size() > kMaxLineBytes) {
+    out.error = where + "the line is " + std::to_string(text.size() >> 20) + " MiB, over the " +
+                std::to_string(kMaxLineBytes >> 20) + " MiB limit of one record; split the text into several records";
+    return out;
+  }
   const size_t bad = first_invalid_utf8(text);
   if (bad != std::string::npos) {
     out.error = where + "invalid UTF-8 at byte " + std::to_string(bad + 1);

@@ -36,6 +36,9 @@ struct ParsedLine {
   nlohmann::json value;
   std::string error;
 };
+// One record's line is at most this long (a training row holds a few thousand tokens;
+// longer text is truncated to --max-seq-len anyway).
+constexpr size_t kMaxLineBytes = size_t(64) << 20;
 ParsedLine parse_jsonl_line(const std::string& text, const std::string& file, int64_t line);
 
 // Every line of `path`, line breaks (and a trailing \r) removed; a file that
