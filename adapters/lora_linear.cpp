@@ -23,6 +23,24 @@ void validate(const LoraSettings& s, const std::string& source) {
     HYFT_CHECK(std::find(known.begin(), known.end(), t) != known.end(), source, ": '", t,
                "' is not a projection LoRA can wrap (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj "
                "lm_head)");
+  const auto& saveable = saveable_modules();
+  for (const auto& m : s.modules_to_save) {
+    HYFT_CHECK(std::find(saveable.begin(), saveable.end(), m) != saveable.end(), source, ": '", m,
+               "' is not a module hyft trains whole (modules_to_save: embed_tokens, lm_head)");
+    HYFT_CHECK(std::find(s.targets.begin(), s.targets.end(), m) == s.targets.end(), source, ": '", m,
+               "' is both a LoRA target and a module to save; choose one");
+  }
+}
+
+std::vector<std::string> parse_modules_to_save(const std::string& text, const std::string& source) {
+  std::vector<std::string> out;
+  for (auto& name : split_list(text))
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  LoraSettings s;
+  s.targets = {"q_proj"};
+  s.modules_to_save = out;
+  validate(s, source);
+  return out;
 }
 
 std::vector<std::string> parse_targets(const std::string& text, const std::string& source) {
@@ -91,7 +109,23 @@ LoraModules apply_lora(model::LlamaForCausalLMImpl& model, const LoraSettings& s
   }
   for (const auto& name : only)
     HYFT_CHECK(wrapped.count(name), "the adapter wraps '", name, "', which this model does not have");
+  // Modules trained whole: float32 and trainable, like the adapter's own weights.
+  for (const auto& m : settings.modules_to_save) {
+    at::Tensor w = saved_module_weight(model, m);
+    at::NoGradGuard no_grad;
+    w.set_data(w.to(at::kFloat));
+    w.set_requires_grad(true);
+  }
   return wrapped;
+}
+
+at::Tensor saved_module_weight(model::LlamaForCausalLMImpl& model, const std::string& short_name) {
+  HYFT_CHECK(!model.config().tie_word_embeddings, short_name, ": this model ties lm_head to embed_tokens "
+             "(tie_word_embeddings), which modules_to_save does not support; leave --modules-to-save out");
+  if (short_name == "embed_tokens") return model.model->embed_tokens->weight;
+  auto head = std::dynamic_pointer_cast<model::Projection>(model.lm_head);
+  TORCH_INTERNAL_ASSERT(head, "lm_head is wrapped; validate() keeps a saved module out of the targets");
+  return head->weight;
 }
 
 void unfreeze_all(model::LlamaForCausalLMImpl& model) {

@@ -30,9 +30,14 @@ class LoraLinear : public model::LinearLayer {
 using LoraModules = std::map<std::string, std::shared_ptr<LoraLinear>>;
 
 // Wraps settings.targets in every layer (or only `modules`, names as above, when
-// given), freezes every base weight and leaves only A and B trainable.
+// given), freezes every base weight and leaves only A and B trainable, and the
+// modules to save (float32, trained whole).
 LoraModules apply_lora(model::LlamaForCausalLMImpl& model, const LoraSettings& settings,
                        const std::vector<std::string>& modules = {});
+
+// The whole weight of a module the adapter trains (settings.modules_to_save):
+// "embed_tokens" -> model.embed_tokens.weight (V, D), "lm_head" -> lm_head.weight (V, D).
+at::Tensor saved_module_weight(model::LlamaForCausalLMImpl& model, const std::string& short_name);
 
 // Every parameter trainable, no adapters (--full).
 void unfreeze_all(model::LlamaForCausalLMImpl& model);

@@ -1,5 +1,6 @@
 // The settings of a LoRA adapter: which projections it wraps, its rank, alpha,
-// dropout and the rsLoRA switch, and the scaling they imply.
+// dropout and the rsLoRA switch, the scaling they imply, and the whole modules it
+// trains beside the adapter (PEFT's modules_to_save: embed_tokens, lm_head).
 #pragma once
 
 #include <cmath>
@@ -37,8 +38,19 @@ inline std::string projection_module_name(size_t layer, const std::string& proje
          (is_attention_projection(projection) ? ".self_attn." : ".mlp.") + projection;
 }
 
+// Modules an adapter may train whole (PEFT's modules_to_save), by PEFT's short
+// name, and their module names in the model: what new tokens need to be learned.
+inline const std::vector<std::string>& saveable_modules() {
+  static const std::vector<std::string> names = {"embed_tokens", "lm_head"};
+  return names;
+}
+inline std::string saved_module_name(const std::string& short_name) {
+  return short_name == "embed_tokens" ? "model.embed_tokens" : short_name;
+}
+
 struct LoraSettings {
   std::vector<std::string> targets = {"q_proj", "v_proj"};
+  std::vector<std::string> modules_to_save;  // embed_tokens, lm_head: trained whole
   int64_t r = 16;
   double alpha = 32.0;
   double dropout = 0.1;
@@ -48,11 +60,14 @@ struct LoraSettings {
   double scaling() const { return use_rslora ? alpha / std::sqrt(double(r)) : alpha / double(r); }
 };
 
-// Checks r > 0, alpha > 0, 0 <= dropout < 1 and that every target is a known
-// projection; `source` names the flag or file in the error.
+// Checks r > 0, alpha > 0, 0 <= dropout < 1, that every target is a known
+// projection and every saved module one of saveable_modules() that is not also a
+// LoRA target; `source` names the flag or file in the error.
 void validate(const LoraSettings& s, const std::string& source);
 
 // "q_proj,v_proj" -> {"q_proj", "v_proj"}; "all" -> every projection.
 std::vector<std::string> parse_targets(const std::string& text, const std::string& source);
+// "embed_tokens,lm_head" -> the list, checked.
+std::vector<std::string> parse_modules_to_save(const std::string& text, const std::string& source);
 
 }  // namespace hyft::adapters

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -36,7 +38,6 @@ bool is_set(const nlohmann::json& j, const char* key) {
 void refuse_unsupported(const nlohmann::json& j, const std::string& path) {
   const std::pair<const char*, const char*> refused[] = {
       {"use_dora", "DoRA (use_dora)"},
-      {"modules_to_save", "modules_to_save (fully trained extra modules)"},
       {"rank_pattern", "rank_pattern (per-module ranks)"},
       {"alpha_pattern", "alpha_pattern (per-module alphas)"},
       {"layers_to_transform", "layers_to_transform"},
@@ -92,6 +93,14 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
   }
   if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
     a.base_model_name_or_path = j["base_model_name_or_path"].get<std::string>();
+  std::vector<std::string> to_save;  // modules_to_save: checked below against what hyft trains whole
+  if (j.contains("modules_to_save") && !j["modules_to_save"].is_null()) {
+    HYFT_CHECK(j["modules_to_save"].is_array(), config_path, ": 'modules_to_save' must be a list of module names");
+    for (const auto& m : j["modules_to_save"]) {
+      HYFT_CHECK(m.is_string(), config_path, ": 'modules_to_save' must list module names, got ", m.dump());
+      to_save.push_back(m.get<std::string>());
+    }
+  }
   std::set<std::string> listed;  // target_modules as a list; a regex string is checked by the keys
   if (j.contains("target_modules") && j["target_modules"].is_array())
     for (const auto& t : j["target_modules"]) {
@@ -106,6 +115,27 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
                "' is an embedding adapter, which hyft does not support");
     HYFT_CHECK(key.find("lora_magnitude_vector") == std::string::npos, weights_path, ": '", key,
                "' belongs to DoRA, which hyft does not support");
+    // base_model.model.<embed_tokens or lm_head>.weight: a module saved whole. After a
+    // vocabulary resize PEFT also writes <module>.modules_to_save.weight (the same
+    // trained copy) and <module>.original_module.weight (the resized base, used only
+    // with the adapter disabled): the first is read as the module, the second skipped.
+    std::string module_of_weight;
+    bool original = false;
+    for (const char* suffix : {".modules_to_save.weight", ".original_module.weight", ".weight"})
+      if (module_of_weight.empty() && ends_with(key, suffix)) {
+        module_of_weight = key.substr(0, key.size() - std::strlen(suffix));
+        original = std::strcmp(suffix, ".original_module.weight") == 0;
+      }
+    bool whole = false;
+    for (const auto& m : saveable_modules()) whole |= module_of_weight == kPrefix + saved_module_name(m);
+    if (whole && original) continue;
+    if (whole) {
+      const std::string module = module_of_weight.substr(kPrefix.size());
+      a.saved_modules[module] = file.tensor(key).to(at::kFloat);
+      const std::string short_name = module == "model.embed_tokens" ? "embed_tokens" : module;
+      if (std::find(to_save.begin(), to_save.end(), short_name) == to_save.end()) to_save.push_back(short_name);
+      continue;
+    }
     if (starts_with(key, kPrefix) && ends_with(key, kBase)) {
       const std::string module = key.substr(kPrefix.size(), key.size() - kPrefix.size() - kBase.size());
       HYFT_CHECK(module == kLmHead, weights_path, ": '", key, "' saves the base weight of ", module,
@@ -141,7 +171,17 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
   a.settings.targets.clear();  // in the standard order of the projections
   for (const auto& name : lora_targets_allowed())
     if (targets.count(name)) a.settings.targets.push_back(name);
+  for (const auto& m : to_save)
+    HYFT_CHECK(a.saved_modules.count(saved_module_name(m)), weights_path, ": modules_to_save lists '", m,
+               "' but the file holds no ", kPrefix, saved_module_name(m), ".weight");
+  a.settings.modules_to_save = to_save;
   validate(a.settings, config_path);
+  if (a.saved_modules.size() == 2) {
+    const auto& e = a.saved_modules.at("model.embed_tokens");
+    const auto& h = a.saved_modules.at(kLmHead);
+    HYFT_CHECK(e.dim() == 2 && h.dim() == 2 && e.size(0) == h.size(0), weights_path, ": the saved embed_tokens ",
+               e.sizes(), " and lm_head ", h.sizes(), " disagree on the vocabulary");
+  }
   return a;
 }
 
@@ -159,7 +199,8 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a) {
   j["fan_in_fan_out"] = false;
   j["inference_mode"] = true;
   j["init_lora_weights"] = true;
-  j["modules_to_save"] = nullptr;
+  if (a.settings.modules_to_save.empty()) j["modules_to_save"] = nullptr;
+  else j["modules_to_save"] = a.settings.modules_to_save;
   j["use_dora"] = false;
   j["rank_pattern"] = nlohmann::json::object();
   j["alpha_pattern"] = nlohmann::json::object();
@@ -173,6 +214,7 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a) {
     tensors.emplace_back(kPrefix + module + kA, ab.first);
     tensors.emplace_back(kPrefix + module + kB, ab.second);
   }
+  for (const auto& [module, w] : a.saved_modules) tensors.emplace_back(kPrefix + module + ".weight", w);
   io::AtomicDir out(dir, /*replace=*/true);
   io::write_file_atomic(out.file("adapter_config.json"), j.dump(2) + "\n");
   io::save_safetensors(out.file("adapter_model.safetensors"), tensors, {{"format", "pt"}});
@@ -180,19 +222,34 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a) {
   out.commit();
 }
 
-LoraAdapter adapter_from_modules(const LoraModules& modules, const LoraSettings& settings,
-                                 const std::string& base_model_name_or_path) {
+LoraAdapter adapter_from_modules(model::LlamaForCausalLMImpl& model, const LoraModules& modules,
+                                 const LoraSettings& settings, const std::string& base_model_name_or_path) {
   LoraAdapter a;
   a.settings = settings;
   a.base_model_name_or_path = base_model_name_or_path;
   for (const auto& [name, m] : modules)
     a.weights[name] = {m->lora_A->weight.detach().to(at::kCPU, at::kFloat).clone(),
                        m->lora_B->weight.detach().to(at::kCPU, at::kFloat).clone()};
+  for (const auto& m : settings.modules_to_save)
+    a.saved_modules[saved_module_name(m)] = saved_module_weight(model, m).detach().to(at::kCPU, at::kFloat).clone();
   return a;
+}
+
+std::optional<int64_t> adapter_vocab(const LoraAdapter& adapter, int64_t base_vocab) {
+  for (const auto& [module, w] : adapter.saved_modules)
+    if (w.dim() == 2 && w.size(0) != base_vocab) return w.size(0);
+  return std::nullopt;
 }
 
 LoraModules attach_adapter(model::LlamaForCausalLMImpl& model, const LoraAdapter& adapter,
                            const std::string& source) {
+  // New tokens: the vocabulary grows first, as transformers' resize_token_embeddings
+  // before PeftModel.from_pretrained; the saved weights then fill every row.
+  if (const auto vocab = adapter_vocab(adapter, model.config().vocab_size)) {
+    std::fprintf(stderr, "the adapter was trained with a vocabulary of %lld tokens (the base has %lld): resized\n",
+                 static_cast<long long>(*vocab), static_cast<long long>(model.config().vocab_size));
+    model.resize_vocab(*vocab);
+  }
   std::vector<std::string> names;
   for (const auto& kv : adapter.weights) names.push_back(kv.first);
   LoraModules modules;
@@ -216,6 +273,13 @@ LoraModules attach_adapter(model::LlamaForCausalLMImpl& model, const LoraAdapter
                  base->second.sizes(), " but the model's is ", W.sizes());
       m->base_layer->weight.copy_(base->second);
     }
+  }
+  for (const auto& m : adapter.settings.modules_to_save) {
+    at::Tensor w = saved_module_weight(model, m);
+    const at::Tensor& saved = adapter.saved_modules.at(saved_module_name(m));
+    HYFT_CHECK(saved.sizes() == w.sizes(), source, ": '", kPrefix, saved_module_name(m), ".weight' has shape ",
+               saved.sizes(), " but the model's is ", w.sizes(), "; the adapter was trained for another base model");
+    w.copy_(saved);
   }
   return modules;
 }

@@ -57,6 +57,21 @@ ExportSummary run_export(const ExportOptions& options) {
                " (out, in); the adapter was trained for another base model");
   }
 
+  // Modules trained whole replace the base's (their row count is the trained vocabulary).
+  std::optional<int64_t> vocab;
+  for (const auto& [module, w] : adapter.saved_modules) {
+    HYFT_CHECK(files.contains(module + kWeightSuffix), "the adapter saves '", module, "', which ", model_dir,
+               " does not have");
+    const auto& shape = files.entry(module + kWeightSuffix).shape;
+    HYFT_CHECK(shape.size() == 2 && w.dim() == 2 && shape[1] == w.size(1), "the adapter's saved ", module,
+               " weight has shape ", w.sizes(), " but the base's is ", c10::IntArrayRef(shape),
+               "; the adapter was trained for another base model");
+    if (w.size(0) != shape[0]) vocab = w.size(0);
+  }
+  HYFT_CHECK(!vocab || config.tie_word_embeddings || adapter.saved_modules.size() == 2,
+             options.adapter_dir, ": the adapter grew the vocabulary to ", vocab.value_or(0), " tokens but saves only ",
+             adapter.saved_modules.begin()->first, "; embed_tokens and lm_head must both be saved");
+
   for (const auto& [module, w] : adapter.base_weights)
     HYFT_CHECK(c10::IntArrayRef(files.entry(module + kWeightSuffix).shape) == w.sizes(), "the adapter's saved ",
                module, " weight has shape ", w.sizes(), " but the base's is ",
@@ -65,7 +80,10 @@ ExportSummary run_export(const ExportOptions& options) {
   std::vector<io::TensorSpec> specs;
   for (const auto& key : files.keys()) {
     int64_t numel = 1;
-    for (int64_t d : files.entry(key).shape) numel *= d;
+    const auto saved = adapter.saved_modules.find(key.substr(0, key.size() - std::min(key.size(), kWeightSuffix.size())));
+    if (saved != adapter.saved_modules.end()) numel = saved->second.numel();
+    else
+      for (int64_t d : files.entry(key).shape) numel *= d;
     specs.push_back({key, numel * int64_t(c10::elementSize(summary.dtype))});
     summary.bytes += specs.back().bytes;
   }
@@ -76,6 +94,7 @@ ExportSummary run_export(const ExportOptions& options) {
   io::ModelFolderOptions folder;
   folder.source_dir = model_dir;
   folder.config = trained.config;
+  if (vocab) folder.config["vocab_size"] = *vocab;
   folder.files = trained.files;
   folder.dtype = summary.dtype;
   folder.shard_bytes = shard_bytes;
@@ -89,6 +108,8 @@ ExportSummary run_export(const ExportOptions& options) {
       const std::string module = key.substr(0, key.size() - kWeightSuffix.size());
       const auto base = adapter.base_weights.find(module);  // PEFT's saved copy wins, as in PEFT
       if (base != adapter.base_weights.end()) w = base->second;
+      const auto saved = adapter.saved_modules.find(module);  // a module trained whole
+      if (saved != adapter.saved_modules.end()) w = saved->second;
       const auto it = adapter.weights.find(module);
       if (it != adapter.weights.end()) {
         ++summary.merged;

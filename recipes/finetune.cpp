@@ -35,6 +35,7 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
       {"eval_split", o.eval_split}, {"seed", o.seed}, {"full", o.full},
       {"targets", o.lora.targets}, {"lora_r", o.lora.r}, {"lora_alpha", o.lora.alpha},
       {"lora_dropout", o.lora.dropout}, {"use_rslora", o.lora.use_rslora},
+      {"modules_to_save", o.lora.modules_to_save}, {"add_special_tokens", o.add_special_tokens},
       {"max_seq_len", o.data.tokens.max_seq_len}, {"overlength", data::overlength_name(o.data.tokens.overlength)},
       {"train_on_prompt", o.data.tokens.train_on_prompt}, {"chat_template", o.data.records.chat_template},
       {"label_field", o.data.records.label_field}, {"weight_field", o.data.records.weight_field}, {"skip_bad_lines", o.data.jsonl.skip_bad_lines},
@@ -95,6 +96,37 @@ void claim_output_folder(const FinetuneOptions& o) {
   std::printf("cleared %s (--overwrite)\n", out.string().c_str());
 }
 
+// --add-special-tokens: the tokenizer learns the new tokens and the vocabulary grows
+// to hold them (new rows: the mean of the old, as transformers does); an adapter then
+// trains embed_tokens and lm_head whole, or the new rows could never learn.
+void add_tokens(FinetuneOptions& o, tokenizer::Tokenizer* tok, model::LlamaForCausalLMImpl& model) {
+  if (o.add_special_tokens.empty()) return;
+  HYFT_CHECK(tok, "--add-special-tokens needs a tokenizer: the model folder has no tokenizer.model; pass --tokenizer");
+  const int64_t before = tok->vocab_size();
+  const int64_t added = tok->add_special_tokens(o.add_special_tokens);
+  std::printf("added %lld special token(s) to the tokenizer (ids %lld..%lld); %lld already in its vocabulary\n",
+              static_cast<long long>(added), static_cast<long long>(before),
+              static_cast<long long>(tok->vocab_size() - 1),
+              static_cast<long long>(int64_t(o.add_special_tokens.size()) - added));
+  if (tok->vocab_size() <= model.config().vocab_size) return;  // room in the embedding already
+  HYFT_CHECK(o.full || !model.config().tie_word_embeddings, "--add-special-tokens: this model ties lm_head to "
+             "embed_tokens (tie_word_embeddings), so an adapter cannot train the new tokens' rows; use --full");
+  std::printf("vocabulary %lld -> %lld tokens (new rows: the mean of the old ones)\n",
+              static_cast<long long>(model.config().vocab_size), static_cast<long long>(tok->vocab_size()));
+  model.resize_vocab(tok->vocab_size());
+  if (o.full) return;
+  auto& save = o.lora.modules_to_save;
+  if (save.empty()) {
+    save = {"embed_tokens", "lm_head"};
+    std::printf("training embed_tokens and lm_head whole beside the adapter (modules_to_save), so the new tokens "
+                "are learned\n");
+  }
+  for (const char* m : {"embed_tokens", "lm_head"})
+    HYFT_CHECK(std::find(save.begin(), save.end(), m) != save.end(), "--add-special-tokens grows the vocabulary, so "
+               "--modules-to-save must include embed_tokens and lm_head (the new rows are trained there)");
+  validate(o.lora, "--modules-to-save");
+}
+
 }  // namespace
 
 int run_finetune(FinetuneOptions o) {
@@ -113,6 +145,10 @@ int run_finetune(FinetuneOptions o) {
   if (std::getenv("HYFT_TEST_SIGNAL_WHILE_LOADING")) std::raise(SIGTERM);  // tests: the handler is already there
   auto model = load_model(o.model, load);  // no adapter_dir: a fresh adapter is made below
   stop_if_interrupted("loading the model");
+  const auto tok = find_tokenizer(o.model);
+  add_tokens(o, tok.get(), *model);
+  const int64_t vocab = model->config().vocab_size;
+  if (tok) tokenizer::check_fits_model(*tok, vocab);
   LoraModules modules;
   if (o.full) {
     unfreeze_all(*model);
@@ -121,9 +157,6 @@ int run_finetune(FinetuneOptions o) {
   }
   std::printf("%s\n", format_parameter_count(count_parameters(*model)).c_str());
 
-  const auto tok = find_tokenizer(o.model);
-  const int64_t vocab = model->config().vocab_size;
-  if (tok) tokenizer::check_fits_model(*tok, vocab);
   auto train = data::load_dataset(o.train_file, tok.get(), vocab, o.data);
   std::vector<data::Example> held_out;
   if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;
@@ -148,6 +181,8 @@ int run_finetune(FinetuneOptions o) {
   // What travels with the adapter or model: the attention rule, the chat template.
   TrainedWith trained_with;
   trained_with.attention = model->attention_settings;
+  if (tok)
+    for (const auto& [text, id] : tok->added_tokens()) trained_with.added_tokens.push_back(text);
   if (s.records_by_kind.count(data::kind_name(data::RecordKind::Chat)))
     trained_with.chat_template = o.data.records.chat_template;
 
@@ -171,6 +206,7 @@ int run_finetune(FinetuneOptions o) {
       io::ModelFolderOptions folder;
       folder.source_dir = o.model.model_dir;
       folder.config = trained.config;
+      folder.config["vocab_size"] = model->config().vocab_size;  // grown by --add-special-tokens
       folder.files = trained.files;
       folder.replace = true;
       io::write_model_folder(dir, specs, folder, [&](const std::string& key) {
@@ -179,8 +215,13 @@ int run_finetune(FinetuneOptions o) {
     };
   } else {
     hooks.save = [&, base_name](const std::string& dir) {
-      auto adapter = adapter_from_modules(modules, o.lora, base_name);
+      auto adapter = adapter_from_modules(*model, modules, o.lora, base_name);
       adapter.extra_files[kTrainedWithFile] = to_text(trained_with);
+      // New tokens: the tokenizer travels with the adapter, so AutoTokenizer on the
+      // adapter folder (and hyft) numbers them as training did.
+      if (tok && !tok->added_tokens().empty())
+        for (auto& [name, content] : adapter_tokenizer_files(*tok, trained_with, model->config()))
+          adapter.extra_files[name] = std::move(content);
       write_peft_adapter(dir, adapter);
     };
   }

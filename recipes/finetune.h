@@ -22,6 +22,10 @@ struct FinetuneOptions {
   double eval_split = 0.0;  // hold out this fraction of the training file instead of --eval
   data::DatasetOptions data;
   adapters::LoraSettings lora;
+  // Special tokens added to the tokenizer for this run (ChatML markers, ...): the
+  // vocabulary grows as transformers' resize_token_embeddings, and an adapter then
+  // trains embed_tokens and lm_head whole (lora.modules_to_save).
+  std::vector<std::string> add_special_tokens;
   bool full = false;  // train every weight, no adapter
   uint64_t seed = 42;  // sampling, dropout, LoRA initialisation, the held-out split
   bool overwrite = false;       // clear an output folder that holds another run

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "attention/hybrid_attention.h"
+#include "model/llama_config.h"
 #include "tokenizer/tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hyft::recipes {
 
@@ -22,6 +24,7 @@ namespace hyft::recipes {
 struct TrainedWith {
   attention::HybridSettings attention;  // full causal when W = 0
   std::string chat_template;            // the template messages records were trained with ("" = none)
+  std::vector<std::string> added_tokens;  // special tokens added to the tokenizer (ids after its pieces)
 };
 inline const char* kTrainedWithFile = "hyft.json";
 std::string to_text(const TrainedWith& t);
@@ -29,7 +32,8 @@ std::string to_text(const TrainedWith& t);
 std::optional<TrainedWith> read_trained_with(const std::string& dir);
 
 // tokenizer_config.json, special_tokens_map.json and generation_config.json for
-// `tok` (its file ships as tokenizer.model), with `chat_template` ("" = none)
+// `tok` (its file ships as tokenizer.model; its added tokens as
+// added_tokens_decoder entries after the pieces), with `chat_template` ("" = none)
 // as Jinja; `config` gives generation_config.json its token ids.
 std::map<std::string, std::string> hf_tokenizer_files(const tokenizer::Tokenizer& tok, const std::string& chat_template,
                                                       const nlohmann::json& config);
@@ -45,5 +49,15 @@ struct TrainedFolder {
   std::map<std::string, std::string> files;
 };
 TrainedFolder trained_folder(const std::string& source_dir, const TrainedWith& t);
+
+// What an adapter trained with added tokens carries beside PEFT's files: the
+// tokenizer (tokenizer.model and the files above), so that AutoTokenizer on the
+// adapter folder gives the ids training used.
+std::map<std::string, std::string> adapter_tokenizer_files(const tokenizer::Tokenizer& tok, const TrainedWith& t,
+                                                           const model::LlamaConfig& config);
+
+// The tokenizer of `o`'s model with the tokens the adapter (o.adapter_dir) was
+// trained with added: from its hyft.json, else its tokenizer_config.json.
+void add_adapter_tokens(tokenizer::Tokenizer& tok, const std::string& adapter_dir);
 
 }  // namespace hyft::recipes

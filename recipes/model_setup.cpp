@@ -52,7 +52,9 @@ model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptio
 }
 
 std::unique_ptr<tokenizer::Tokenizer> find_tokenizer(const ModelOptions& o) {
-  return tokenizer::find_tokenizer(o.model_dir, o.tokenizer_file);
+  auto tok = tokenizer::find_tokenizer(o.model_dir, o.tokenizer_file);
+  if (tok) add_adapter_tokens(*tok, o.adapter_dir);
+  return tok;
 }
 
 }  // namespace hyft::recipes

@@ -28,7 +28,8 @@ model::LoadOptions load_options(const ModelOptions& o);
 // adapter's recorded attention rule unless a flag overrides it). --global-ratio
 // given where no window applies is a UserError: global tokens only matter inside one.
 model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptions& load);
-// --tokenizer, else the model folder's tokenizer.model, else null (pre-tokenized data).
+// --tokenizer, else the model folder's tokenizer.model, else null (pre-tokenized
+// data); with the tokens the adapter was trained with added.
 std::unique_ptr<tokenizer::Tokenizer> find_tokenizer(const ModelOptions& o);
 
 }  // namespace hyft::recipes

@@ -33,8 +33,18 @@ int finetune_command(int argc, char** argv) {
   opts.value("lora", "lora-dropout", "dropout on the adapter input", o.lora.dropout);
   opts.flag("lora", "use-rslora", "scale by alpha / sqrt(r)", o.lora.use_rslora);
   opts.flag("lora", "full", "train every weight instead of an adapter", o.full);
+  std::string to_save = join_list(o.lora.modules_to_save), added = join_list(o.add_special_tokens);
+  opts.value("lora", "modules-to-save",
+             "modules trained whole beside the adapter, saved as PEFT's modules_to_save (embed_tokens, lm_head)",
+             to_save);
+  opts.value("lora", "add-special-tokens",
+             "special tokens to add to the tokenizer, comma-separated (\"<|im_start|>,<|im_end|>\"); the vocabulary "
+             "grows and embed_tokens and lm_head are trained whole",
+             added);
   opts.check([&] {
     o.lora.targets = adapters::parse_targets(targets, "--targets");
+    o.lora.modules_to_save = adapters::parse_modules_to_save(to_save, "--modules-to-save");
+    o.add_special_tokens = split_list(added);
     adapters::validate(o.lora, "--lora-r/--lora-alpha/--lora-dropout");
   });
 

@@ -160,6 +160,30 @@ void LlamaForCausalLMImpl::replace_lm_head(std::shared_ptr<LinearLayer> layer) {
   lm_head = replace_module("lm_head", std::move(layer));
 }
 
+namespace {
+// (V, D) -> (vocab, D): the first rows kept, rows past V set to the mean of the old
+// rows (computed in float32, as transformers does).
+at::Tensor resized_rows(const at::Tensor& w, int64_t vocab) {
+  const int64_t V = w.size(0);
+  if (vocab <= V) return w.slice(0, 0, vocab).clone();
+  const at::Tensor mean = w.to(at::kFloat).mean(0, /*keepdim=*/true).to(w.scalar_type());  // (1, D)
+  return at::cat({w, mean.expand({vocab - V, w.size(1)})}, 0);
+}
+}  // namespace
+
+void LlamaForCausalLMImpl::resize_vocab(int64_t vocab) {
+  TORCH_INTERNAL_ASSERT(vocab > 0, "resize_vocab: vocab must be positive");
+  at::NoGradGuard no_grad;
+  auto& embed = model->embed_tokens->weight;
+  embed.set_data(resized_rows(embed, vocab));
+  if (lm_head) {
+    auto head = std::dynamic_pointer_cast<Projection>(lm_head);
+    TORCH_INTERNAL_ASSERT(head, "resize_vocab: lm_head is wrapped by an adapter; resize before applying one");
+    head->weight.set_data(resized_rows(head->weight, vocab));
+  }
+  config_.vocab_size = vocab;
+}
+
 ForwardContext LlamaForCausalLMImpl::context(const Layout& layout) const {
   ForwardContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(layout.position_ids, model->embed_tokens->weight.scalar_type());

@@ -149,6 +149,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   std::shared_ptr<LinearLayer> lm_head;  // the output projection's slot; null when tied to the embedding
   void replace_lm_head(std::shared_ptr<LinearLayer> layer);
 
+  // A vocabulary of `vocab` tokens, as transformers' resize_token_embeddings
+  // (mean_resizing): embed_tokens and lm_head (V, D) grow or shrink to (vocab, D),
+  // new rows are the mean of the old rows. Before any adapter wraps lm_head.
+  void resize_vocab(int64_t vocab);
+
  private:
   LlamaConfig config_;
   RotaryEmbedding rope_;

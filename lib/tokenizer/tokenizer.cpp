@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include "common/error.h"
+#include "io/json_file.h"
 #include "io/remove_tree.h"
 
 #include <sentencepiece_processor.h>
@@ -9,6 +10,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 namespace hyft::tokenizer {
 
@@ -26,6 +28,7 @@ Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 
 std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
+  if (!added_.empty()) return encode_spans(text, /*starts_input=*/true).ids;
   std::vector<int> ids;
   const auto status = sp_->Encode(text, &ids);
   HYFT_CHECK(status.ok(), path_, ": cannot encode text (", status.ToString(), ")");
@@ -33,6 +36,39 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
 }
 
 Tokenizer::Spans Tokenizer::encode_spans(const std::string& text, bool starts_input) const {
+  if (added_.empty()) return encode_pieces(text, starts_input);
+  Spans out;
+  size_t at = 0;
+  bool first = starts_input;
+  auto text_until = [&](size_t end) {  // SentencePiece over text[at, end)
+    if (end <= at) return;
+    const auto part = encode_pieces(text.substr(at, end - at), first);
+    for (size_t i = 0; i < part.ids.size(); ++i) {
+      out.ids.push_back(part.ids[i]);
+      out.ends.push_back(at + part.ends[i]);
+    }
+  };
+  while (at < text.size()) {
+    // The leftmost added token from `at`, the longest one there.
+    size_t best = std::string::npos, best_len = 0;
+    int64_t best_id = -1;
+    for (const auto& [added, id] : added_) {
+      const size_t p = text.find(added, at);
+      if (p == std::string::npos) continue;
+      if (p < best || (p == best && added.size() > best_len)) best = p, best_len = added.size(), best_id = id;
+    }
+    if (best == std::string::npos) break;
+    text_until(best);
+    out.ids.push_back(best_id);
+    out.ends.push_back(best + best_len);
+    at = best + best_len;
+    first = false;  // the text after a special token has no prefix
+  }
+  text_until(text.size());
+  return out;
+}
+
+Tokenizer::Spans Tokenizer::encode_pieces(const std::string& text, bool starts_input) const {
   // Without the prefix: encode "<unk>" + text and drop the pieces of "<unk>", as
   // transformers' slow Llama tokenizer does; the text then starts mid-input.
   const std::string lead = starts_input ? "" : sp_->IdToPiece(sp_->unk_id());
@@ -50,21 +86,58 @@ Tokenizer::Spans Tokenizer::encode_spans(const std::string& text, bool starts_in
   }
   // A piece merged across the lead and the text (never seen with Llama-style
   // vocabularies): fall back to encoding the text as the start of an input.
-  if (straddles) return encode_spans(text, true);
+  if (straddles) return encode_pieces(text, true);
   return out;
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
-  std::vector<int> v(ids.begin(), ids.end());
   std::string text;
-  const auto status = sp_->Decode(v, &text);
-  HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
+  std::vector<int> run;  // pieces since the last added token
+  auto flush = [&] {
+    if (run.empty()) return;
+    std::string part;
+    const auto status = sp_->Decode(run, &part);
+    HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
+    text += part;
+    run.clear();
+  };
+  for (const int64_t id : ids) {
+    if (id < piece_count()) {
+      run.push_back(static_cast<int>(id));
+      continue;
+    }
+    flush();
+    text += piece(id);
+  }
+  flush();
   return text;
 }
 
-int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+int64_t Tokenizer::piece_count() const { return sp_->GetPieceSize(); }
 
-std::string Tokenizer::piece(int64_t id) const { return sp_->IdToPiece(static_cast<int>(id)); }
+int64_t Tokenizer::vocab_size() const { return piece_count() + int64_t(added_.size()); }
+
+std::string Tokenizer::piece(int64_t id) const {
+  if (id >= piece_count()) {
+    HYFT_CHECK(id - piece_count() < int64_t(added_.size()), path_, ": id ", id, " is outside the vocabulary (",
+               vocab_size(), " tokens)");
+    return added_[size_t(id - piece_count())].first;
+  }
+  return sp_->IdToPiece(static_cast<int>(id));
+}
+
+int64_t Tokenizer::add_special_tokens(const std::vector<std::string>& texts) {
+  int64_t added = 0;
+  for (const auto& t : texts) {
+    HYFT_CHECK(!t.empty(), "an added token cannot be empty");
+    bool known = sp_->PieceToId(t) != sp_->unk_id() || t == sp_->IdToPiece(sp_->unk_id());
+    for (const auto& a : added_) known |= a.first == t;
+    if (known) continue;
+    added_.emplace_back(t, vocab_size());
+    ++added;
+  }
+  return added;
+}
 
 std::optional<int64_t> Tokenizer::unk_id() const {
   return sp_->unk_id() >= 0 ? std::optional<int64_t>(sp_->unk_id()) : std::nullopt;
@@ -88,7 +161,41 @@ Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explic
                     "--tokenizer FILE.model, or give pre-tokenized data ({\"input_ids\": [...]})"
                   : "; pass --tokenizer FILE.model, or give pre-tokenized data ({\"input_ids\": [...]})");
   }
-  return Tokenizer(p.string());
+  Tokenizer tok(p.string());
+  tok.add_special_tokens(read_added_tokens(model_dir, tok.piece_count()));
+  return tok;
+}
+
+std::vector<std::string> read_added_tokens(const std::string& folder, int64_t piece_count) {
+  const fs::path config = fs::path(folder) / "tokenizer_config.json";
+  if (!fs::exists(config)) return {};
+  const auto j = io::read_json_file(config.string(), "the tokenizer's settings");
+  if (!j.is_object() || !j.contains("added_tokens_decoder")) return {};
+  const auto& decoder = j["added_tokens_decoder"];
+  HYFT_CHECK(decoder.is_object(), config.string(), ": 'added_tokens_decoder' must be an object of id: token");
+  std::map<int64_t, std::string> beyond;  // ids past the SentencePiece pieces
+  for (const auto& [key, entry] : decoder.items()) {
+    int64_t id = -1;
+    try {
+      size_t used = 0;
+      id = std::stoll(key, &used);
+      if (used != key.size()) id = -1;
+    } catch (const std::exception&) {
+    }
+    HYFT_CHECK(id >= 0, config.string(), ": 'added_tokens_decoder' key '", key, "' is not a token id");
+    HYFT_CHECK(entry.is_object() && entry.contains("content") && entry["content"].is_string(), config.string(),
+               ": 'added_tokens_decoder'.", key, " needs a string 'content'");
+    if (id >= piece_count) beyond[id] = entry["content"].get<std::string>();
+  }
+  std::vector<std::string> out;
+  for (const auto& [id, text] : beyond) {
+    HYFT_CHECK(id == piece_count + int64_t(out.size()), config.string(), ": added token '", text, "' has id ", id,
+               " but the next free id after the tokenizer's ", piece_count, " pieces and ", out.size(),
+               " added tokens is ", piece_count + int64_t(out.size()), "; hyft reads added tokens numbered on from "
+               "the pieces");
+    out.push_back(text);
+  }
+  return out;
 }
 
 std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_dir, const std::string& explicit_path) {

@@ -1,5 +1,7 @@
 // SentencePiece tokenizers: loading a model's tokenizer.model (or any
-// .model file), encoding and decoding, and training a new one on a corpus.
+// .model file) with the special tokens added on top of it (transformers'
+// added_tokens_decoder in tokenizer_config.json, or --add-special-tokens), encoding
+// and decoding, and training a new one on a corpus.
 #pragma once
 
 #include <functional>
@@ -21,7 +23,8 @@ class Tokenizer {
   ~Tokenizer();
   Tokenizer(Tokenizer&&) noexcept;
 
-  // Text -> ids, as SentencePiece encodes it (no BOS/EOS added). Thread-safe.
+  // Text -> ids, as SentencePiece encodes it (no BOS/EOS added); added tokens
+  // are matched first, as encode_spans does. Thread-safe.
   std::vector<int64_t> encode(const std::string& text) const;
 
   // Ids of `text` with, for each, the byte offset in `text` where it ends (a
@@ -34,28 +37,47 @@ class Tokenizer {
     std::vector<int64_t> ids;
     std::vector<size_t> ends;
   };
+  // Added tokens in the text are matched first (exactly, leftmost, longest) and
+  // become their ids; the text between them is encoded as above, the text after
+  // one without the prefix (as after any special token).
   Spans encode_spans(const std::string& text, bool starts_input) const;
   std::string decode(const std::vector<int64_t>& ids) const;
 
-  std::string piece(int64_t id) const;  // the vocabulary entry, e.g. "<s>", "▁the"
+  std::string piece(int64_t id) const;  // the vocabulary entry, e.g. "<s>", "▁the", or an added token
   std::optional<int64_t> unk_id() const;
 
-  int64_t vocab_size() const;
+  // Special tokens on top of the SentencePiece vocabulary, with ids from
+  // vocab_size() on, in order; a text that already is a piece (or an added
+  // token) keeps its id. Returns how many were new.
+  int64_t add_special_tokens(const std::vector<std::string>& texts);
+  // The added tokens, (text, id) in id order.
+  const std::vector<std::pair<std::string, int64_t>>& added_tokens() const { return added_; }
+  // The SentencePiece vocabulary alone (ids below it are pieces).
+  int64_t piece_count() const;
+
+  int64_t vocab_size() const;  // pieces + added tokens
   std::optional<int64_t> bos_id() const;  // nullopt when the model has none
   std::optional<int64_t> eos_id() const;
   const std::string& path() const { return path_; }
 
  private:
+  Spans encode_pieces(const std::string& text, bool starts_input) const;  // SentencePiece alone
   std::string path_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::vector<std::pair<std::string, int64_t>> added_;
 };
 
-// The tokenizer of a model folder (its tokenizer.model), or `explicit_path` when
-// given. A folder without one is a UserError that points at --tokenizer.
+// The tokenizer of a model folder (its tokenizer.model, plus the tokens
+// tokenizer_config.json's added_tokens_decoder adds beyond its pieces), or
+// `explicit_path` when given. A folder without one is a UserError that points at --tokenizer.
 Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path = "");
 
 // The same, but null when neither is there (pre-tokenized data needs none).
 std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_dir, const std::string& explicit_path = "");
+
+// The tokens `tokenizer_config.json` in `folder` adds beyond `piece_count` (ids from
+// piece_count on, contiguous), in id order; none when the file is not there.
+std::vector<std::string> read_added_tokens(const std::string& folder, int64_t piece_count);
 
 // A tokenizer whose ids would overflow the model's embedding is a UserError.
 void check_fits_model(const Tokenizer& tok, int64_t model_vocab_size);

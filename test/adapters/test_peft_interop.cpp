@@ -43,7 +43,7 @@ double rel(double a, double b) { return std::abs(a - b) / std::abs(b); }
 
 const std::pair<const char*, const char*> kPeftFixtures[] = {
     {"mha_all", "mha"}, {"tied_qv_rslora", "gqa_tied_linear"}, {"bias_kod", "llama3_bias_headdim"},
-    {"qv_lm_head", "mha"}};
+    {"qv_lm_head", "mha"}, {"qv_saved", "mha"}, {"qv_saved_grown", "mha"}};
 
 std::string copy_adapter(const std::string& from, const std::string& name,
                          const std::function<void(nlohmann::json&)>& edit) {
@@ -90,7 +90,7 @@ TEST_CASE("adapters written by hyft load in PEFT with the same loss", "[adapters
       for (auto& [n, m] : modules) m->lora_B->weight.normal_(0.0, 0.3);
     }
     const std::string dir = test::temp_dir(rslora ? "hyft_adapter_rslora" : "hyft_adapter");
-    adapters::write_peft_adapter(dir, adapters::adapter_from_modules(modules, s, llama("gqa_tied_linear") + "/model"));
+    adapters::write_peft_adapter(dir, adapters::adapter_from_modules(*model, modules, s, llama("gqa_tied_linear") + "/model"));
     const double ours = hyft_loss("gqa_tied_linear", dir);
     const double theirs = python_loss("peft-eval " + test::quote(llama("gqa_tied_linear") + "/model") + " " +
                                       test::quote(dir) + " " + test::quote(llama("gqa_tied_linear") + "/data.jsonl"));
@@ -120,7 +120,7 @@ TEST_CASE("LoRA on lm_head: hyft's adapter loads in PEFT with the same loss, and
     for (auto& [n, m] : modules) m->lora_B->weight.normal_(0.0, 0.3);
   }
   const std::string dir = test::temp_dir("hyft_adapter_lm_head");
-  adapters::write_peft_adapter(dir, adapters::adapter_from_modules(modules, s, llama("mha") + "/model"));
+  adapters::write_peft_adapter(dir, adapters::adapter_from_modules(*model, modules, s, llama("mha") + "/model"));
   const double ours = hyft_loss("mha", dir);
   const double theirs = python_loss("peft-eval " + test::quote(llama("mha") + "/model") + " " + test::quote(dir) +
                                     " " + test::quote(llama("mha") + "/data.jsonl"));
@@ -297,5 +297,77 @@ TEST_CASE("adapter_config.json errors name the key, in plain words", "[adapters]
                                   test::quote(llama("mha") + "/data.jsonl"));
     require_refusal(r, needle);
     REQUIRE(r.err.find("json.exception") == std::string::npos);
+  }
+}
+
+TEST_CASE("resize_vocab grows embed_tokens and lm_head as transformers' resize_token_embeddings", "[adapters]") {
+  for (const std::string base : {"mha", "gqa_tied_linear"}) {
+    auto model = model::load_pretrained(llama(base) + "/model", {});
+    const int64_t V = model->config().vocab_size, grown = V + 7;
+    const at::Tensor old_embed = model->model->embed_tokens->weight.clone();
+    model->resize_vocab(grown);
+    const std::string out = test::temp_dir("hf_resize_" + base) + "/resized.safetensors";
+    const auto r = test::run_python(test::quote(kScript) + " hf-resize " + test::quote(llama(base) + "/model") + " " +
+                                    std::to_string(grown) + " " + test::quote(out));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    io::SafetensorsFile theirs(out);
+    std::vector<std::pair<std::string, at::Tensor>> ours = {{"embed_tokens", model->model->embed_tokens->weight}};
+    if (model->lm_head) ours.emplace_back("lm_head", std::dynamic_pointer_cast<model::Projection>(model->lm_head)->weight);
+    REQUIRE(model->config().vocab_size == grown);
+    REQUIRE(theirs.contains("lm_head") == bool(model->lm_head));
+    for (const auto& [name, w] : ours) {
+      const at::Tensor t = theirs.tensor(name);
+      REQUIRE(w.sizes() == t.sizes());
+      // Old rows unchanged; new rows the mean (transformers adds noise of 1e-9 x the covariance).
+      REQUIRE(at::equal(w.slice(0, 0, V), t.slice(0, 0, V)));
+      const double d = (w.slice(0, V) - t.slice(0, V)).abs().max().item<double>();
+      const double spread = t.slice(0, 0, V).std().item<double>();
+      std::printf("resize %s %s: new rows max |diff| %.3g (rows' std %.3g)\n", base.c_str(), name.c_str(), d, spread);
+      REQUIRE(d < 1e-3 * spread);
+    }
+    REQUIRE(at::equal(model->model->embed_tokens->weight.slice(0, 0, V), old_embed));
+  }
+}
+
+TEST_CASE("modules_to_save written by hyft (also after a vocabulary resize) load in PEFT with the same loss",
+          "[adapters]") {
+  for (const int64_t grow : {0, 4}) {
+    at::manual_seed(11 + grow);
+    auto model = model::load_pretrained(llama("mha") + "/model", {});
+    if (grow) model->resize_vocab(model->config().vocab_size + grow);
+    adapters::LoraSettings s;
+    s.targets = {"q_proj", "v_proj"};
+    s.modules_to_save = {"embed_tokens", "lm_head"};
+    s.r = 4;
+    s.alpha = 8;
+    auto modules = adapters::apply_lora(*model, s);
+    {
+      at::NoGradGuard no_grad;
+      for (auto& [n, m] : modules) m->lora_B->weight.normal_(0.0, 0.3);
+      for (const auto& m : s.modules_to_save) {
+        auto w = adapters::saved_module_weight(*model, m);
+        REQUIRE(w.requires_grad());
+        REQUIRE(w.scalar_type() == at::kFloat);
+        w.add_(at::randn_like(w) * 0.3);
+      }
+    }
+    const std::string dir = test::temp_dir("hyft_adapter_saved_" + std::to_string(grow));
+    adapters::write_peft_adapter(dir, adapters::adapter_from_modules(*model, modules, s, llama("mha") + "/model"));
+    const auto config = nlohmann::json::parse(test::read_text(dir + "/adapter_config.json"));
+    REQUIRE(config["modules_to_save"] == nlohmann::json({"embed_tokens", "lm_head"}));
+    io::SafetensorsFile file(dir + "/adapter_model.safetensors");
+    REQUIRE(file.contains("base_model.model.model.embed_tokens.weight"));
+    REQUIRE(file.contains("base_model.model.lm_head.weight"));
+    const double ours = hyft_loss("mha", dir);
+    const double theirs = python_loss("peft-eval " + test::quote(llama("mha") + "/model") + " " + test::quote(dir) +
+                                      " " + test::quote(llama("mha") + "/data.jsonl"));
+    std::printf("hyft->peft modules_to_save (vocab +%lld) loss %.8f vs PEFT %.8f (rel %.2g)\n",
+                static_cast<long long>(grow), ours, theirs, rel(ours, theirs));
+    REQUIRE(rel(ours, theirs) < 1e-5);
+    // Read back: the settings and the whole weights.
+    const auto back = adapters::read_peft_adapter(dir);
+    REQUIRE(back.settings.modules_to_save == s.modules_to_save);
+    REQUIRE(at::equal(back.saved_modules.at("lm_head"), adapters::saved_module_weight(*model, "lm_head")));
   }
 }

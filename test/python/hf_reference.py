@@ -99,6 +99,10 @@ def main():
     p.add_argument("--alpha", type=float, default=16)
     p.add_argument("--rslora", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("hf-resize")
+    p.add_argument("model")
+    p.add_argument("vocab", type=int)
+    p.add_argument("out")
     p = sub.add_parser("hf-generate")
     p.add_argument("model")
     p.add_argument("ids")
@@ -128,11 +132,23 @@ def main():
         print(json.dumps({"loss": loss, "tokens": tokens}))
     elif a.cmd == "peft-eval":
         from peft import PeftModel
-        model = PeftModel.from_pretrained(load_base(a.model), a.adapter).eval()
+        model = load_base(a.model)
+        resize_for_adapter(model, a.adapter)
+        model = PeftModel.from_pretrained(model, a.adapter).eval()
         loss, tokens = dataset_loss(model, read_jsonl(a.data))
         print(json.dumps({"loss": loss, "tokens": tokens}))
     elif a.cmd == "peft-make":
         print(json.dumps(peft_make(a.model, a.data, a.out, a.targets, a.r, a.alpha, a.rslora, a.seed)))
+    elif a.cmd == "hf-resize":
+        # transformers' own resize (mean_resizing, the default): the grown rows to compare.
+        from safetensors.torch import save_file
+        model = load_base(a.model)
+        model.resize_token_embeddings(a.vocab)
+        out = {"embed_tokens": model.get_input_embeddings().weight.detach().contiguous()}
+        if not model.config.tie_word_embeddings:
+            out["lm_head"] = model.get_output_embeddings().weight.detach().contiguous()
+        save_file(out, a.out)
+        print(json.dumps({"vocab": model.config.vocab_size}))
     elif a.cmd == "hf-generate":
         model = load_base(a.model)
         ids = torch.tensor([[int(x) for x in a.ids.split(",")]])
@@ -187,9 +203,10 @@ def main():
             out.append(list(ids))
         print(json.dumps({"ids": out, "class": type(tok).__name__}))
     elif a.cmd == "peft-fixtures":
-        for name, base, targets, r, alpha, rslora in PEFT_FIXTURES:
+        for name, base, targets, r, alpha, rslora, *more in PEFT_FIXTURES:
+            to_save, grow = more if more else (None, 0)
             out = peft_make(f"{a.llama}/{base}/model", f"{a.llama}/{base}/data.jsonl", f"{a.out}/{name}",
-                            targets, r, alpha, rslora, seed=len(name))
+                            targets, r, alpha, rslora, seed=len(name), modules_to_save=to_save, grow=grow)
             print(f"{name}: loss {out['loss']:.6f}, trainable {out['trainable']} of {out['total']}")
 
 
@@ -241,15 +258,34 @@ PEFT_FIXTURES = [
     ("tied_qv_rslora", "gqa_tied_linear", "q_proj,v_proj", 4, 8, True),
     ("bias_kod", "llama3_bias_headdim", "k_proj,o_proj,down_proj", 6, 12, False),
     ("qv_lm_head", "mha", "q_proj,v_proj,lm_head", 4, 8, False),
+    # modules_to_save (embed_tokens and lm_head trained whole), and the same after the
+    # vocabulary grew by 5 tokens (resize_token_embeddings before get_peft_model)
+    ("qv_saved", "mha", "q_proj,v_proj", 4, 8, False, ["embed_tokens", "lm_head"], 0),
+    ("qv_saved_grown", "mha", "q_proj,v_proj", 4, 8, False, ["embed_tokens", "lm_head"], 5),
 ]
 
 
-def peft_make(model_dir, data, out_dir, targets, r, alpha, rslora, seed):
+def resize_for_adapter(model, adapter_dir):
+    """Grows the base's vocabulary to the adapter's saved embeddings, as a user does
+    (model.resize_token_embeddings(len(tokenizer))) before PeftModel.from_pretrained."""
+    from safetensors import safe_open
+    with safe_open(f"{adapter_dir}/adapter_model.safetensors", "pt") as f:
+        key = "base_model.model.model.embed_tokens.weight"
+        if key in f.keys():
+            rows = f.get_slice(key).get_shape()[0]
+            if rows != model.get_input_embeddings().weight.shape[0]:
+                model.resize_token_embeddings(rows)
+
+
+def peft_make(model_dir, data, out_dir, targets, r, alpha, rslora, seed, modules_to_save=None, grow=0):
     from peft import LoraConfig, get_peft_model
     torch.manual_seed(seed)
     config = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets.split(","), lora_dropout=0.1,
-                        use_rslora=rslora, task_type="CAUSAL_LM")
-    model = get_peft_model(load_base(model_dir), config)
+                        use_rslora=rslora, task_type="CAUSAL_LM", modules_to_save=modules_to_save)
+    base = load_base(model_dir)
+    if grow:
+        base.resize_token_embeddings(base.config.vocab_size + grow)
+    model = get_peft_model(base, config)
     trainable, total = model.get_nb_trainable_parameters()
     with torch.no_grad():  # random A and B, not the zero init, so the adapter matters
         for n, p in model.named_parameters():
@@ -257,7 +293,7 @@ def peft_make(model_dir, data, out_dir, targets, r, alpha, rslora, seed):
                 p.normal_(0.0, 0.3)
             # PEFT saves lm_head's whole base weight beside its adapter (and loads it
             # back over the model's): change it, so that a reader ignoring it fails.
-            if n.endswith("lm_head.base_layer.weight"):
+            if n.endswith("lm_head.base_layer.weight") or "modules_to_save" in n:
                 p.add_(torch.randn_like(p) * 0.3)
     model.save_pretrained(out_dir)
     model.eval()
