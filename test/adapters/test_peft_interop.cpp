@@ -371,3 +371,89 @@ TEST_CASE("modules_to_save written by hyft (also after a vocabulary resize) load
     REQUIRE(at::equal(back.saved_modules.at("lm_head"), adapters::saved_module_weight(*model, "lm_head")));
   }
 }
+
+TEST_CASE("--add-special-tokens: new tokens are trained, travel with the adapter and export, and tokenize as "
+          "transformers does", "[adapters]") {
+  const std::string dir = test::temp_dir("added_tokens");
+  std::ofstream(dir + "/config.json") << R"({"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+      "num_attention_heads": 2, "max_position_embeddings": 128})";
+  const std::string base = dir + "/base", run = dir + "/run", merged = dir + "/merged";
+  auto r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --tokenizer " +
+                          test::quote(std::string(HYFT_FIXTURES) + "/tokenizer/test.model") + " --output " +
+                          test::quote(base));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const int64_t pieces = nlohmann::json::parse(test::read_text(base + "/config.json"))["vocab_size"].get<int64_t>();
+  std::ofstream chat(dir + "/chat.jsonl");
+  for (const char* q : {"What is green?", "Name a fruit.", "Say hi."})
+    chat << nlohmann::json({{"messages", {{{"role", "user"}, {"content", q}},
+                                          {{"role", "assistant"}, {"content", "A lime <|im_end|> is green."}}}}})
+                .dump()
+         << "\n";
+  chat.close();
+  r = test::run_hyft("finetune --device cpu --model " + test::quote(base) + " --train " +
+                     test::quote(dir + "/chat.jsonl") + " --output " + test::quote(run) +
+                     " --add-special-tokens '<|im_start|>,<|im_end|>' --max-steps 3 --micro-batch 3 --lr 1e-2");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.find("added 2 special token(s)") != std::string::npos);
+  REQUIRE(r.out.find("modules_to_save") != std::string::npos);
+
+  // The adapter: PEFT's modules_to_save with the grown vocabulary, and its tokenizer.
+  const std::string adapter = run + "/adapter";
+  io::SafetensorsFile file(adapter + "/adapter_model.safetensors");
+  REQUIRE(file.entry("base_model.model.model.embed_tokens.weight").shape[0] == pieces + 2);
+  REQUIRE(file.entry("base_model.model.lm_head.weight").shape[0] == pieces + 2);
+  const auto tc = nlohmann::json::parse(test::read_text(adapter + "/tokenizer_config.json"));
+  REQUIRE(tc["added_tokens_decoder"][std::to_string(pieces)]["content"] == "<|im_start|>");
+  REQUIRE(tc["added_tokens_decoder"][std::to_string(pieces + 1)]["content"] == "<|im_end|>");
+  // The new rows moved from their mean initialisation: they were trained.
+  const at::Tensor embed = file.tensor("base_model.model.model.embed_tokens.weight");
+  const at::Tensor mean = embed.slice(0, 0, pieces).mean(0);
+  REQUIRE((embed[pieces] - mean).abs().max().item<double>() > 1e-4);
+
+  // Export: vocab_size and tokenizer_config.json carry the new tokens.
+  r = test::run_hyft("export --dtype fp32 --model " + test::quote(base) + " --adapter " + test::quote(adapter) +
+                     " --output " + test::quote(merged));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(nlohmann::json::parse(test::read_text(merged + "/config.json"))["vocab_size"] == pieces + 2);
+
+  // hyft's ids for the chat records (the export's tokenizer) equal AutoTokenizer's
+  // apply_chat_template on the exported folder, and hold the new ids.
+  r = test::run_hyft("data render --data " + test::quote(dir + "/chat.jsonl") + " --model " + test::quote(merged));
+  REQUIRE(r.exit_code == 0);
+  std::vector<nlohmann::json> ours;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) ours.push_back(nlohmann::json::parse(line));
+  const auto ref = test::run_python(test::quote(kScript) + " hf-tokenize " + test::quote(merged) + " " +
+                                    test::quote(dir + "/chat.jsonl"));
+  INFO(ref.err);
+  REQUIRE(ref.exit_code == 0);
+  const auto theirs = nlohmann::json::parse(ref.out)["ids"];
+  REQUIRE(ours.size() == theirs.size());
+  std::ofstream ids(dir + "/ids.jsonl");
+  for (size_t i = 0; i < ours.size(); ++i) {
+    REQUIRE(ours[i]["input_ids"] == theirs[i]);
+    const auto v = ours[i]["input_ids"].get<std::vector<int64_t>>();
+    REQUIRE(std::count(v.begin(), v.end(), pieces) >= 2);      // <|im_start|> opens each turn
+    REQUIRE(std::count(v.begin(), v.end(), pieces + 1) >= 3);  // <|im_end|>, also inside the answer
+    ids << nlohmann::json({{"input_ids", v}}).dump() << "\n";
+  }
+  ids.close();
+  std::printf("added tokens: %zu chat records, ids equal to AutoTokenizer's on the export\n", ours.size());
+
+  // The same loss through hyft (adapter, export), PEFT (base resized) and transformers (export).
+  const std::string data = test::quote(dir + "/ids.jsonl");
+  const double with_adapter = json_loss(test::run_hyft("eval --json --device cpu --model " + test::quote(base) +
+                                                       " --adapter " + test::quote(adapter) + " --data " + data));
+  const double exported = json_loss(test::run_hyft("eval --json --device cpu --model " + test::quote(merged) +
+                                                   " --data " + data));
+  const double peft_loss = python_loss("peft-eval " + test::quote(base) + " " + test::quote(adapter) + " " + data);
+  const double hf_loss = python_loss("hf-eval " + test::quote(merged) + " " + data);
+  std::printf("added tokens: loss hyft adapter %.8f, hyft export %.8f, PEFT %.8f, transformers %.8f\n", with_adapter,
+              exported, peft_loss, hf_loss);
+  REQUIRE(rel(with_adapter, peft_loss) < 1e-5);
+  REQUIRE(rel(exported, hf_loss) < 1e-5);
+  REQUIRE(rel(with_adapter, exported) < 1e-5);
+}
