@@ -26,5 +26,10 @@ class AttentionBackend {
 const AttentionBackend& sdpa_backend();
 // The explicit-mask oracle (attention_reference): slow, for tests.
 const AttentionBackend& reference_backend();
+// flash_attention.h where it applies (CUDA, bf16/fp16, documents or the hybrid
+// rule), else SDPA with the dense mask made on first need. No dense mask up front.
+const AttentionBackend& flash_backend();
+// What a model on `device` uses: flash on CUDA, SDPA elsewhere.
+const AttentionBackend& default_backend(const at::Device& device);
 
 }  // namespace hyft::attention

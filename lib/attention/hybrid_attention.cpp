@@ -64,7 +64,9 @@ at::Tensor hybrid_mask(const HybridSettings& s, const Layout& layout) {
 
 AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout, bool dense) {
   const int64_t T = layout.position_ids.size(1);
-  AttentionMask mask{true, {}, s, layout, 0};
+  AttentionMask mask;
+  mask.rule = s;
+  mask.layout = layout;
   if (s.is_full_causal(T) && !layout.document_ids.defined()) return mask;
   mask.causal = false;
   if (dense) mask.allowed = hybrid_mask(s, layout);
@@ -74,7 +76,10 @@ AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout,
 AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_start, int64_t Tq,
                                         const at::Device& device, bool dense) {
   const int64_t Tk = q_start + Tq;
-  AttentionMask mask{false, {}, s, {}, q_start};
+  AttentionMask mask;
+  mask.causal = false;
+  mask.rule = s;
+  mask.q_start = q_start;
   if (Tq == 1 && s.is_full_causal(Tk)) return mask;
   if (q_start == 0 && s.is_full_causal(Tk)) {
     mask.causal = true;

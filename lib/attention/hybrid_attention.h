@@ -13,6 +13,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 
 namespace hyft::attention {
 
@@ -45,12 +46,17 @@ struct Layout {
 // causal false and no mask every query sees every key (one new token over a cache).
 // Besides the dense form it keeps what the mask was made from, so a backend that
 // applies the rule itself (document ids, the window) needs no dense tensor.
+struct FastAttentionPlan;  // what the flash path derives once per batch (flash_attention.cpp)
 struct AttentionMask {
   bool causal = true;
   at::Tensor allowed;    // the dense form, when the rule is not plain causal and the backend asked
   HybridSettings rule;   // the rule
   Layout layout;         // queries' positions and documents (full forward passes)
   int64_t q_start = 0;   // cached generation: keys before the first query
+  // Shared by every layer of one forward pass (and its recomputation): filled by the
+  // first layer that needs it.
+  mutable std::shared_ptr<FastAttentionPlan> plan;
+  mutable at::Tensor lazy_allowed;  // the dense form built on demand by a fallback
 };
 
 // Reference: loops over every (b, i, j) calling may_attend. For tests and tiny T.

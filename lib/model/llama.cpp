@@ -218,7 +218,7 @@ at::Tensor LlamaForCausalLMImpl::forward_cached(const at::Tensor& input_ids, KVC
   // full forward pass over the whole sequence.
   std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(pos.unsqueeze(0).expand({B, T}), model->embed_tokens->weight.scalar_type());
   ctx.mask = attention::make_cached_attention_mask(attention_settings, cache.length, T, input_ids.device(),
-                                                   attention_backend->needs_dense_mask());
+                                                   /*dense=*/true);  // (no backend computes a cache offset itself)
   ctx.attention = attention_backend;
   ctx.cache = &cache;
   at::Tensor logits_out = logits(model->forward(input_ids, ctx));

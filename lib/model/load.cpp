@@ -1,5 +1,7 @@
 #include "model/load.h"
 
+#include "attention/backend.h"
+
 #include "common/error.h"
 #include "common/strings.h"
 #include "io/checkpoint_files.h"
@@ -42,6 +44,7 @@ LlamaForCausalLM load_pretrained(const std::string& folder, const LoadOptions& o
 
   LlamaForCausalLM model(config, at::TensorOptions().dtype(options.dtype).device(options.device));
   model->attention_settings = resolve_attention_settings(config, options);
+  model->attention_backend = &attention::default_backend(options.device);
 
   at::NoGradGuard no_grad;
   std::set<std::string> expected;
