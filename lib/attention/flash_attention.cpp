@@ -9,7 +9,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
-#include <limits>
 
 namespace hyft::attention {
 
@@ -33,9 +32,8 @@ struct PlanHolder : torch::CustomClassHolder {
   std::shared_ptr<FastAttentionPlan> plan;
 };
 
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-
-std::shared_ptr<FastAttentionPlan> make_plan(const AttentionMask& mask, int64_t B, int64_t T,
+// `window`: the band, 0 when the rule is plain causal over these rows (no globals then).
+std::shared_ptr<FastAttentionPlan> make_plan(const AttentionMask& mask, int64_t B, int64_t T, int64_t window,
                                             const at::Device& device) {
   auto plan = std::make_shared<FastAttentionPlan>();
   const auto& L = mask.layout;
@@ -50,7 +48,7 @@ std::shared_ptr<FastAttentionPlan> make_plan(const AttentionMask& mask, int64_t 
   plan->max_len = (plan->cu_seqlens.slice(0, 1) - plan->cu_seqlens.slice(0, 0, -1)).max().item<int64_t>();
 
   const int64_t s = mask.rule.global_stride();
-  if (s > 0 && mask.rule.window_size > 0) {
+  if (s > 0 && window > 0) {
     plan->is_global = plan->pos.remainder(s) == 0;
     const at::Tensor counts = plan->is_global.sum(1);  // (B,)
     plan->G = counts.max().item<int64_t>();
@@ -73,38 +71,6 @@ at::Tensor from_varlen(const at::Tensor& y, int64_t B, int64_t T) {
   return y.view({B, T, y.size(1), y.size(2)}).transpose(1, 2);
 }
 
-// Rows of query chunks so that one (B*H, rows, other) float32 block stays near 64M values.
-int64_t chunk_rows(int64_t BH, int64_t other) {
-  return std::max<int64_t>(64, (int64_t(1) << 26) / std::max<int64_t>(1, BH * other));
-}
-
-// (B, H, n, m) mask from (B, n, m), flattened to (B*H, n, m).
-at::Tensor per_head(const at::Tensor& m, int64_t H) {
-  return m.unsqueeze(1).expand({m.size(0), H, m.size(1), m.size(2)}).reshape({-1, m.size(1), m.size(2)});
-}
-
-// (B, Hkv, n, D) -> (B*H, n, D), each key/value head repeated for its query heads.
-at::Tensor repeat_heads(const at::Tensor& x, int64_t H) {
-  const int64_t B = x.size(0), Hkv = x.size(1);
-  return x.repeat_interleave(H / Hkv, 1).reshape({B * H, x.size(2), x.size(3)});
-}
-
-// (B*H, n, D) float32 gradient of repeated heads -> (B, Hkv, n, D), summed per group.
-at::Tensor sum_heads(const at::Tensor& g, int64_t B, int64_t H, int64_t Hkv) {
-  return g.view({B, Hkv, H / Hkv, g.size(1), g.size(2)}).sum(2);
-}
-
-// Rows `idx` (B, G) of x (B, Hx, T, D) -> (B, Hx, G, D).
-at::Tensor gather_rows(const at::Tensor& x, const at::Tensor& idx) {
-  return x.gather(2, idx.view({idx.size(0), 1, idx.size(1), 1}).expand({x.size(0), x.size(1), idx.size(1), x.size(3)}));
-}
-
-// exp(S - lse) with masked scores (-inf) giving 0, also in rows with nothing allowed.
-at::Tensor probabilities(const at::Tensor& S, const at::Tensor& lse) {
-  const at::Tensor safe = at::where(at::isinf(lse), at::zeros_like(lse), lse);
-  return at::exp(S - safe.unsqueeze(-1));
-}
-
 struct Args {
   int64_t window = 0;  // W; 0: none (documents only)
   double scale = 1.0;
@@ -123,59 +89,99 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> band_forward(const at
   return {out, lse, rng, unused};
 }
 
+// A large negative bias for keys a query may not see: finite, so a query that sees
+// none of a part's keys gets a log-sum-exp near -1e4 and weight exp(-1e4) = 0 in the
+// merge (an infinite bias would give NaN there); real scores are far above it.
+constexpr double kMasked = -1e4;
+
+// Additive bias (B, 1, n, m) in `dtype`, 0 where `allowed` (B, n, m), else kMasked;
+// the last dimension padded to 16 elements so the kernel's rows are aligned.
+at::Tensor bias_of(const at::Tensor& allowed, at::ScalarType dtype) {
+  const int64_t B = allowed.size(0), n = allowed.size(1), m = allowed.size(2), mp = (m + 15) / 16 * 16;
+  at::Tensor bias = at::zeros({B, 1, n, mp}, allowed.options().dtype(dtype)).slice(3, 0, m);
+  bias.masked_fill_(at::logical_not(allowed).unsqueeze(1), kMasked);
+  return bias;
+}
+
+// (B, H, n) float32 -> (B, H, ceil(n / 32) * 32), the memory-efficient kernel's layout.
+at::Tensor pad_lse(const at::Tensor& lse) {
+  const int64_t n = lse.size(2), np = (n + 31) / 32 * 32;
+  return at::constant_pad_nd(lse, {0, np - n}, 0.0).contiguous();
+}
+
+// Part B's bias (B, 1, T, G): global keys of the query's document at positions <= its own - W.
+at::Tensor part_b_bias(const FastAttentionPlan& p, int64_t window, at::ScalarType dtype) {
+  return bias_of(p.gvalid.unsqueeze(1) & (p.gdoc.unsqueeze(1) == p.doc.unsqueeze(2)) &
+                     (p.gpos.unsqueeze(1) + window <= p.pos.unsqueeze(2)),
+                 dtype);
+}
+
+// Part C's bias (B, 1, G, T): every key of the global query's document up to the query.
+at::Tensor part_c_bias(const FastAttentionPlan& p, at::ScalarType dtype) {
+  const int64_t T = p.pos.size(1);
+  const at::Tensor idx_t = at::arange(T, p.pos.options());
+  return bias_of((p.doc.unsqueeze(1) == p.gdoc.unsqueeze(2)) & (idx_t.view({1, 1, T}) <= p.gidx.unsqueeze(2)), dtype);
+}
+
+// (B, H, n, D) with the memory layout the memory-efficient kernels produce and
+// expect for their outputs: (B, n, H, D) contiguous.
+at::Tensor bthd(const at::Tensor& x) { return x.transpose(1, 2).contiguous().transpose(1, 2); }
+
+// (B, Hkv, n, D) -> (B, H, n, D), each key/value head repeated for its query heads.
+at::Tensor expand_heads(const at::Tensor& x, int64_t H) {
+  return bthd(x.size(1) == H ? x : x.repeat_interleave(H / x.size(1), 1));
+}
+
+// (B, H, n, D) gradient of repeated heads -> (B, Hkv, n, D), summed per group.
+at::Tensor sum_heads(const at::Tensor& g, int64_t Hkv) {
+  const int64_t B = g.size(0), H = g.size(1);
+  return g.view({B, Hkv, H / Hkv, g.size(2), g.size(3)}).sum(2);
+}
+
+// Rows `idx` (B, G) of x (B, Hx, T, D) -> (B, Hx, G, D).
+at::Tensor gather_rows(const at::Tensor& x, const at::Tensor& idx) {
+  return x.gather(2, idx.view({idx.size(0), 1, idx.size(1), 1}).expand({x.size(0), x.size(1), idx.size(1), x.size(3)}));
+}
+
+// Index (B, Hx, G, D) for scattering rows `idx` (B, G) into (B, Hx, T, D).
+at::Tensor row_index(const at::Tensor& idx, int64_t Hx, int64_t D) {
+  return idx.view({idx.size(0), 1, idx.size(1), 1}).expand({idx.size(0), Hx, idx.size(1), D});
+}
+
 struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor q, at::Tensor k, at::Tensor v,
                             c10::intrusive_ptr<PlanHolder> holder, int64_t window, double scale) {
-    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), BH = B * H;
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
     const Args a{window, scale};
     const FastAttentionPlan& p = *holder->plan;
-    const at::Tensor qv = to_varlen(q), kv = to_varlen(k), vv = to_varlen(v);
-    auto [oa, lse_a, rng, unused] = band_forward(qv, kv, vv, p, a);
-
-    at::Tensor out = from_varlen(oa, B, T);                              // (B, H, T, D)
-    at::Tensor lse = lse_a.view({H, B, T}).transpose(0, 1).reshape({BH, T});  // (BH, T) float32
+    // A: the band (or the whole causal document) through the flash kernels.
+    auto [oa, lse_a, rng, unused] = band_forward(to_varlen(q), to_varlen(k), to_varlen(v), p, a);
+    at::Tensor out = from_varlen(oa, B, T);                    // (B, H, T, D)
+    at::Tensor lse = lse_a.view({H, B, T}).transpose(0, 1);     // (B, H, T) float32
+    at::Tensor seeds = at::empty({0}, q.options().dtype(at::kLong));
     if (p.G > 0) {
-      at::Tensor o = out.reshape({BH, T, D}).to(at::kFloat);
-      const at::Tensor qb = q.reshape({BH, T, D}).contiguous();
-      const at::Tensor kg = repeat_heads(gather_rows(k, p.gidx), H), vg = repeat_heads(gather_rows(v, p.gidx), H);
+      const at::Tensor qc = bthd(q);
+      const at::Tensor kg = expand_heads(gather_rows(k, p.gidx), H), vg = expand_heads(gather_rows(v, p.gidx), H);
       // B: global keys outside the band, merged with A by log-sum-exp.
-      const int64_t C = chunk_rows(BH, p.G);
-      for (int64_t c0 = 0; c0 < T; c0 += C) {
-        const int64_t c1 = std::min(T, c0 + C);
-        at::Tensor S = at::bmm(qb.slice(1, c0, c1), kg.transpose(1, 2), at::kFloat).mul_(scale);  // (BH, c, G)
-        const at::Tensor allowed = p.gvalid.unsqueeze(1) & (p.gdoc.unsqueeze(1) == p.doc.slice(1, c0, c1).unsqueeze(2)) &
-                                   (p.gpos.unsqueeze(1) + window <= p.pos.slice(1, c0, c1).unsqueeze(2));  // (B, c, G)
-        S.masked_fill_(at::logical_not(per_head(allowed, H)), kNegInf);
-        const at::Tensor lse_b = at::logsumexp(S, -1);                                     // (BH, c)
-        const at::Tensor ob = at::bmm(probabilities(S, lse_b).to(q.scalar_type()), vg, at::kFloat);  // (BH, c, D)
-        const at::Tensor la = lse.slice(1, c0, c1);
-        const at::Tensor merged = at::logaddexp(la, lse_b);
-        at::Tensor oc = o.slice(1, c0, c1);
-        oc.copy_(oc * at::exp(la - merged).unsqueeze(-1) + ob * at::exp(lse_b - merged).unsqueeze(-1));
-        lse.slice(1, c0, c1).copy_(merged);
-      }
-      // C: global queries see every earlier key of their document.
-      const at::Tensor qg = repeat_heads(gather_rows(q, p.gidx), H);  // (BH, G, D) (H / H = 1: a reshape)
-      const at::Tensor kb = repeat_heads(k, H), vb = repeat_heads(v, H);  // (BH, T, D)
-      const at::Tensor idx_t = at::arange(T, p.pos.options());
-      const int64_t Cg = chunk_rows(BH, T);
-      for (int64_t g0 = 0; g0 < p.G; g0 += Cg) {
-        const int64_t g1 = std::min(p.G, g0 + Cg);
-        at::Tensor S = at::bmm(qg.slice(1, g0, g1), kb.transpose(1, 2), at::kFloat).mul_(scale);  // (BH, g, T)
-        const at::Tensor gi = p.gidx.slice(1, g0, g1);
-        const at::Tensor allowed = (p.doc.unsqueeze(1) == p.gdoc.slice(1, g0, g1).unsqueeze(2)) &
-                                   (idx_t.view({1, 1, T}) <= gi.unsqueeze(2));  // (B, g, T)
-        S.masked_fill_(at::logical_not(per_head(allowed, H)), kNegInf);
-        const at::Tensor lse_c = at::logsumexp(S, -1);  // (BH, g): finite, the query sees itself
-        const at::Tensor og = at::bmm(probabilities(S, lse_c).to(q.scalar_type()), vb, at::kFloat);  // (BH, g, D)
-        const at::Tensor rows = gi.unsqueeze(1).expand({B, H, g1 - g0}).reshape({BH, g1 - g0});
-        o.scatter_(1, rows.unsqueeze(-1).expand({BH, g1 - g0, D}), og);
-        lse.scatter_(1, rows, lse_c);
-      }
-      out = o.view({B, H, T, D}).to(q.scalar_type());
+      auto [ob, lse_b, seed_b, offset_b] = at::_scaled_dot_product_efficient_attention(
+          qc, kg, vg, part_b_bias(p, window, q.scalar_type()).expand({B, H, T, p.G}), /*compute_log_sumexp=*/true, 0.0, false, scale);
+      const at::Tensor lb = lse_b.slice(2, 0, T);
+      const at::Tensor merged = at::logaddexp(lse, lb);
+      at::Tensor o = out.to(at::kFloat) * at::exp(lse - merged).unsqueeze(-1) +
+                     ob.to(at::kFloat) * at::exp(lb - merged).unsqueeze(-1);
+      lse = merged;
+      // C: global queries see every earlier key of their document; their rows are C's alone.
+      const at::Tensor qg = bthd(gather_rows(q, p.gidx));
+      auto [og, lse_c, seed_c, offset_c] = at::_scaled_dot_product_efficient_attention(
+          qg, expand_heads(k, H), expand_heads(v, H), part_c_bias(p, q.scalar_type()).expand({B, H, p.G, T}), true, 0.0, false, scale);
+      o.scatter_(2, row_index(p.gidx, H, D), og.to(at::kFloat));
+      lse = lse.scatter(2, p.gidx.unsqueeze(1).expand({B, H, p.G}), lse_c.slice(2, 0, p.G));
+      out = o.to(q.scalar_type());
+      seeds = at::stack({seed_b.to(at::kLong).reshape({-1}), offset_b.to(at::kLong).reshape({-1}),
+                         seed_c.to(at::kLong).reshape({-1}), offset_c.to(at::kLong).reshape({-1})});
     }
     out = out.contiguous();
-    ctx->save_for_backward({q, k, v, out, lse, rng, unused});
+    ctx->save_for_backward({q, k, v, out, lse.contiguous(), rng, unused});
     ctx->saved_data["plan"] = c10::IValue::make_capsule(holder);
     ctx->saved_data["window"] = window;
     ctx->saved_data["scale"] = scale;
@@ -190,89 +196,53 @@ struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> 
     const auto capsule = ctx->saved_data["plan"].toCapsule();
     const FastAttentionPlan& p = *static_cast<PlanHolder*>(capsule.get())->plan;
     const Args a{ctx->saved_data["window"].toInt(), ctx->saved_data["scale"].toDouble()};
-    const int64_t B = q.size(0), H = q.size(1), Hkv = k.size(1), T = q.size(2), D = q.size(3), BH = B * H;
+    const int64_t B = q.size(0), H = q.size(1), Hkv = k.size(1), T = q.size(2), D = q.size(3);
     const auto dt = q.scalar_type();
-    at::Tensor dout = grads[0].to(dt).contiguous();  // (B, H, T, D)
+    const at::Tensor dout = grads[0].to(dt).contiguous();  // (B, H, T, D)
     // Global queries' rows come from part C alone: no gradient through A and B there.
-    at::Tensor dout_ab = p.G > 0 ? dout.masked_fill(p.is_global.view({B, 1, T, 1}), 0) : dout;
+    const at::Tensor dout_ab = p.G > 0 ? dout.masked_fill(p.is_global.view({B, 1, T, 1}), 0) : dout;
 
     // A: the flash backward with the merged output and log-sum-exp.
     std::optional<int64_t> left;
     if (a.window > 0) left = a.window - 1;
-    const at::Tensor lse_v = lse.view({B, H, T}).transpose(0, 1).reshape({H, B * T}).contiguous();
+    const at::Tensor lse_v = lse.transpose(0, 1).reshape({H, B * T}).contiguous();
     auto [dqv, dkv, dvv] = at::_flash_attention_backward(
         to_varlen(dout_ab), to_varlen(q), to_varlen(k), to_varlen(v), to_varlen(out), lse_v, p.cu_seqlens,
         p.cu_seqlens, p.max_len, p.max_len, 0.0, /*is_causal=*/true, rng, unused, a.scale, left,
         left ? std::optional<int64_t>(0) : std::nullopt);
-    at::Tensor dq = from_varlen(dqv, B, T).to(at::kFloat);
-    at::Tensor dk = from_varlen(dkv, B, T).to(at::kFloat);
-    at::Tensor dv = from_varlen(dvv, B, T).to(at::kFloat);
-    if (p.G == 0) return {dq.to(dt), dk.to(dt), dv.to(dt), at::Tensor(), at::Tensor(), at::Tensor()};
+    at::Tensor dq = from_varlen(dqv, B, T), dk = from_varlen(dkv, B, T), dv = from_varlen(dvv, B, T);
+    if (p.G == 0) return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
 
-    const at::Tensor qb = q.reshape({BH, T, D}).contiguous();
-    const at::Tensor ob = out.reshape({BH, T, D});
-    const at::Tensor gb = dout_ab.reshape({BH, T, D});
-    at::Tensor dqb = at::zeros({BH, T, D}, q.options().dtype(at::kFloat));
-    // B: global keys outside the band.
+    dq = dq.to(at::kFloat);
+    dk = dk.to(at::kFloat);
+    dv = dv.to(at::kFloat);
+    const at::Tensor zero = at::zeros({}, q.options().dtype(at::kLong));
+    // B: the memory-efficient backward with the merged output and log-sum-exp.
     {
-      const at::Tensor kg = repeat_heads(gather_rows(k, p.gidx), H), vg = repeat_heads(gather_rows(v, p.gidx), H);
-      at::Tensor dkg = at::zeros({BH, p.G, D}, dqb.options()), dvg = at::zeros_like(dkg);
-      const at::Tensor delta = (gb.to(at::kFloat) * ob.to(at::kFloat)).sum(-1);  // (BH, T): rowsum(dO o O)
-      const int64_t C = chunk_rows(BH, p.G);
-      for (int64_t c0 = 0; c0 < T; c0 += C) {
-        const int64_t c1 = std::min(T, c0 + C);
-        const at::Tensor qc = qb.slice(1, c0, c1), gc = gb.slice(1, c0, c1);
-        at::Tensor S = at::bmm(qc, kg.transpose(1, 2), at::kFloat).mul_(a.scale);
-        const at::Tensor allowed = p.gvalid.unsqueeze(1) & (p.gdoc.unsqueeze(1) == p.doc.slice(1, c0, c1).unsqueeze(2)) &
-                                   (p.gpos.unsqueeze(1) + a.window <= p.pos.slice(1, c0, c1).unsqueeze(2));
-        S.masked_fill_(at::logical_not(per_head(allowed, H)), kNegInf);
-        const at::Tensor P = probabilities(S, lse.slice(1, c0, c1));  // (BH, c, G) with the merged lse
-        dvg += at::bmm(P.to(dt).transpose(1, 2), gc, at::kFloat);
-        const at::Tensor dP = at::bmm(gc, vg.transpose(1, 2), at::kFloat);
-        const at::Tensor dS = (P * (dP - delta.slice(1, c0, c1).unsqueeze(-1))).to(dt);
-        dqb.slice(1, c0, c1).add_(at::bmm(dS, kg, at::kFloat), a.scale);
-        dkg.add_(at::bmm(dS.transpose(1, 2), qc, at::kFloat), a.scale);
-      }
-      // Back to the key/value heads and the tokens they were gathered from (real ones only).
-      const at::Tensor keep = p.gvalid.view({B, 1, p.G, 1});
-      const at::Tensor idx = p.gidx.view({B, 1, p.G, 1}).expand({B, Hkv, p.G, D});
-      dk.scatter_add_(2, idx, sum_heads(dkg, B, H, Hkv).masked_fill(at::logical_not(keep), 0));
-      dv.scatter_add_(2, idx, sum_heads(dvg, B, H, Hkv).masked_fill(at::logical_not(keep), 0));
+      const at::Tensor kg = expand_heads(gather_rows(k, p.gidx), H), vg = expand_heads(gather_rows(v, p.gidx), H);
+      auto [dqb, dkg, dvg, dbias] = at::_scaled_dot_product_efficient_attention_backward(
+          bthd(dout_ab), bthd(q), kg, vg, part_b_bias(p, a.window, dt).expand({B, H, T, p.G}), bthd(out), pad_lse(lse), zero, zero, 0.0,
+          {true, true, true, false}, false, a.scale);
+      (void)dbias;
+      dq += dqb.to(at::kFloat);
+      const at::Tensor keep = p.gvalid.view({B, 1, p.G, 1});  // repeats that pad a row add nothing
+      dk.scatter_add_(2, row_index(p.gidx, Hkv, D), sum_heads(dkg.to(at::kFloat), Hkv).masked_fill(at::logical_not(keep), 0));
+      dv.scatter_add_(2, row_index(p.gidx, Hkv, D), sum_heads(dvg.to(at::kFloat), Hkv).masked_fill(at::logical_not(keep), 0));
     }
     // C: global queries over every earlier key of their document.
     {
-      const at::Tensor qg = repeat_heads(gather_rows(q, p.gidx), H);
-      const at::Tensor kb = repeat_heads(k, H), vb = repeat_heads(v, H);
-      // The queries' gradients, zero for the repeats that pad a row.
       const at::Tensor real = p.gvalid.view({B, 1, p.G, 1});
-      const at::Tensor dog = repeat_heads(gather_rows(dout, p.gidx).masked_fill(at::logical_not(real), 0), H);
-      const at::Tensor og = repeat_heads(gather_rows(out, p.gidx), H);
-      const at::Tensor lse_g = lse.view({B, H, T}).gather(2, p.gidx.unsqueeze(1).expand({B, H, p.G})).reshape({BH, p.G});
-      const at::Tensor delta = (dog.to(at::kFloat) * og.to(at::kFloat)).sum(-1);  // (BH, G)
-      at::Tensor dkb = at::zeros({BH, T, D}, dqb.options()), dvb = at::zeros_like(dkb);
-      at::Tensor dqg = at::zeros({BH, p.G, D}, dqb.options());
-      const at::Tensor idx_t = at::arange(T, p.pos.options());
-      const int64_t Cg = chunk_rows(BH, T);
-      for (int64_t g0 = 0; g0 < p.G; g0 += Cg) {
-        const int64_t g1 = std::min(p.G, g0 + Cg);
-        const at::Tensor qc = qg.slice(1, g0, g1), gc = dog.slice(1, g0, g1);
-        at::Tensor S = at::bmm(qc, kb.transpose(1, 2), at::kFloat).mul_(a.scale);
-        const at::Tensor allowed = (p.doc.unsqueeze(1) == p.gdoc.slice(1, g0, g1).unsqueeze(2)) &
-                                   (idx_t.view({1, 1, T}) <= p.gidx.slice(1, g0, g1).unsqueeze(2));
-        S.masked_fill_(at::logical_not(per_head(allowed, H)), kNegInf);
-        const at::Tensor P = probabilities(S, lse_g.slice(1, g0, g1));  // (BH, g, T)
-        dvb += at::bmm(P.to(dt).transpose(1, 2), gc, at::kFloat);
-        const at::Tensor dP = at::bmm(gc, vb.transpose(1, 2), at::kFloat);
-        const at::Tensor dS = (P * (dP - delta.slice(1, g0, g1).unsqueeze(-1))).to(dt);
-        dqg.slice(1, g0, g1).add_(at::bmm(dS, kb, at::kFloat), a.scale);
-        dkb.add_(at::bmm(dS.transpose(1, 2), qc, at::kFloat), a.scale);
-      }
-      const at::Tensor rows = p.gidx.unsqueeze(1).expand({B, H, p.G}).reshape({BH, p.G});
-      dqb.scatter_add_(1, rows.unsqueeze(-1).expand({BH, p.G, D}), dqg);
-      dk += sum_heads(dkb, B, H, Hkv);
-      dv += sum_heads(dvb, B, H, Hkv);
+      const at::Tensor dog = bthd(gather_rows(dout, p.gidx).masked_fill(at::logical_not(real), 0));
+      const at::Tensor og = bthd(gather_rows(out, p.gidx));
+      const at::Tensor lse_g = lse.gather(2, p.gidx.unsqueeze(1).expand({B, H, p.G}));
+      auto [dqg, dkc, dvc, dbias] = at::_scaled_dot_product_efficient_attention_backward(
+          dog, bthd(gather_rows(q, p.gidx)), expand_heads(k, H), expand_heads(v, H), part_c_bias(p, dt).expand({B, H, p.G, T}), og,
+          pad_lse(lse_g), zero, zero, 0.0, {true, true, true, false}, false, a.scale);
+      (void)dbias;
+      dq.scatter_add_(2, row_index(p.gidx, H, D), dqg.to(at::kFloat));
+      dk += sum_heads(dkc.to(at::kFloat), Hkv);
+      dv += sum_heads(dvc.to(at::kFloat), Hkv);
     }
-    dq += dqb.view({B, H, T, D});
     return {dq.to(dt), dk.to(dt), dv.to(dt), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -287,10 +257,10 @@ bool fast_attention_supports(const at::Tensor& q, const AttentionMask& mask) {
 
 at::Tensor fast_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
   const int64_t B = q.size(0), T = q.size(2);
-  if (!mask.plan) mask.plan = make_plan(mask, B, T, q.device());
+  const int64_t window = mask.rule.is_full_causal(T) ? 0 : mask.rule.window_size;
+  if (!mask.plan) mask.plan = make_plan(mask, B, T, window, q.device());
   auto holder = c10::make_intrusive<PlanHolder>();
   holder->plan = mask.plan;
-  const int64_t window = mask.rule.is_full_causal(T) ? 0 : mask.rule.window_size;
   return FastAttentionFunction::apply(q, k, v, holder, window, 1.0 / std::sqrt(double(q.size(3))));
 }
 
