@@ -1,5 +1,7 @@
 #include "recipes/bench.h"
 
+#include "attention/backend.h"
+
 #include "adapters/lora_linear.h"
 #include "common/error.h"
 #include "common/gpu_memory.h"
@@ -10,6 +12,7 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cmath>
@@ -67,6 +70,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   model::LlamaForCausalLM model(cfg, at::TensorOptions().dtype(o.full ? at::kFloat : compute).device(device));
   model::init_random_weights(*model);
   model->attention_settings = o.attention;
+  model->attention_backend = &attention::default_backend(device);
   int64_t n_base = 0;
   for (const auto& p : model->named_parameters())
     if (p.key().find("embed_tokens") == std::string::npos) n_base += p.value().numel();
@@ -76,15 +80,33 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   for (const auto& p : model->named_parameters())
     if (p.value().requires_grad()) trainable.push_back({p.key(), p.value(), train::default_decay(p.value())});
 
-  // Random token rows, every position a target, one row per draw of the sampler.
+  // Random token rows, every position a target, one row per draw of the sampler; or,
+  // with packing, records of random lengths that the trainer packs into rows.
   data::Dataset rows;
   rows.max_seq_len = T;
-  const at::Tensor ids = at::randint(0, cfg.vocab_size, {B * (o.warmup + o.steps), T}, at::kLong).contiguous();
-  for (int64_t r = 0; r < ids.size(0); ++r) {
-    data::Example ex;
-    ex.input_ids.assign(ids[r].data_ptr<int64_t>(), ids[r].data_ptr<int64_t>() + T);
-    ex.labels = ex.input_ids;
-    rows.examples.push_back(std::move(ex));
+  if (o.packing) {
+    HYFT_CHECK(o.min_len >= 2 && o.max_len >= o.min_len && o.max_len <= T,
+               "--min-len and --max-len must satisfy 2 <= min <= max <= --seq");
+    const int64_t need = 2 * B * T * (o.warmup + o.steps);  // tokens: twice what the steps draw
+    const at::Tensor lens = at::randint(o.min_len, o.max_len + 1, {need / o.min_len + 1}, at::kLong);
+    const at::Tensor ids = at::randint(0, cfg.vocab_size, {need + o.max_len}, at::kLong);
+    int64_t at = 0;
+    for (int64_t r = 0; at < need; ++r) {
+      const int64_t n = lens[r].item<int64_t>();
+      data::Example ex;
+      ex.input_ids.assign(ids.data_ptr<int64_t>() + at, ids.data_ptr<int64_t>() + at + n);
+      ex.labels = ex.input_ids;
+      rows.examples.push_back(std::move(ex));
+      at += n;
+    }
+  } else {
+    const at::Tensor ids = at::randint(0, cfg.vocab_size, {B * (o.warmup + o.steps), T}, at::kLong).contiguous();
+    for (int64_t r = 0; r < ids.size(0); ++r) {
+      data::Example ex;
+      ex.input_ids.assign(ids[r].data_ptr<int64_t>(), ids[r].data_ptr<int64_t>() + T);
+      ex.labels = ex.input_ids;
+      rows.examples.push_back(std::move(ex));
+    }
   }
   train::TrainerOptions t;
   t.precision = compute;
@@ -93,6 +115,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   t.micro_batch = B;
   t.schedule = train::Schedule::Constant;
   t.max_grad_norm = 0.0;  // no clipping, as the peer
+  t.packing = o.packing;
   const std::vector<data::Example> no_eval;
   train::Trainer trainer(*model, std::move(trainable), rows, no_eval, t, {});
 
@@ -102,10 +125,20 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   reset_peak_memory(device);
   const auto t0 = std::chrono::steady_clock::now();
   train::StepStats last;
-  for (int64_t i = 0; i < o.steps; ++i) last = trainer.train_step(o.warmup + i, o.profile ? &phases : nullptr);
+  int64_t tokens = 0;  // real tokens (packed rows carry some padding)
+  std::vector<double> step_ms;
+  for (int64_t i = 0; i < o.steps; ++i) {
+    const auto s0 = std::chrono::steady_clock::now();
+    last = trainer.train_step(o.warmup + i, o.profile ? &phases : nullptr);
+    tokens += o.packing ? last.tokens : B * T;
+    if (o.packing) {  // per-step times need a sync; only packing reports them
+      synchronize(device);
+      step_ms.push_back(1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count());
+    }
+  }
   synchronize(device);
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double tps = double(o.steps * B * T) / dt;
+  const double tps = double(tokens) / dt;
   // Model FLOPs per token as the peer counts them: forward 2N, input gradients 2N,
   // causal attention 2 L T D forward and twice that backward; weight gradients
   // (2N) only when every weight trains. Recompute is not counted.
@@ -121,6 +154,13 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
       {"tokens_per_s", std::llround(tps)}, {"step_ms", rounded(1000.0 * dt / double(o.steps), 1)},
       {"peak_mem_gib", rounded(peak_memory_gib(device), 2)}, {"mfu", rounded(mfu, 4)},
       {"loss", rounded(last.loss, 4)}, {"torch", TORCH_VERSION}};
+  if (o.packing) {
+    std::sort(step_ms.begin(), step_ms.end());
+    j["packing"] = true;
+    j["record_lengths"] = std::to_string(o.min_len) + "-" + std::to_string(o.max_len);
+    j["step_ms_median"] = rounded(step_ms[step_ms.size() / 2], 1);
+    j["step_ms_max"] = rounded(step_ms.back(), 1);
+  }
   if (o.profile) {
     j["forward_ms"] = rounded(phases.forward_ms / double(o.steps), 1);
     j["backward_ms"] = rounded(phases.backward_ms / double(o.steps), 1);

@@ -21,6 +21,10 @@ struct BenchOptions {
   adapters::LoraSettings lora;
   bool full = false;  // every weight trains, no adapter
   attention::HybridSettings attention;
+  // Variable-length records (lengths uniform in [min_len, max_len]) packed into rows
+  // of `seq` tokens instead of full random rows; tokens_per_s counts real tokens.
+  bool packing = false;
+  int64_t min_len = 100, max_len = 1500;
   std::string device = "auto";
   bool profile = false;        // forward, backward and optimizer times (synchronising between them)
   double peak_tflops = 790.0;  // bf16 dense matmul rate of the GPU, for MFU (H200: 790)

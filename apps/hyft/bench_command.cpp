@@ -19,6 +19,10 @@ int bench_command(int argc, char** argv) {
   opts.value("", "micro-batch", "sequences per step", o.micro_batch);
   opts.value("", "steps", "timed steps", o.steps);
   opts.value("", "warmup", "untimed steps first", o.warmup);
+  opts.flag("", "packing", "variable-length records packed into rows of --seq tokens (tokens/s counts real tokens)",
+            o.packing);
+  opts.value("", "min-len", "shortest record with --packing", o.min_len);
+  opts.value("", "max-len", "longest record with --packing", o.max_len);
   opts.flag("", "grad-checkpointing", "recompute each decoder layer in the backward pass (=false: off)",
             o.grad_checkpointing);
   std::string targets = join_list(o.lora.targets);

@@ -1,7 +1,7 @@
 // The flash path of attention/backend.h; the parts A, B, C are explained in
 // flash_attention.h. Shapes: B rows, T tokens, H query heads, Hkv key/value heads,
-// D head dim, G the most global tokens of any row; "BH layout" is (B*H, T, D),
-// "varlen layout" is the flash kernels' (B*T, H, D).
+// D head dim, G the most global tokens of any row; "varlen layout" is the flash
+// kernels' (B*T, H, D).
 #include "attention/flash_attention.h"
 
 #include <ATen/ATen.h>
@@ -250,9 +250,11 @@ struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> 
 }  // namespace
 
 bool fast_attention_supports(const at::Tensor& q, const AttentionMask& mask) {
-  const int64_t D = q.size(3);
+  const int64_t D = q.size(3), T = q.size(2);
+  const bool globals = mask.rule.global_stride() > 0 && !mask.rule.is_full_causal(T);
   return q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && D % 8 == 0 &&
-         D <= 256 && !mask.causal && mask.q_start == 0 && mask.layout.position_ids.defined();
+         D <= 256 && !mask.causal && mask.q_start == 0 && mask.layout.position_ids.defined() &&
+         (!globals || T >= kGlobalsFromTokens);
 }
 
 at::Tensor fast_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {

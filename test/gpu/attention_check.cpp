@@ -80,11 +80,8 @@ int check(int cases) {
 
     AttentionMask mask = make_attention_mask(rule, layout, /*dense=*/false);
     mask.causal = false;  // documents or a rule: the fast path's case (a plain causal row goes to SDPA)
-    if (!fast_attention_supports(q, mask)) {
-      std::printf("case %d: not supported by the fast path\n", c);
-      ++failures;
-      continue;
-    }
+    // (fast_attention itself, also where the backend would send short rows with global
+    // tokens to SDPA: the path must be right at every length)
     at::Tensor qf = q.detach().requires_grad_(true), kf = k.detach().requires_grad_(true),
                vf = v.detach().requires_grad_(true);
     at::Tensor out = fast_attention(qf, kf, vf, mask);
