@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # On the GPU machine: configure against the python3 torch, build, run the CPU test
 # suite (Catch2 v3 there), then check CUDA against references with bounds:
+# (CTEST_ARGS narrows the CTest run, e.g. "-R make_" for the fixtures only.)
 #   hyft eval on CUDA vs transformers (CPU fixtures): fp32 rel < 1e-5, bf16 rel < 2e-3
 #     (measured <= 3.8e-4), hybrid attention (fp32) rel < 1e-5;
 #   greedy generation on CUDA equals the CPU's, token for token;
-#   finetune with packing + hybrid attention on CUDA (bf16) exits 0 and lowers the loss.
+#   finetune with packing + hybrid attention on CUDA (bf16) exits 0 and lowers the loss;
+#   the flash path of attention (documents, window, global tokens) against the oracle:
+#     outputs and q, k, v gradients over 60 random cases (hyft_attention_check), and
+#     hyft eval in bf16 with the hybrid rule (the flash path) vs transformers' fp32
+#     hybrid loss, rel < 2e-3.
 # Exits non-zero when any check fails; logs go to ${OUT:-/tmp}.
 set -uo pipefail
 out=${OUT:-/tmp}
@@ -15,7 +20,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$pr
   || { tail -30 "$out/configure.log"; exit 1; }
 cmake --build build -j16 >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -40; exit 1; }
 grep -E "warning" "$out/build.log" | head -20
-(cd build && HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 ctest -j "${CTEST_JOBS:-4}" --output-on-failure >"$out/ctest.log" 2>&1) || fail "ctest (see ctest.log)"
+(cd build && HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 ctest -j "${CTEST_JOBS:-4}" --output-on-failure ${CTEST_ARGS:-} >"$out/ctest.log" 2>&1) || fail "ctest (see ctest.log)"
 tail -22 "$out/ctest.log"
 
 fx=build/test-fixtures/llama
@@ -24,12 +29,14 @@ for m in mha gqa_tied_linear mqa_dynamic llama3_bias_headdim mistral_window; do
   args="--json --device cuda --model $fx/$m/model --data $fx/$m/data.jsonl"
   loss() { build/bin/hyft eval $args "$@" | python3 -c "import sys,json;print(json.load(sys.stdin)['loss'])"; }
   f32=$(loss --precision fp32); b16=$(loss --precision bf16); hyb=$(loss --precision fp32 --window-size 4 --global-ratio 0.25)
-  python3 - "$m" $ref "$f32" "$b16" "$hyb" <<'PY' || fail "eval on CUDA: $m"
+  hyb16=$(loss --precision bf16 --window-size 4 --global-ratio 0.25)
+  python3 - "$m" $ref "$f32" "$b16" "$hyb" "$hyb16" <<'PY' || fail "eval on CUDA: $m"
 import sys
-m, rf, rb, rh, f, b, h = sys.argv[1], *map(float, sys.argv[2:])
+m, rf, rb, rh, f, b, h, h16 = sys.argv[1], *map(float, sys.argv[2:])
 rel = lambda a, r: abs(a - r) / abs(r)
-print(f"cuda {m:<20} fp32 rel {rel(f, rf):.2g}  bf16 rel {rel(b, rb):.2g}  hybrid rel {rel(h, rh):.2g}")
-sys.exit(0 if rel(f, rf) < 1e-5 and rel(b, rb) < 2e-3 and rel(h, rh) < 1e-5 else 1)
+print(f"cuda {m:<20} fp32 rel {rel(f, rf):.2g}  bf16 rel {rel(b, rb):.2g}  hybrid rel {rel(h, rh):.2g}"
+      f"  hybrid bf16 (flash path) rel {rel(h16, rh):.2g}")
+sys.exit(0 if rel(f, rf) < 1e-5 and rel(b, rb) < 2e-3 and rel(h, rh) < 1e-5 and rel(h16, rh) < 2e-3 else 1)
 PY
 done
 echo "== doctor"
@@ -54,5 +61,7 @@ first, last = rows[0]["loss"], rows[-1]["loss"]
 print(f"loss {first:.4f} -> {last:.4f}")
 sys.exit(0 if math.isfinite(last) and last < first else 1)
 PY
+echo "== flash attention path against the oracle (outputs and gradients)"
+build/bin/hyft_attention_check --check --cases 60 | grep -E "FAIL|attention check" || fail "attention check"
 echo "gpu_check: $failures failure(s)"
 [ "$failures" = 0 ]

@@ -188,7 +188,7 @@ struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> 
     // A: the band (or the whole causal document).
     Flash a = flash_forward(qv, kv, vv, p.cu_seqlens, p.cu_seqlens, p.max_len, p.max_len, scale, window);
     at::Tensor out = a.out, lse = a.lse;  // (B*T, H, D), (H, B*T) float32
-    std::vector<at::Tensor> saved = {q, k, v};
+    std::vector<at::Tensor> saved = {qv, kv, vv};  // the varlen copies: the backward needs no new ones
     if (!p.global_tokens.defined()) {
       saved.insert(saved.end(), {out, lse, a.rng, a.unused});
     } else {
@@ -236,14 +236,13 @@ struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
+    const at::Tensor &qv = saved[0], &kv = saved[1], &vv = saved[2], &out = saved[3], &lse = saved[4];
     const auto capsule = ctx->saved_data["plan"].toCapsule();
     const FastAttentionPlan& p = *static_cast<PlanHolder*>(capsule.get())->plan;
     const int64_t window = ctx->saved_data["window"].toInt();
     const double scale = ctx->saved_data["scale"].toDouble();
-    const int64_t B = q.size(0), T = q.size(2);
-    const auto dt = q.scalar_type();
-    const at::Tensor qv = to_varlen(q), kv = to_varlen(k), vv = to_varlen(v);
+    const int64_t B = grads[0].size(0), T = grads[0].size(2);
+    const auto dt = qv.scalar_type();
     const at::Tensor dout = to_varlen(grads[0].to(dt));  // (B*T, H, D)
     const bool globals = p.global_tokens.defined();
     // Global queries' rows come from part C alone: no gradient through A and B there.
