@@ -29,7 +29,7 @@ for m in mha gqa_tied_linear mqa_dynamic llama3_bias_headdim mistral_window; do
   args="--json --device cuda --model $fx/$m/model --data $fx/$m/data.jsonl"
   loss() { build/bin/hyft eval $args "$@" | python3 -c "import sys,json;print(json.load(sys.stdin)['loss'])"; }
   f32=$(loss --precision fp32); b16=$(loss --precision bf16); hyb=$(loss --precision fp32 --window-size 4 --global-ratio 0.25)
-  hyb16=$(loss --precision bf16 --window-size 4 --global-ratio 0.25)
+  hyb16=$(HYFT_FLASH_GLOBALS_FROM=0 loss --precision bf16 --window-size 4 --global-ratio 0.25)
   python3 - "$m" $ref "$f32" "$b16" "$hyb" "$hyb16" <<'PY' || fail "eval on CUDA: $m"
 import sys
 m, rf, rb, rh, f, b, h, h16 = sys.argv[1], *map(float, sys.argv[2:])
@@ -50,7 +50,7 @@ a=$(g cuda); b=$(g cpu)
 [ -n "$a" ] && [ "$a" = "$b" ] && echo "cuda == cpu" || fail "greedy generation: cuda '$a' != cpu '$b'"
 echo "== finetune with packing and hybrid attention on CUDA (bf16)"
 rm -rf /tmp/ft-packed
-build/bin/hyft finetune --device cuda --model $fx/mha/model --train $fx/mha/data.jsonl --output /tmp/ft-packed \
+HYFT_FLASH_GLOBALS_FROM=0 build/bin/hyft finetune --device cuda --model $fx/mha/model --train $fx/mha/data.jsonl --output /tmp/ft-packed \
   --packing --max-seq-len 64 --window-size 4 --global-ratio 0.25 --max-steps 20 --micro-batch 2 --log-every 10 \
   --lr 5e-3 >"$out/ft-packed.log" 2>&1 || fail "finetune --packing on CUDA exited $?"
 tail -4 "$out/ft-packed.log"

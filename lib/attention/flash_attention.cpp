@@ -21,6 +21,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -275,10 +276,24 @@ struct FastAttentionFunction : torch::autograd::Function<FastAttentionFunction> 
 
 }  // namespace
 
+namespace {
+// kGlobalsFromTokens, or HYFT_FLASH_GLOBALS_FROM (scripts/gpu_check.sh sets 0 to send
+// the small fixtures through this path).
+int64_t globals_from_tokens() {
+  static const int64_t from = [] {
+    const char* env = std::getenv("HYFT_FLASH_GLOBALS_FROM");
+    return env ? std::atoll(env) : kGlobalsFromTokens;
+  }();
+  return from;
+}
+}  // namespace
+
 bool fast_attention_supports(const at::Tensor& q, const AttentionMask& mask) {
-  const int64_t D = q.size(3);
+  const int64_t D = q.size(3), T = q.size(2);
+  const bool globals = mask.rule.global_stride() > 0 && !mask.rule.is_full_causal(T);
   return q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && D % 8 == 0 &&
-         D <= 256 && !mask.causal && mask.q_start == 0 && mask.layout.position_ids.defined();
+         D <= 256 && !mask.causal && mask.q_start == 0 && mask.layout.position_ids.defined() &&
+         (!globals || T >= globals_from_tokens());
 }
 
 at::Tensor fast_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {

@@ -24,8 +24,14 @@
 
 namespace hyft::attention {
 
+// Rows shorter than this that have global tokens go to SDPA with the dense mask,
+// which is faster there (H200, H16 D128 W512 r0.1, fwd+bwd: T=4096 dense 1.67 ms,
+// this path 2.44 ms; T=16384 25.2 against 9.7 ms; BENCHMARKS.md).
+constexpr int64_t kGlobalsFromTokens = 6144;
+
 // Whether fast_attention computes this call: q on CUDA in bf16 or fp16, head dim a
-// multiple of 8 up to 256, a full forward pass (positions and documents known).
+// multiple of 8 up to 256, a full forward pass (positions and documents known), and
+// rows of kGlobalsFromTokens or more when the rule has global tokens.
 bool fast_attention_supports(const at::Tensor& q, const AttentionMask& mask);
 
 // q (B, H, T, Dh), k and v (B, Hkv, T, Dh), H a multiple of Hkv -> (B, H, T, Dh),
