@@ -15,12 +15,13 @@ struct PackedRow {
   int64_t documents = 0;
 };
 
-// Greedy, in order: a document opens a new row when it does not fit the current one.
-// Every document must be at most max_len tokens (the length policy sees to it).
+// First fit, in order: each document goes into the first row with room for it, and
+// opens a new row when none has. Every document must be at most max_len tokens (the
+// length policy sees to it).
 std::vector<PackedRow> pack(const std::vector<const Example*>& documents, int64_t max_len);
 
-// The same greedy packing, fed one document at a time into at most `max_rows`
-// rows: add() refuses (and leaves out) the document that would open one row too many.
+// The same packing, fed one document at a time into at most `max_rows` rows: add()
+// refuses (and leaves out) the document that fits no row when all are open.
 class RowPacker {
  public:
   RowPacker(int64_t max_len, int64_t max_rows) : max_len_(max_len), max_rows_(max_rows) {}
@@ -28,7 +29,8 @@ class RowPacker {
   std::vector<PackedRow> rows() const { return pack(docs_, max_len_); }
 
  private:
-  int64_t max_len_, max_rows_, rows_ = 1, used_ = 0;
+  int64_t max_len_, max_rows_;
+  std::vector<int64_t> used_;  // tokens in each open row
   std::vector<const Example*> docs_;
 };
 
