@@ -4,6 +4,8 @@
 
 #include "adapters/lora_linear.h"
 #include "common/strings.h"
+#include "common/error.h"
+#include "recipes/attention_bench.h"
 #include "recipes/bench.h"
 
 #include <cstdio>
@@ -36,6 +38,14 @@ int bench_command(int argc, char** argv) {
   opts.flag("", "profile", "also time forward, backward and optimizer separately (synchronising between them)",
             o.profile);
   opts.value("", "peak-tflops", "bf16 dense matmul rate of this GPU, for MFU", o.peak_tflops);
+  bool attention = false;
+  recipes::AttentionBenchOptions a;
+  std::string seqs = "4096,16384";
+  opts.flag("attention", "attention", "time the attention paths alone instead (forward + backward, the fields of "
+            "bench/peers/attention_bench.py; --window-size and --global-ratio default to 512 and 0.1)", attention);
+  opts.value("attention", "seqs", "sequence lengths for --attention", seqs);
+  opts.value("attention", "heads", "heads for --attention", a.heads);
+  opts.value("attention", "dim", "head dim for --attention", a.dim);
   // The spellings bench had before it shared finetune's names.
   opts.alias("batch", "micro-batch");
   opts.alias("rank", "lora-r");
@@ -44,6 +54,19 @@ int bench_command(int argc, char** argv) {
   opts.alias_values("mode", {{"lora", "--full=false"}, {"full", "--full=true"}});
   opts.check([&] { o.lora.targets = adapters::parse_targets(targets, "--targets"); });
   if (!parse_or_help(opts, argc, argv)) return 0;
+  if (attention) {
+    a.seqs.clear();
+    for (const auto& t : split_list(seqs)) {
+      HYFT_CHECK(value_problem(t, ValueKind::Integer).empty() && std::stoll(t) > 1, "--seqs: '", t,
+                 "' is not a sequence length (comma-separated whole numbers > 1)");
+      a.seqs.push_back(std::stoll(t));
+    }
+    if (opts.given("window-size")) a.window = o.attention.window_size;
+    if (opts.given("global-ratio")) a.global_ratio = o.attention.global_ratio;
+    if (opts.given("steps")) a.reps = int(o.steps);
+    for (const auto& line : recipes::run_attention_bench(a)) std::printf("%s\n", line.dump().c_str());
+    return 0;
+  }
   std::printf("%s\n", recipes::run_bench(o).dump().c_str());
   return 0;
 }

@@ -10,17 +10,16 @@
 //     round P and dS to the input dtype). Exits 1 on any failure, 77 without CUDA.
 //   hyft_attention_check --bench [--seqs 4096,16384] [--heads 16] [--dim 128]
 //                        [--window 512] [--global-ratio 0.1] [--reps 10]
-//     forward + backward milliseconds, one JSON line per (peer, T), the fields of
-//     bench/peers/attention_bench.py: hyft_flash (this path), hyft_window (r = 0),
-//     hyft_sdpa_mask (SDPA with the dense mask, hyft's path before).
+//     recipes/attention_bench.h (also `hyft bench --attention`): forward + backward
+//     milliseconds, one JSON line per (path, T), the fields of bench/peers/attention_bench.py.
 #include "attention/backend.h"
 #include "attention/flash_attention.h"
 #include "attention/hybrid_attention.h"
+#include "recipes/attention_bench.h"
 
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -110,45 +109,8 @@ int check(int cases) {
   return failures ? 1 : 0;
 }
 
-double time_ms(const std::function<void()>& fn, int reps) {
-  for (int i = 0; i < 3; ++i) fn();
-  torch::cuda::synchronize();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) fn();
-  torch::cuda::synchronize();
-  return 1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
-}
-
-int bench(const std::vector<int64_t>& seqs, int64_t H, int64_t D, int64_t W, double r, int reps) {
-  for (const int64_t T : seqs) {
-    const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
-    at::Tensor q = at::randn({1, H, T, D}, opts).requires_grad_(true), k = at::randn({1, H, T, D}, opts).requires_grad_(true),
-               v = at::randn({1, H, T, D}, opts).requires_grad_(true), g = at::randn({1, H, T, D}, opts);
-    const Layout layout{at::arange(T, at::TensorOptions().device(at::kCUDA).dtype(at::kLong)).unsqueeze(0), {}};
-    for (const char* peer : {"hyft_flash", "hyft_window", "hyft_sdpa_mask"}) {
-      HybridSettings rule;
-      rule.window_size = W;
-      rule.global_ratio = std::strcmp(peer, "hyft_window") == 0 ? 0.0 : r;
-      const bool dense = std::strcmp(peer, "hyft_sdpa_mask") == 0;
-      double ms = -1;
-      try {
-        // The mask (and the plan the flash path derives from it) is made once, as a
-        // training step makes it once for every layer, and as the peers' block mask.
-        const AttentionMask mask = make_attention_mask(rule, layout, dense);
-        ms = time_ms([&] {
-          at::Tensor out = dense ? attention(q, k, v, mask) : fast_attention(q, k, v, mask);
-          out.backward(g);
-        }, reps);
-      } catch (const std::exception& e) {
-        std::printf("{\"peer\": \"%s\", \"T\": %lld, \"error\": \"%.120s\"}\n", peer, (long long)T, e.what());
-        continue;
-      }
-      std::printf("{\"peer\": \"%s\", \"T\": %lld, \"heads\": %lld, \"dim\": %lld, \"window\": %lld, "
-                  "\"global_ratio\": %g, \"fwd_bwd_ms\": %.3f}\n",
-                  peer, (long long)T, (long long)H, (long long)D, (long long)W, rule.global_ratio, ms);
-      std::fflush(stdout);
-    }
-  }
+int bench(const hyft::recipes::AttentionBenchOptions& o) {
+  for (const auto& line : hyft::recipes::run_attention_bench(o)) std::printf("%s\n", line.dump().c_str());
   return 0;
 }
 
@@ -168,19 +130,17 @@ std::vector<int64_t> parse_list(const std::string& s) {
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
-  int cases = 60, reps = 10;
-  int64_t H = 16, D = 128, W = 512;
-  double r = 0.1;
-  std::vector<int64_t> seqs = {4096, 16384};
+  int cases = 60;
+  hyft::recipes::AttentionBenchOptions b;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--cases") cases = std::stoi(v);
-    else if (k == "--seqs") seqs = parse_list(v);
-    else if (k == "--heads") H = std::stoll(v);
-    else if (k == "--dim") D = std::stoll(v);
-    else if (k == "--window") W = std::stoll(v);
-    else if (k == "--global-ratio") r = std::stod(v);
-    else if (k == "--reps") reps = std::stoi(v);
+    else if (k == "--seqs") b.seqs = parse_list(v);
+    else if (k == "--heads") b.heads = std::stoll(v);
+    else if (k == "--dim") b.dim = std::stoll(v);
+    else if (k == "--window") b.window = std::stoll(v);
+    else if (k == "--global-ratio") b.global_ratio = std::stod(v);
+    else if (k == "--reps") b.reps = std::stoi(v);
   }
   if (mode != "--check" && mode != "--bench") {
     std::fprintf(stderr, "usage: hyft_attention_check --check [--cases N] | --bench [--seqs ...]\n");
@@ -191,5 +151,5 @@ int main(int argc, char** argv) {
     return 77;
   }
   at::manual_seed(0);
-  return mode == "--check" ? check(cases) : bench(seqs, H, D, W, r, reps);
+  return mode == "--check" ? check(cases) : bench(b);
 }
