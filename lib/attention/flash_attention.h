@@ -25,8 +25,8 @@
 namespace hyft::attention {
 
 // Rows shorter than this that have global tokens go to SDPA with the dense mask,
-// which is faster there (H200, H16 D128 W512 r0.1, fwd+bwd: T=4096 dense 1.67 ms,
-// this path 2.44 ms; T=16384 25.2 against 9.7 ms; BENCHMARKS.md).
+// which is faster there (H200, H16 D128 W512 r0.1, fwd+bwd: T=4096 dense 1.65 ms,
+// this path 2.20 ms; T=16384 25.2 against 9.4 ms; BENCHMARKS.md).
 constexpr int64_t kGlobalsFromTokens = 6144;
 
 // Whether fast_attention computes this call: q on CUDA in bf16 or fp16, head dim a
