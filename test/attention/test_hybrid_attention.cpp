@@ -151,3 +151,29 @@ TEST_CASE("the mask keeps its rule and layout; the dense form only when asked", 
   REQUIRE_FALSE(cached.allowed.defined());
   REQUIRE(make_cached_attention_mask(s, 7, 1, at::kCPU).allowed.defined());
 }
+
+TEST_CASE("the flash backend off its path (CPU) equals the reference, building the dense mask once", "[attention]") {
+  // On the CPU (and for fp32) the flash backend falls back to SDPA with the dense
+  // mask, made on first need and shared by the layers of one forward pass.
+  at::manual_seed(3);
+  const int64_t B = 2, T = 30, H = 4, Hkv = 2, D = 8;
+  const Layout layout{at::cat({at::arange(11, at::kLong), at::arange(T - 11, at::kLong)}).unsqueeze(0).expand({B, T}),
+                      at::cat({at::zeros({11}, at::kLong), at::ones({T - 11}, at::kLong)}).unsqueeze(0).expand({B, T})};
+  const HybridSettings s{5, 0.25};
+  const AttentionMask mask = make_attention_mask(s, layout, flash_backend().needs_dense_mask());
+  REQUIRE_FALSE(mask.allowed.defined());
+  const at::Tensor q = at::randn({B, H, T, D}), k = at::randn({B, Hkv, T, D}), v = at::randn({B, Hkv, T, D});
+  const at::Tensor out = flash_backend().forward(q, k, v, mask);
+  REQUIRE(mask.lazy_allowed.defined());
+  const void* built = mask.lazy_allowed.data_ptr();
+  const at::Tensor again = flash_backend().forward(q, k, v, mask);  // the next layer: the same mask
+  REQUIRE(mask.lazy_allowed.data_ptr() == built);
+  AttentionMask ref = mask;
+  ref.allowed = reference_mask(s, layout);
+  const double d = (out - attention_reference(q, k, v, ref)).abs().max().item<double>();
+  std::printf("flash backend (CPU fallback) vs reference: max |diff| %.3g\n", d);
+  REQUIRE(d < 1e-5);
+  REQUIRE(at::equal(out, again));
+  REQUIRE(&default_backend(at::kCPU) == &sdpa_backend());
+  REQUIRE(&default_backend(at::Device(at::kCUDA, 0)) == &flash_backend());
+}
