@@ -443,6 +443,35 @@ TEST_CASE("--add-special-tokens: new tokens are trained, travel with the adapter
   ids.close();
   std::printf("added tokens: %zu chat records, ids equal to AutoTokenizer's on the export\n", ours.size());
 
+  // hyft tokenizer encode / decode on the export: AutoTokenizer's ids (BOS, no EOS), and back.
+  const std::vector<std::string> texts = {"<|im_start|>user\nWhat is green?<|im_end|>", "plain text, no markers",
+                                          "a lime<|im_end|><|im_start|>assistant\nA lime."};
+  std::ofstream tj(dir + "/texts.jsonl");
+  for (const auto& t : texts) tj << nlohmann::json({{"text", t}}).dump() << "\n";
+  tj.close();
+  r = test::run_hyft("tokenizer encode --tokenizer " + test::quote(merged) + " --input " +
+                     test::quote(dir + "/texts.jsonl"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto hf_texts = test::run_python(test::quote(kScript) + " hf-tokenize " + test::quote(merged) + " " +
+                                         test::quote(dir + "/texts.jsonl"));
+  REQUIRE(hf_texts.exit_code == 0);
+  const auto hf_ids = nlohmann::json::parse(hf_texts.out)["ids"];
+  std::istringstream encoded(r.out);
+  size_t n = 0;
+  for (std::string line; std::getline(encoded, line); ++n) {
+    auto mine = nlohmann::json::parse(line).get<std::vector<int64_t>>();
+    auto theirs = hf_ids[n].get<std::vector<int64_t>>();
+    theirs.pop_back();  // hf-tokenize appends EOS as training does; encode adds none
+    INFO(texts[n]);
+    REQUIRE(mine == theirs);
+    const std::vector<int64_t> body(mine.begin() + 1, mine.end());
+    const auto back = test::run_hyft("tokenizer decode --tokenizer " + test::quote(merged) + " --ids " +
+                                     test::quote(nlohmann::json(body).dump()));
+    REQUIRE(back.out == texts[n] + "\n");
+  }
+  REQUIRE(n == texts.size());
+
   // The same loss through hyft (adapter, export), PEFT (base resized) and transformers (export).
   const std::string data = test::quote(dir + "/ids.jsonl");
   const double with_adapter = json_loss(test::run_hyft("eval --json --device cpu --model " + test::quote(base) +

@@ -138,7 +138,8 @@ TEST_CASE("--help shows the defaults the recipes' option structs hold", "[app]")
   REQUIRE(b.at("micro-batch") == std::to_string(bench.micro_batch));
   REQUIRE(b.at("lora-r") == std::to_string(bench.lora.r));
   REQUIRE(b.at("grad-checkpointing") == (bench.grad_checkpointing ? "true" : "false"));
-  for (const std::string cmd : {"export", "doctor", "data stats", "data render", "tokenizer train", "model init"})
+  for (const std::string cmd : {"export", "doctor", "data stats", "data render", "tokenizer train", "tokenizer encode",
+                                "tokenizer decode", "model init"})
     REQUIRE(test::run_hyft(cmd + " --help").exit_code == 0);
   REQUIRE(help_defaults(test::run_hyft("export --help").out).at("shard-size") == recipes::ExportOptions{}.shard_size);
 }
