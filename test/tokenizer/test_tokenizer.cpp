@@ -4,11 +4,13 @@
 #include "support/process.h"
 
 #include "common/error.h"
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <functional>
 
 using namespace hyft;
 
@@ -93,4 +95,77 @@ TEST_CASE("hyft tokenizer train on JSONL writes a model", "[tokenizer]") {
   const tokenizer::Tokenizer tok(dir + "/tok.model");
   REQUIRE(tok.decode(tok.encode("高风险")) == "高风险");
   REQUIRE(test::run_hyft("tokenizer train --input x --vocab-size 320 --output y.txt").exit_code == 2);
+}
+
+TEST_CASE("tokenizer.json (byte-level BPE) gives the ids of the tokenizers package", "[tokenizer]") {
+  if (!tokenizer::bpe_supported()) {
+    WARN("built without PCRE2: tokenizer.json is refused, not checked");
+    return;
+  }
+  // BPEs trained by the tokenizers package on the test corpus in the layouts of
+  // GPT-2, Llama 3 and DeepSeek, then texts the training never saw.
+  const std::string dir = test::temp_dir("bpe");
+  const std::string script = test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/bpe_reference.py");
+  auto r = test::run_python(script + " make " + test::quote(dir) + " " +
+                            test::quote(std::string(HYFT_SOURCE_DIR) + "/test/data/tokenizer_corpus.txt"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::vector<std::string> texts = {
+      "",
+      "Hello world",
+      "  leading and trailing spaces  ",
+      "Whitespace   runs\tand\t\ttabs\n\nnew lines\r\nand CRLF\n",
+      "Café naïve façade Ångström Zürich Ελληνικά Русский Հայերեն",
+      "数据集中的每一行都是一个 JSON 对象。用户画像 + 交易记录?",
+      "東京は日本の首都です。한국어 텍스트",
+      "Emoji 😀🚀🔥 👍🏽 🇨🇳 👨‍👩‍👧 unseen: 🦜🧬",
+      "numbers 1234567890 3.14159 and 2024-11-28",
+      "def f(x):\n    return x ** 2  # square\n\nint main() { return 0; }",
+      "I'm sure they'll say it's HE'S or we've: 'quoted' \"double\"",
+      "<|im_start|>user\nWhat is green?<|im_end|>\n<|im_start|>assistant\nA lime.<|im_end|>",
+      "special inside<|end_of_text|>text<|begin_of_text|>",
+      "a\u00a0non-breaking\u2009thin space\u3000ideographic",
+      "zzzzqqqq xyzzy unusual tokens ﬁ ligature Ⅻ",
+  };
+  std::ofstream(dir + "/texts.json") << nlohmann::json(texts).dump();
+  for (const std::string style : {"gpt2", "llama3", "deepseek"}) {
+    const std::string path = dir + "/" + style + "/tokenizer.json";
+    const tokenizer::BpeTokenizer tok(path);
+    r = test::run_python(script + " encode " + test::quote(path) + " " + test::quote(dir + "/texts.json"));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto py = nlohmann::json::parse(r.out);
+    REQUIRE(tok.bos_id() == py["bos"].get<int64_t>());
+    int64_t total = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      INFO(style << " text " << i << ": " << texts[i]);
+      const auto ours = tok.encode(texts[i]);
+      REQUIRE(ours == py["ids"][i].get<std::vector<int64_t>>());
+      REQUIRE(tok.decode(ours) == py["decoded"][i].get<std::string>());
+      REQUIRE(tok.decode(ours) == texts[i]);
+      total += int64_t(ours.size());
+    }
+    std::printf("tokenizer.json %s: %zu texts, %lld ids equal to the tokenizers package's\n", style.c_str(),
+                texts.size(), static_cast<long long>(total));
+  }
+  // Invalid UTF-8 is refused, not guessed at; a part hyft lacks is refused by name.
+  const auto refusal = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  const tokenizer::BpeTokenizer gpt2(dir + "/gpt2/tokenizer.json");
+  REQUIRE(refusal([&] { gpt2.encode("bad \xff byte"); }).find("not valid UTF-8") != std::string::npos);
+  auto j = nlohmann::json::parse(test::read_text(dir + "/gpt2/tokenizer.json"));
+  j["normalizer"] = {{"type", "NFKC"}};
+  std::ofstream(dir + "/nfkc.json") << j.dump();
+  REQUIRE(refusal([&] { tokenizer::BpeTokenizer t(dir + "/nfkc.json"); }).find("normalizer \"NFKC\"") !=
+          std::string::npos);
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Whitespace"}};
+  std::ofstream(dir + "/ws.json") << j.dump();
+  REQUIRE(refusal([&] { tokenizer::BpeTokenizer t(dir + "/ws.json"); }).find("'Whitespace'") != std::string::npos);
 }

@@ -1,0 +1,518 @@
+#include "tokenizer/bpe_tokenizer.h"
+
+#include "common/error.h"
+#include "common/strings.h"
+#include "io/json_file.h"
+
+#ifdef HYFT_HAVE_PCRE2
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#endif
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace hyft::tokenizer {
+
+namespace {
+
+// ------------------------------------------------------------ UTF-8 ----------
+
+std::string utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += char(cp);
+  } else if (cp < 0x800) {
+    s += char(0xC0 | (cp >> 6));
+    s += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += char(0xE0 | (cp >> 12));
+    s += char(0x80 | ((cp >> 6) & 0x3F));
+    s += char(0x80 | (cp & 0x3F));
+  } else {
+    s += char(0xF0 | (cp >> 18));
+    s += char(0x80 | ((cp >> 12) & 0x3F));
+    s += char(0x80 | ((cp >> 6) & 0x3F));
+    s += char(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// The characters of valid UTF-8 text, each as its bytes.
+std::vector<std::string> characters(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+// GPT-2's reversible map of bytes to printable characters (ByteLevel).
+struct ByteMap {
+  std::string to_char[256];
+  std::unordered_map<std::string, uint8_t> to_byte;
+  ByteMap() {
+    int extra = 0;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      to_char[b] = utf8(printable ? uint32_t(b) : uint32_t(256 + extra++));
+      to_byte[to_char[b]] = uint8_t(b);
+    }
+  }
+};
+const ByteMap& byte_map() {
+  static const ByteMap m;
+  return m;
+}
+
+// Bytes that are not valid UTF-8 become U+FFFD, one per byte.
+std::string utf8_lossy(const std::string& bytes) {
+  std::string out;
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const size_t bad = first_invalid_utf8(bytes.substr(i));
+    if (bad == std::string::npos) {
+      out += bytes.substr(i);
+      break;
+    }
+    out += bytes.substr(i, bad);
+    out += "\xEF\xBF\xBD";
+    i += bad + 1;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ regex ----------
+
+#ifdef HYFT_HAVE_PCRE2
+// A compiled Unicode regex (PCRE2, UTF + UCP, JIT when available).
+class Regex {
+ public:
+  Regex(const std::string& pattern, const std::string& where) {
+    int error = 0;
+    PCRE2_SIZE offset = 0;
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                          &error, &offset, nullptr);
+    if (!code_) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(error, message, sizeof message);
+      fail(where, ": the regex ", pattern, " does not compile (", reinterpret_cast<char*>(message), " at ", offset,
+           ")");
+    }
+    pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // without JIT it still matches, slower
+  }
+  ~Regex() { pcre2_code_free(code_); }
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // Every non-overlapping match in `s`, as (begin, end) byte offsets.
+  std::vector<std::pair<size_t, size_t>> find_all(const std::string& s) const {
+    std::vector<std::pair<size_t, size_t>> out;
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
+    size_t at = 0;
+    while (at <= s.size()) {
+      const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), at, 0, md, nullptr);
+      if (rc < 0) break;
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      const size_t b = ov[0], e = ov[1];
+      if (e > b) out.emplace_back(b, e);
+      if (e > at) at = e;
+      else {  // an empty match: step over one character
+        if (at >= s.size()) break;
+        const unsigned char c = static_cast<unsigned char>(s[at]);
+        at += c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
+      }
+    }
+    pcre2_match_data_free(md);
+    return out;
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+};
+#else
+class Regex {
+ public:
+  Regex(const std::string&, const std::string& where) {
+    fail(where, ": this hyft was built without PCRE2, which tokenizer.json's regexes need; install libpcre2-dev "
+         "and rebuild");
+  }
+  std::vector<std::pair<size_t, size_t>> find_all(const std::string&) const { return {}; }
+};
+#endif
+
+const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// ------------------------------------------------------- pre-tokenizers -------
+
+enum class Behavior { Isolated, Removed, MergedWithPrevious, MergedWithNext };
+
+// Pieces of `s` from matches: what the behavior keeps.
+std::vector<std::string> split_by(const std::string& s, const std::vector<std::pair<size_t, size_t>>& matches,
+                                  Behavior b) {
+  std::vector<std::string> out;
+  size_t last = 0;
+  std::string carry;  // MergedWithNext: a match waiting for what follows
+  for (const auto& [mb, me] : matches) {
+    std::string gap = s.substr(last, mb - last), match = s.substr(mb, me - mb);
+    switch (b) {
+      case Behavior::Isolated:
+        if (!gap.empty()) out.push_back(gap);
+        out.push_back(match);
+        break;
+      case Behavior::Removed:
+        if (!gap.empty()) out.push_back(gap);
+        break;
+      case Behavior::MergedWithPrevious:
+        if (!gap.empty() || out.empty()) out.push_back(gap + match);
+        else out.back() += match;
+        break;
+      case Behavior::MergedWithNext:
+        if (!(carry + gap).empty()) out.push_back(carry + gap);
+        carry = match;
+        break;
+    }
+    last = me;
+  }
+  const std::string tail = carry + s.substr(last);
+  if (!tail.empty()) out.push_back(tail);
+  return out;
+}
+
+struct PreTokenizer {
+  enum class Kind { ByteLevel, Split, Digits } kind;
+  bool add_prefix_space = false, use_regex = true, individual_digits = false;
+  Behavior behavior = Behavior::Isolated;
+  std::shared_ptr<Regex> regex;  // Split (a regex, or an escaped string), ByteLevel with use_regex
+};
+
+std::string escape_literal(const std::string& s) {
+  std::string out = "\\Q";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, 2, "\\E") == 0) {
+      out += "\\E\\\\E\\Q";
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out + "\\E";
+}
+
+}  // namespace
+
+// --------------------------------------------------------------- Impl --------
+
+struct BpeTokenizer::Impl {
+  std::string path;
+  std::unordered_map<std::string, int64_t> vocab;
+  std::vector<std::string> id_to_token;
+  std::map<std::pair<std::string, std::string>, int64_t> merge_rank;
+  bool ignore_merges = false;
+  std::optional<int64_t> unk;
+  std::vector<PreTokenizer> pre;
+  std::vector<std::pair<std::string, int64_t>> added;  // content, id
+  std::optional<int64_t> bos;
+  bool byte_level_decoder = false;
+  mutable std::mutex cache_mutex;
+  mutable std::unordered_map<std::string, std::vector<int64_t>> cache;
+
+  std::string where(const std::string& part) const { return path + ": " + part; }
+
+  void read_pre(const nlohmann::json& p, const std::string& at) {
+    HYFT_CHECK(p.is_object() && p.contains("type") && p["type"].is_string(), where(at), " must be an object with a type");
+    const std::string type = p["type"].get<std::string>();
+    PreTokenizer t{};
+    if (type == "Sequence") {
+      HYFT_CHECK(p.contains("pretokenizers") && p["pretokenizers"].is_array(), where(at), ".pretokenizers must be a list");
+      for (size_t i = 0; i < p["pretokenizers"].size(); ++i)
+        read_pre(p["pretokenizers"][i], at + ".pretokenizers[" + std::to_string(i) + "]");
+      return;
+    }
+    if (type == "ByteLevel") {
+      t.kind = PreTokenizer::Kind::ByteLevel;
+      t.add_prefix_space = p.value("add_prefix_space", false);
+      t.use_regex = p.value("use_regex", true);
+      if (t.use_regex) t.regex = std::make_shared<Regex>(kGpt2Pattern, where(at));
+    } else if (type == "Split") {
+      t.kind = PreTokenizer::Kind::Split;
+      HYFT_CHECK(!p.value("invert", false), where(at), ": Split with invert is not supported");
+      const auto& pat = p.value("pattern", nlohmann::json());
+      if (pat.contains("Regex") && pat["Regex"].is_string())
+        t.regex = std::make_shared<Regex>(pat["Regex"].get<std::string>(), where(at));
+      else if (pat.contains("String") && pat["String"].is_string())
+        t.regex = std::make_shared<Regex>(escape_literal(pat["String"].get<std::string>()), where(at));
+      else
+        fail(where(at), ": Split needs a pattern {\"Regex\": ...} or {\"String\": ...}");
+      const std::string b = p.value("behavior", std::string("Isolated"));
+      if (b == "Isolated") t.behavior = Behavior::Isolated;
+      else if (b == "Removed") t.behavior = Behavior::Removed;
+      else if (b == "MergedWithPrevious") t.behavior = Behavior::MergedWithPrevious;
+      else if (b == "MergedWithNext") t.behavior = Behavior::MergedWithNext;
+      else fail(where(at), ": Split behavior '", b, "' is not supported (Isolated, Removed, MergedWithPrevious, "
+                "MergedWithNext are)");
+    } else if (type == "Digits") {
+      t.kind = PreTokenizer::Kind::Digits;
+      t.individual_digits = p.value("individual_digits", false);
+    } else {
+      fail(where(at), ": pre-tokenizer '", type, "' is not supported (ByteLevel, Split, Digits, Sequence are)");
+    }
+    pre.push_back(std::move(t));
+  }
+
+  std::vector<std::string> pre_tokenize(const std::string& text) const {
+    std::vector<std::string> pieces = {text};
+    for (const auto& t : pre) {
+      std::vector<std::string> next;
+      for (auto& piece : pieces) {
+        switch (t.kind) {
+          case PreTokenizer::Kind::ByteLevel: {
+            std::string s = piece;
+            if (t.add_prefix_space && (s.empty() || s[0] != ' ')) s = " " + s;
+            const std::vector<std::string> parts =
+                t.use_regex ? split_by(s, t.regex->find_all(s), Behavior::Isolated) : std::vector<std::string>{s};
+            for (const auto& part : parts) {
+              std::string mapped;
+              for (const unsigned char c : part) mapped += byte_map().to_char[c];
+              next.push_back(std::move(mapped));
+            }
+            break;
+          }
+          case PreTokenizer::Kind::Split:
+            for (auto& part : split_by(piece, t.regex->find_all(piece), t.behavior)) next.push_back(std::move(part));
+            break;
+          case PreTokenizer::Kind::Digits: {
+            std::vector<std::pair<size_t, size_t>> runs;
+            for (size_t i = 0; i < piece.size(); ++i) {
+              if (piece[i] < '0' || piece[i] > '9') continue;
+              size_t j = i + 1;
+              if (!t.individual_digits)
+                while (j < piece.size() && piece[j] >= '0' && piece[j] <= '9') ++j;
+              runs.emplace_back(i, j);
+              i = j - 1;
+            }
+            for (auto& part : split_by(piece, runs, Behavior::Isolated)) next.push_back(std::move(part));
+            break;
+          }
+        }
+      }
+      pieces = std::move(next);
+    }
+    return pieces;
+  }
+
+  // BPE over one pre-tokenized piece: merge the adjacent pair of lowest rank
+  // (leftmost on ties) until none is in the merges.
+  std::vector<int64_t> bpe(const std::string& word) const {
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex);
+      const auto it = cache.find(word);
+      if (it != cache.end()) return it->second;
+    }
+    std::vector<int64_t> ids;
+    const auto whole = vocab.find(word);
+    if (ignore_merges && whole != vocab.end()) {
+      ids.push_back(whole->second);
+    } else {
+      std::vector<std::string> sym = characters(word);
+      while (sym.size() > 1) {
+        int64_t best = std::numeric_limits<int64_t>::max();
+        size_t at = 0;
+        for (size_t i = 0; i + 1 < sym.size(); ++i) {
+          const auto r = merge_rank.find({sym[i], sym[i + 1]});
+          if (r != merge_rank.end() && r->second < best) best = r->second, at = i;
+        }
+        if (best == std::numeric_limits<int64_t>::max()) break;
+        sym[at] += sym[at + 1];
+        sym.erase(sym.begin() + int64_t(at) + 1);
+      }
+      for (const auto& s : sym) {
+        const auto v = vocab.find(s);
+        if (v != vocab.end()) ids.push_back(v->second);
+        else if (unk) ids.push_back(*unk);
+        else fail(path, ": '", s, "' is not in the vocabulary and the model has no unk_token");
+      }
+    }
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    if (cache.size() < 200000) cache.emplace(word, ids);
+    return ids;
+  }
+};
+
+bool bpe_supported() {
+#ifdef HYFT_HAVE_PCRE2
+  return true;
+#else
+  return false;
+#endif
+}
+
+BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.path = path;
+  const nlohmann::json j = io::read_json_file(path, "a tokenizer.json");
+  HYFT_CHECK(j.is_object() && j.contains("model") && j["model"].is_object(), path, ": no 'model' object");
+  const auto& model = j["model"];
+  HYFT_CHECK(model.value("type", std::string()) == "BPE", path, ": model type ", model.value("type", nlohmann::json()).dump(),
+             " is not supported (hyft reads BPE)");
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"})
+    HYFT_CHECK(!model.contains(key) || model[key].is_null() || model[key] == "", path, ": model.", key,
+               " is not supported");
+  HYFT_CHECK(!model.value("byte_fallback", false), path, ": model.byte_fallback is not supported yet");
+  m.ignore_merges = model.value("ignore_merges", false);
+  HYFT_CHECK(model.contains("vocab") && model["vocab"].is_object(), path, ": model.vocab must be an object");
+  int64_t largest = -1;
+  for (const auto& [token, id] : model["vocab"].items()) {
+    HYFT_CHECK(id.is_number_integer() && id.get<int64_t>() >= 0, path, ": model.vocab['", token, "'] must be an id");
+    m.vocab[token] = id.get<int64_t>();
+    largest = std::max(largest, id.get<int64_t>());
+  }
+  HYFT_CHECK(model.contains("merges") && model["merges"].is_array(), path, ": model.merges must be a list");
+  int64_t rank = 0;
+  for (const auto& mg : model["merges"]) {
+    std::pair<std::string, std::string> pair;
+    if (mg.is_string()) {  // "a b"
+      const std::string s = mg.get<std::string>();
+      const size_t space = s.find(' ', 1);
+      HYFT_CHECK(space != std::string::npos, path, ": merge '", s, "' is not two tokens");
+      pair = {s.substr(0, space), s.substr(space + 1)};
+    } else {
+      HYFT_CHECK(mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string(), path,
+                 ": a merge must be \"a b\" or [\"a\", \"b\"]");
+      pair = {mg[0].get<std::string>(), mg[1].get<std::string>()};
+    }
+    m.merge_rank.emplace(pair, rank++);
+  }
+  if (model.contains("unk_token") && model["unk_token"].is_string()) {
+    const auto u = m.vocab.find(model["unk_token"].get<std::string>());
+    if (u != m.vocab.end()) m.unk = u->second;
+  }
+
+  // Normalizer: none (an empty Sequence counts as none).
+  if (j.contains("normalizer") && !j["normalizer"].is_null()) {
+    const auto& n = j["normalizer"];
+    const bool empty_sequence = n.value("type", std::string()) == "Sequence" && n.contains("normalizers") &&
+                                n["normalizers"].is_array() && n["normalizers"].empty();
+    HYFT_CHECK(empty_sequence, path, ": normalizer ", n.value("type", nlohmann::json()).dump(),
+               " is not supported yet (hyft reads files without a normalizer)");
+  }
+  if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) m.read_pre(j["pre_tokenizer"], "pre_tokenizer");
+
+  // Added tokens, matched in the raw text before anything else.
+  if (j.contains("added_tokens") && j["added_tokens"].is_array())
+    for (const auto& a : j["added_tokens"]) {
+      HYFT_CHECK(a.is_object() && a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
+                     a["content"].is_string(),
+                 path, ": an added token needs an id and a content");
+      for (const char* key : {"lstrip", "rstrip", "single_word"})
+        HYFT_CHECK(!a.value(key, false), path, ": added token ", a["content"].dump(), " uses ", key,
+                   ", which hyft does not support yet");
+      m.added.emplace_back(a["content"].get<std::string>(), a["id"].get<int64_t>());
+      largest = std::max(largest, a["id"].get<int64_t>());
+    }
+  m.id_to_token.assign(size_t(largest + 1), "");
+  for (const auto& [token, id] : m.vocab) m.id_to_token[size_t(id)] = token;
+  for (const auto& [token, id] : m.added) m.id_to_token[size_t(id)] = token;
+
+  // Post-processor: the BOS of a TemplateProcessing; ByteLevel changes no id.
+  if (j.contains("post_processor") && !j["post_processor"].is_null()) {
+    const auto& p = j["post_processor"];
+    const std::string type = p.value("type", std::string());
+    if (type == "TemplateProcessing") {
+      if (p.contains("single") && p["single"].is_array() && !p["single"].empty() &&
+          p["single"][0].contains("SpecialToken")) {
+        const std::string bos = p["single"][0]["SpecialToken"].value("id", std::string());
+        m.bos = token_id(bos);
+        HYFT_CHECK(m.bos, path, ": post_processor's first special token '", bos, "' is not in the vocabulary");
+      }
+    } else {
+      HYFT_CHECK(type == "ByteLevel", path, ": post_processor '", type,
+                 "' is not supported (TemplateProcessing and ByteLevel are)");
+    }
+  }
+  if (j.contains("decoder") && !j["decoder"].is_null()) {
+    const std::string type = j["decoder"].value("type", std::string());
+    HYFT_CHECK(type == "ByteLevel", path, ": decoder '", type, "' is not supported (ByteLevel is)");
+    m.byte_level_decoder = true;
+  }
+}
+
+BpeTokenizer::~BpeTokenizer() = default;
+BpeTokenizer::BpeTokenizer(BpeTokenizer&&) noexcept = default;
+
+std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
+  const Impl& m = *impl_;
+  const size_t bad = first_invalid_utf8(text);
+  HYFT_CHECK(bad == std::string::npos, "the text to encode is not valid UTF-8 (byte ", bad + 1, ")");
+  std::vector<int64_t> ids;
+  auto encode_part = [&](const std::string& part) {
+    if (part.empty()) return;
+    for (const auto& piece : m.pre_tokenize(part))
+      for (int64_t id : m.bpe(piece)) ids.push_back(id);
+  };
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t best = std::string::npos, best_len = 0;
+    int64_t best_id = -1;
+    for (const auto& [content, id] : m.added) {
+      if (content.empty()) continue;
+      const size_t p = text.find(content, at);
+      if (p == std::string::npos) continue;
+      if (p < best || (p == best && content.size() > best_len)) best = p, best_len = content.size(), best_id = id;
+    }
+    if (best == std::string::npos) break;
+    encode_part(text.substr(at, best - at));
+    ids.push_back(best_id);
+    at = best + best_len;
+  }
+  encode_part(text.substr(at));
+  return ids;
+}
+
+std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
+  const Impl& m = *impl_;
+  std::string bytes;
+  for (const int64_t id : ids) {
+    HYFT_CHECK(id >= 0 && id < int64_t(m.id_to_token.size()), m.path, ": id ", id, " is outside the vocabulary");
+    const std::string& token = m.id_to_token[size_t(id)];
+    if (!m.byte_level_decoder) {
+      bytes += token;
+      continue;
+    }
+    std::string mapped;
+    bool all = true;
+    for (const auto& ch : characters(token)) {
+      const auto b = byte_map().to_byte.find(ch);
+      if (b == byte_map().to_byte.end()) {
+        all = false;
+        break;
+      }
+      mapped += char(b->second);
+    }
+    bytes += all ? mapped : token;
+  }
+  return utf8_lossy(bytes);
+}
+
+int64_t BpeTokenizer::vocab_size() const { return int64_t(impl_->id_to_token.size()); }
+
+std::optional<int64_t> BpeTokenizer::token_id(const std::string& token) const {
+  for (const auto& [content, id] : impl_->added)
+    if (content == token) return id;
+  const auto it = impl_->vocab.find(token);
+  return it == impl_->vocab.end() ? std::nullopt : std::optional<int64_t>(it->second);
+}
+
+std::optional<int64_t> BpeTokenizer::bos_id() const { return impl_->bos; }
+
+const std::string& BpeTokenizer::path() const { return impl_->path; }
+
+}  // namespace hyft::tokenizer

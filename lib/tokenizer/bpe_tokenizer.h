@@ -1,0 +1,51 @@
+// Byte-level BPE tokenizers read from Hugging Face's tokenizer.json (GPT-2, Llama 3,
+// DeepSeek-LLM and DeepSeek-Coder style), applied natively with the ids of the
+// `tokenizers` package:
+//   added tokens   matched first in the raw text (leftmost, longest; special or not)
+//   normalizer     none, or an empty Sequence
+//   pre-tokenizer  ByteLevel (add_prefix_space, use_regex with GPT-2's pattern), Split
+//                  (a Unicode regex through PCRE2, or a string; behaviors Isolated,
+//                  Removed, MergedWithPrevious, MergedWithNext), Digits, Sequence
+//   model          BPE: merges as "a b" strings or [a, b] pairs, ignore_merges, unk
+//   decoder        ByteLevel
+// A part hyft does not implement is refused by name (the file is never tokenized
+// differently). The post-processor's BOS/EOS are the caller's business, as with
+// SentencePiece (bos_id()).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hyft::tokenizer {
+
+// Whether this build reads tokenizer.json (it needs PCRE2 for the Split regexes).
+bool bpe_supported();
+
+class BpeTokenizer {
+ public:
+  // Reads and checks `path` (a tokenizer.json); a part hyft does not implement, or a
+  // malformed file, is a UserError naming the part.
+  explicit BpeTokenizer(const std::string& path);
+  ~BpeTokenizer();
+  BpeTokenizer(BpeTokenizer&&) noexcept;
+
+  // Text (valid UTF-8) -> ids, without the post-processor's special tokens.
+  std::vector<int64_t> encode(const std::string& text) const;
+  std::string decode(const std::vector<int64_t>& ids) const;
+
+  int64_t vocab_size() const;                                // the largest id + 1
+  std::optional<int64_t> token_id(const std::string& token) const;  // vocabulary or added token
+  // The BOS the post-processor puts first (TemplateProcessing's first special
+  // token), when it has one.
+  std::optional<int64_t> bos_id() const;
+  const std::string& path() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hyft::tokenizer
