@@ -155,38 +155,6 @@ const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p
 
 enum class Behavior { Isolated, Removed, MergedWithPrevious, MergedWithNext };
 
-// Pieces of `s` from matches: what the behavior keeps.
-std::vector<std::string> split_by(const std::string& s, const std::vector<std::pair<size_t, size_t>>& matches,
-                                  Behavior b) {
-  std::vector<std::string> out;
-  size_t last = 0;
-  std::string carry;  // MergedWithNext: a match waiting for what follows
-  for (const auto& [mb, me] : matches) {
-    std::string gap = s.substr(last, mb - last), match = s.substr(mb, me - mb);
-    switch (b) {
-      case Behavior::Isolated:
-        if (!gap.empty()) out.push_back(gap);
-        out.push_back(match);
-        break;
-      case Behavior::Removed:
-        if (!gap.empty()) out.push_back(gap);
-        break;
-      case Behavior::MergedWithPrevious:
-        if (!gap.empty() || out.empty()) out.push_back(gap + match);
-        else out.back() += match;
-        break;
-      case Behavior::MergedWithNext:
-        if (!(carry + gap).empty()) out.push_back(carry + gap);
-        carry = match;
-        break;
-    }
-    last = me;
-  }
-  const std::string tail = carry + s.substr(last);
-  if (!tail.empty()) out.push_back(tail);
-  return out;
-}
-
 struct PreTokenizer {
   enum class Kind { ByteLevel, Split, Digits } kind;
   bool add_prefix_space = false, use_regex = true, individual_digits = false;
@@ -268,38 +236,92 @@ struct BpeTokenizer::Impl {
     pre.push_back(std::move(t));
   }
 
-  std::vector<std::string> pre_tokenize(const std::string& text) const {
-    std::vector<std::string> pieces = {text};
+  // A pre-tokenized piece: its text (byte-level characters once mapped), where it
+  // starts in the input, and whether it was mapped (one character per input byte)
+  // and given a prefix space the input does not have.
+  struct Piece {
+    std::string s;
+    size_t start = 0;
+    bool mapped = false, prefixed = false;
+  };
+
+  // The pieces a split leaves, with their starts (Removed drops bytes: the starts say where).
+  static std::vector<Piece> split_piece(const Piece& p, const std::vector<std::pair<size_t, size_t>>& matches,
+                                        Behavior b) {
+    // Offsets into p.s; for mapped pieces each character stands for one input byte.
+    std::vector<Piece> out;
+    const auto input_offset = [&](size_t at) {
+      if (!p.mapped) return p.start + at;
+      size_t chars = 0;
+      for (size_t i = 0; i < at; ++i) chars += (static_cast<unsigned char>(p.s[i]) & 0xC0) != 0x80;
+      return p.start + chars;
+    };
+    size_t last = 0;
+    std::optional<std::pair<size_t, size_t>> carry;  // MergedWithNext
+    auto emit = [&](size_t b0, size_t e0) {
+      if (e0 > b0) out.push_back({p.s.substr(b0, e0 - b0), input_offset(b0), p.mapped, false});
+    };
+    for (const auto& [mb, me] : matches) {
+      switch (b) {
+        case Behavior::Isolated: emit(last, mb); emit(mb, me); break;
+        case Behavior::Removed: emit(last, mb); break;
+        case Behavior::MergedWithPrevious:
+          if (mb > last || out.empty()) emit(last, me);
+          else out.back().s += p.s.substr(mb, me - mb);
+          break;
+        case Behavior::MergedWithNext:
+          emit(carry ? carry->first : last, mb);
+          carry = std::make_pair(mb, me);
+          break;
+      }
+      last = me;
+    }
+    emit(carry ? carry->first : last, p.s.size());
+    return out;
+  }
+
+  std::vector<Piece> pre_tokenize(const std::string& text, size_t start) const {
+    std::vector<Piece> pieces = {{text, start, false, false}};
     for (const auto& t : pre) {
-      std::vector<std::string> next;
+      std::vector<Piece> next;
       for (auto& piece : pieces) {
         switch (t.kind) {
           case PreTokenizer::Kind::ByteLevel: {
-            std::string s = piece;
-            if (t.add_prefix_space && (s.empty() || s[0] != ' ')) s = " " + s;
-            const std::vector<std::string> parts =
-                t.use_regex ? split_by(s, t.regex->find_all(s), Behavior::Isolated) : std::vector<std::string>{s};
-            for (const auto& part : parts) {
+            Piece p = piece;
+            if (t.add_prefix_space && (p.s.empty() || p.s[0] != ' ')) {
+              p.s = " " + p.s;
+              p.prefixed = true;
+            }
+            std::vector<Piece> parts = t.use_regex ? split_piece(p, t.regex->find_all(p.s), Behavior::Isolated)
+                                                   : std::vector<Piece>{p};
+            for (size_t i = 0; i < parts.size(); ++i) {
+              Piece& part = parts[i];
+              part.prefixed = p.prefixed && i == 0;
+              if (part.prefixed) part.start = p.start;
+              else if (p.prefixed) part.start -= 1;  // offsets counted the added space
               std::string mapped;
-              for (const unsigned char c : part) mapped += byte_map().to_char[c];
-              next.push_back(std::move(mapped));
+              for (const unsigned char c : part.s) mapped += byte_map().to_char[c];
+              part.s = std::move(mapped);
+              part.mapped = true;
+              next.push_back(std::move(part));
             }
             break;
           }
           case PreTokenizer::Kind::Split:
-            for (auto& part : split_by(piece, t.regex->find_all(piece), t.behavior)) next.push_back(std::move(part));
+            for (auto& part : split_piece(piece, t.regex->find_all(piece.s), t.behavior)) next.push_back(std::move(part));
             break;
           case PreTokenizer::Kind::Digits: {
             std::vector<std::pair<size_t, size_t>> runs;
-            for (size_t i = 0; i < piece.size(); ++i) {
-              if (piece[i] < '0' || piece[i] > '9') continue;
+            const std::string& s = piece.s;
+            for (size_t i = 0; i < s.size(); ++i) {
+              if (s[i] < '0' || s[i] > '9') continue;
               size_t j = i + 1;
               if (!t.individual_digits)
-                while (j < piece.size() && piece[j] >= '0' && piece[j] <= '9') ++j;
+                while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
               runs.emplace_back(i, j);
               i = j - 1;
             }
-            for (auto& part : split_by(piece, runs, Behavior::Isolated)) next.push_back(std::move(part));
+            for (auto& part : split_piece(piece, runs, Behavior::Isolated)) next.push_back(std::move(part));
             break;
           }
         }
@@ -448,15 +470,35 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
 BpeTokenizer::~BpeTokenizer() = default;
 BpeTokenizer::BpeTokenizer(BpeTokenizer&&) noexcept = default;
 
-std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
+std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const { return encode_with_ends(text).ids; }
+
+BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) const {
   const Impl& m = *impl_;
   const size_t bad = first_invalid_utf8(text);
   HYFT_CHECK(bad == std::string::npos, "the text to encode is not valid UTF-8 (byte ", bad + 1, ")");
-  std::vector<int64_t> ids;
-  auto encode_part = [&](const std::string& part) {
+  Encoding out;
+  auto& ids = out.ids;
+  auto encode_part = [&](const std::string& part, size_t start) {
     if (part.empty()) return;
-    for (const auto& piece : m.pre_tokenize(part))
-      for (int64_t id : m.bpe(piece)) ids.push_back(id);
+    for (const auto& piece : m.pre_tokenize(part, start)) {
+      // Where each token ends in the input: a mapped token's characters are input
+      // bytes (less a prefix space the input does not have); unmapped ones are bytes.
+      size_t end = piece.start;
+      bool first = true;
+      for (int64_t id : m.bpe(piece.s)) {
+        const std::string& tok = m.id_to_token[size_t(id)];
+        size_t n = tok.size();
+        if (piece.mapped) {
+          n = 0;
+          for (const unsigned char c : tok) n += (c & 0xC0) != 0x80;
+        }
+        if (first && piece.prefixed && n > 0) --n;
+        first = false;
+        end += n;
+        ids.push_back(id);
+        out.ends.push_back(end);
+      }
+    }
   };
   size_t at = 0;
   while (at < text.size()) {
@@ -469,12 +511,18 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
       if (p < best || (p == best && content.size() > best_len)) best = p, best_len = content.size(), best_id = id;
     }
     if (best == std::string::npos) break;
-    encode_part(text.substr(at, best - at));
+    encode_part(text.substr(at, best - at), at);
     ids.push_back(best_id);
+    out.ends.push_back(best + best_len);
     at = best + best_len;
   }
-  encode_part(text.substr(at));
-  return ids;
+  encode_part(text.substr(at), at);
+  return out;
+}
+
+std::string BpeTokenizer::token(int64_t id) const {
+  HYFT_CHECK(id >= 0 && id < vocab_size(), impl_->path, ": id ", id, " is outside the vocabulary");
+  return impl_->id_to_token[size_t(id)];
 }
 
 std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {

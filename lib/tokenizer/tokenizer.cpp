@@ -1,7 +1,9 @@
 #include "tokenizer/tokenizer.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "io/json_file.h"
+#include "tokenizer/bpe_tokenizer.h"
 #include "io/remove_tree.h"
 
 #include <sentencepiece_processor.h>
@@ -16,9 +18,14 @@ namespace hyft::tokenizer {
 
 namespace fs = std::filesystem;
 
-Tokenizer::Tokenizer(const std::string& model_path)
-    : path_(model_path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
   HYFT_CHECK(fs::exists(model_path), model_path, ": no such tokenizer file");
+  if (ends_with(model_path, ".json")) {
+    bpe_ = std::make_unique<BpeTokenizer>(model_path);
+    bos_ = bpe_->bos_id();
+    return;
+  }
+  sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   const auto status = sp_->Load(model_path);
   HYFT_CHECK(status.ok(), model_path, ": not a SentencePiece model (it does not parse as one); give the model's "
              "tokenizer.model, or train one with 'hyft tokenizer train'");
@@ -29,6 +36,7 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 
 std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
   if (!added_.empty()) return encode_spans(text, /*starts_input=*/true).ids;
+  if (bpe_) return bpe_->encode(text);
   std::vector<int> ids;
   const auto status = sp_->Encode(text, &ids);
   HYFT_CHECK(status.ok(), path_, ": cannot encode text (", status.ToString(), ")");
@@ -69,6 +77,10 @@ Tokenizer::Spans Tokenizer::encode_spans(const std::string& text, bool starts_in
 }
 
 Tokenizer::Spans Tokenizer::encode_pieces(const std::string& text, bool starts_input) const {
+  if (bpe_) {  // byte-level: no dummy prefix either way
+    auto e = bpe_->encode_with_ends(text);
+    return {std::move(e.ids), std::move(e.ends)};
+  }
   // Without the prefix: encode "<unk>" + text and drop the pieces of "<unk>", as
   // transformers' slow Llama tokenizer does; the text then starts mid-input.
   const std::string lead = starts_input ? "" : sp_->IdToPiece(sp_->unk_id());
@@ -95,6 +107,11 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   std::vector<int> run;  // pieces since the last added token
   auto flush = [&] {
     if (run.empty()) return;
+    if (bpe_) {
+      text += bpe_->decode(std::vector<int64_t>(run.begin(), run.end()));
+      run.clear();
+      return;
+    }
     std::string part;
     const auto status = sp_->Decode(run, &part);
     HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
@@ -113,7 +130,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   return text;
 }
 
-int64_t Tokenizer::piece_count() const { return sp_->GetPieceSize(); }
+int64_t Tokenizer::piece_count() const { return bpe_ ? bpe_->vocab_size() : sp_->GetPieceSize(); }
 
 int64_t Tokenizer::vocab_size() const { return piece_count() + int64_t(added_.size()); }
 
@@ -123,6 +140,7 @@ std::string Tokenizer::piece(int64_t id) const {
                vocab_size(), " tokens)");
     return added_[size_t(id - piece_count())].first;
   }
+  if (bpe_) return bpe_->token(id);
   return sp_->IdToPiece(static_cast<int>(id));
 }
 
@@ -130,7 +148,8 @@ int64_t Tokenizer::add_special_tokens(const std::vector<std::string>& texts) {
   int64_t added = 0;
   for (const auto& t : texts) {
     HYFT_CHECK(!t.empty(), "an added token cannot be empty");
-    bool known = sp_->PieceToId(t) != sp_->unk_id() || t == sp_->IdToPiece(sp_->unk_id());
+    bool known = bpe_ ? bpe_->token_id(t).has_value()
+                      : sp_->PieceToId(t) != sp_->unk_id() || t == sp_->IdToPiece(sp_->unk_id());
     for (const auto& a : added_) known |= a.first == t;
     if (known) continue;
     added_.emplace_back(t, vocab_size());
@@ -140,29 +159,72 @@ int64_t Tokenizer::add_special_tokens(const std::vector<std::string>& texts) {
 }
 
 std::optional<int64_t> Tokenizer::unk_id() const {
+  if (bpe_) return std::nullopt;
   return sp_->unk_id() >= 0 ? std::optional<int64_t>(sp_->unk_id()) : std::nullopt;
 }
 
 std::optional<int64_t> Tokenizer::bos_id() const {
+  if (bpe_) return bos_;
   return sp_->bos_id() >= 0 ? std::optional<int64_t>(sp_->bos_id()) : std::nullopt;
 }
 
 std::optional<int64_t> Tokenizer::eos_id() const {
+  if (bpe_) return eos_;
   return sp_->eos_id() >= 0 ? std::optional<int64_t>(sp_->eos_id()) : std::nullopt;
 }
 
+void Tokenizer::set_special_ids(std::optional<int64_t> bos, std::optional<int64_t> eos) {
+  bos_ = bos;
+  eos_ = eos;
+}
+
+std::optional<int64_t> Tokenizer::token_id(const std::string& token) const {
+  for (const auto& [text, id] : added_)
+    if (text == token) return id;
+  if (bpe_) return bpe_->token_id(token);
+  const int id = sp_->PieceToId(token);
+  if (id == sp_->unk_id() && token != sp_->IdToPiece(sp_->unk_id())) return std::nullopt;
+  return id;
+}
+
+namespace {
+// A special token of tokenizer_config.json: a string, or {"content": ...}.
+std::optional<std::string> special_token(const nlohmann::json& config, const char* key) {
+  if (!config.contains(key)) return std::nullopt;
+  const auto& v = config[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return std::nullopt;
+}
+}  // namespace
+
 Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path) {
   if (!explicit_path.empty()) return Tokenizer(explicit_path);
-  const fs::path p = fs::path(model_dir) / "tokenizer.model";
-  if (!fs::exists(p)) {
-    const bool has_json = fs::exists(fs::path(model_dir) / "tokenizer.json");
-    fail(model_dir, ": no tokenizer.model (SentencePiece)",
-         has_json ? "; the model ships only tokenizer.json (a BPE tokenizer hyft does not read): pass "
-                    "--tokenizer FILE.model, or give pre-tokenized data ({\"input_ids\": [...]})"
-                  : "; pass --tokenizer FILE.model, or give pre-tokenized data ({\"input_ids\": [...]})");
+  const fs::path sp_file = fs::path(model_dir) / "tokenizer.model", json_file = fs::path(model_dir) / "tokenizer.json";
+  if (fs::exists(sp_file)) {
+    Tokenizer tok(sp_file.string());
+    tok.add_special_tokens(read_added_tokens(model_dir, tok.piece_count()));
+    return tok;
   }
-  Tokenizer tok(p.string());
-  tok.add_special_tokens(read_added_tokens(model_dir, tok.piece_count()));
+  HYFT_CHECK(fs::exists(json_file), model_dir, ": no tokenizer.model (SentencePiece) or tokenizer.json; pass "
+             "--tokenizer FILE, or give pre-tokenized data ({\"input_ids\": [...]})");
+  HYFT_CHECK(bpe_supported(), json_file.string(), ": this hyft was built without PCRE2, which tokenizer.json needs; "
+             "install libpcre2-dev and rebuild, or pass --tokenizer FILE.model");
+  Tokenizer tok(json_file.string());
+  // tokenizer_config.json names BOS and EOS; the BOS counts only when tokenizer.json's
+  // post-processor adds it (what tokenizer(text) does), or add_bos_token says so.
+  const fs::path config_file = fs::path(model_dir) / "tokenizer_config.json";
+  if (fs::exists(config_file)) {
+    const auto config = io::read_json_file(config_file.string(), "the tokenizer's settings");
+    std::optional<int64_t> bos = tok.bos_id(), eos;
+    if (const auto name = special_token(config, "eos_token")) {
+      eos = tok.token_id(*name);
+      HYFT_CHECK(eos, config_file.string(), ": eos_token '", *name, "' is not in tokenizer.json");
+    }
+    if (config.value("add_bos_token", false))
+      if (const auto name = special_token(config, "bos_token")) bos = tok.token_id(*name);
+    tok.set_special_ids(bos, eos);
+  }
   return tok;
 }
 
@@ -199,7 +261,9 @@ std::vector<std::string> read_added_tokens(const std::string& folder, int64_t pi
 }
 
 std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_dir, const std::string& explicit_path) {
-  if (explicit_path.empty() && (model_dir.empty() || !fs::exists(fs::path(model_dir) / "tokenizer.model")))
+  if (explicit_path.empty() &&
+      (model_dir.empty() || (!fs::exists(fs::path(model_dir) / "tokenizer.model") &&
+                             !fs::exists(fs::path(model_dir) / "tokenizer.json"))))
     return nullptr;
   return std::make_unique<Tokenizer>(load_tokenizer(model_dir, explicit_path));
 }

@@ -1,7 +1,8 @@
-// SentencePiece tokenizers: loading a model's tokenizer.model (or any
-// .model file) with the special tokens added on top of it (transformers'
-// added_tokens_decoder in tokenizer_config.json, or --add-special-tokens), encoding
-// and decoding, and training a new one on a corpus.
+// The tokenizer of a model: SentencePiece (a tokenizer.model, or any .model file)
+// or a byte-level BPE (tokenizer.json, bpe_tokenizer.h), with the special tokens
+// added on top of it (transformers' added_tokens_decoder in tokenizer_config.json,
+// or --add-special-tokens); encoding and decoding; and training a new SentencePiece
+// model on a corpus. Everything that tokenizes goes through this one class.
 #pragma once
 
 #include <functional>
@@ -16,9 +17,12 @@ class SentencePieceProcessor;
 
 namespace hyft::tokenizer {
 
+class BpeTokenizer;
+
 class Tokenizer {
  public:
-  // Loads a SentencePiece model file; a missing or broken file is a UserError.
+  // Loads a SentencePiece model file, or a tokenizer.json (a path ending in .json);
+  // a missing or broken file is a UserError.
   explicit Tokenizer(const std::string& model_path);
   ~Tokenizer();
   Tokenizer(Tokenizer&&) noexcept;
@@ -59,17 +63,27 @@ class Tokenizer {
   std::optional<int64_t> bos_id() const;  // nullopt when the model has none
   std::optional<int64_t> eos_id() const;
   const std::string& path() const { return path_; }
+  bool is_sentencepiece() const { return sp_ != nullptr; }
+
+  // BOS and EOS as a model folder's tokenizer_config.json names them (tokenizer.json
+  // itself knows only the BOS its post-processor adds).
+  void set_special_ids(std::optional<int64_t> bos, std::optional<int64_t> eos);
+  // The id of a vocabulary entry or added token, if it has one.
+  std::optional<int64_t> token_id(const std::string& token) const;
 
  private:
-  Spans encode_pieces(const std::string& text, bool starts_input) const;  // SentencePiece alone
+  Spans encode_pieces(const std::string& text, bool starts_input) const;  // the underlying model alone
   std::string path_;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;  // one of these two
+  std::unique_ptr<BpeTokenizer> bpe_;
+  std::optional<int64_t> bos_, eos_;  // BPE: from tokenizer_config.json / the post-processor
   std::vector<std::pair<std::string, int64_t>> added_;
 };
 
-// The tokenizer of a model folder (its tokenizer.model, plus the tokens
-// tokenizer_config.json's added_tokens_decoder adds beyond its pieces), or
-// `explicit_path` when given. A folder without one is a UserError that points at --tokenizer.
+// The tokenizer of a model folder (its tokenizer.model, else its tokenizer.json with
+// BOS/EOS from tokenizer_config.json; plus the tokens tokenizer_config.json's
+// added_tokens_decoder adds beyond its vocabulary), or `explicit_path` when given. A
+// folder without one is a UserError that points at --tokenizer.
 Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path = "");
 
 // The same, but null when neither is there (pre-tokenized data needs none).

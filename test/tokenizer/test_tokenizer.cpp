@@ -9,10 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 
 using namespace hyft;
+namespace fs = std::filesystem;
 
 namespace {
 std::string test_model() { return std::string(HYFT_FIXTURES) + "/tokenizer/test.model"; }
@@ -168,4 +171,67 @@ TEST_CASE("tokenizer.json (byte-level BPE) gives the ids of the tokenizers packa
   j["pre_tokenizer"] = {{"type", "Whitespace"}};
   std::ofstream(dir + "/ws.json") << j.dump();
   REQUIRE(refusal([&] { tokenizer::BpeTokenizer t(dir + "/ws.json"); }).find("'Whitespace'") != std::string::npos);
+}
+
+TEST_CASE("a model folder with only tokenizer.json: ids as transformers', fine-tunes and generates", "[tokenizer]") {
+  if (!tokenizer::bpe_supported()) {
+    WARN("built without PCRE2: tokenizer.json is refused, not checked");
+    return;
+  }
+  const std::string dir = test::temp_dir("bpe_folder");
+  const std::string script = std::string(HYFT_SOURCE_DIR) + "/test/python/";
+  auto r = test::run_python(test::quote(script + "bpe_reference.py") + " make " + test::quote(dir + "/tok") + " " +
+                            test::quote(std::string(HYFT_SOURCE_DIR) + "/test/data/tokenizer_corpus.txt"));
+  REQUIRE(r.exit_code == 0);
+  const tokenizer::BpeTokenizer bpe(dir + "/tok/deepseek/tokenizer.json");
+  // A DeepSeek-style folder: random weights, tokenizer.json, tokenizer_config.json.
+  std::ofstream(dir + "/config.json") << nlohmann::json({{"hidden_size", 16}, {"intermediate_size", 32},
+                                                          {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+                                                          {"max_position_embeddings", 128},
+                                                          {"vocab_size", bpe.vocab_size()}})
+                                             .dump();
+  const std::string model = dir + "/model";
+  r = test::run_hyft("model init --model-config " + test::quote(dir + "/config.json") + " --output " + test::quote(model));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  fs::copy_file(dir + "/tok/deepseek/tokenizer.json", model + "/tokenizer.json");
+  std::ofstream(model + "/tokenizer_config.json")
+      << nlohmann::json({{"tokenizer_class", "PreTrainedTokenizerFast"}, {"bos_token", "<|begin_of_text|>"},
+                         {"eos_token", "<|end_of_text|>"}})
+             .dump();
+  std::ofstream data(dir + "/data.jsonl");
+  for (const char* t : {"The quick brown fox jumps over 13 lazy dogs.", "数据集中的每一行都是一个 JSON 对象。",
+                        "def f(x):\n    return x ** 2\n", "Emoji 😀 and <|im_start|>markers<|im_end|>"})
+    data << nlohmann::json({{"text", t}}).dump() << "\n";
+  data << nlohmann::json({{"prompt", "Q: 2+2="}, {"completion", " 4"}}).dump() << "\n";
+  data.close();
+
+  // hyft's ids (BOS, the text, EOS) against AutoTokenizer on the folder.
+  r = test::run_hyft("data render --data " + test::quote(dir + "/data.jsonl") + " --model " + test::quote(model));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto ref = test::run_python(test::quote(script + "hf_reference.py") + " hf-tokenize " + test::quote(model) +
+                                    " " + test::quote(dir + "/data.jsonl"));
+  INFO(ref.err);
+  REQUIRE(ref.exit_code == 0);
+  const auto theirs = nlohmann::json::parse(ref.out);
+  std::istringstream lines(r.out);
+  size_t n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    INFO("record " << n + 1);
+    REQUIRE(nlohmann::json::parse(line)["input_ids"] == theirs["ids"][n]);
+  }
+  REQUIRE(n == 5);
+  std::printf("tokenizer.json folder: %zu records, ids equal to %s's\n", n, theirs["class"].get<std::string>().c_str());
+
+  // No Python from here on: fine-tune, then generate with the adapter.
+  r = test::run_hyft("finetune --device cpu --model " + test::quote(model) + " --train " +
+                     test::quote(dir + "/data.jsonl") + " --output " + test::quote(dir + "/run") +
+                     " --max-steps 2 --micro-batch 2");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  r = test::run_hyft("generate --device cpu --model " + test::quote(model) + " --adapter " +
+                     test::quote(dir + "/run/adapter") + " --prompt 'The quick' --max-new-tokens 4 --temperature 0");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
 }
