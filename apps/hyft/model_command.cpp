@@ -3,6 +3,7 @@
 #include "commands.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "common/runtime.h"
 #include "data/records.h"
 #include "io/json_file.h"
@@ -45,6 +46,9 @@ int model_init(int argc, char** argv) {
   HYFT_CHECK(cj.is_object(), config_path, ": must be a JSON object of config.json keys");
   std::unique_ptr<tokenizer::Tokenizer> tok;
   if (!tokenizer_file.empty()) {
+    HYFT_CHECK(!ends_with(tokenizer_file, ".json"), "--tokenizer ", tokenizer_file, ": model init ships a "
+               "SentencePiece .model; for a tokenizer.json, init without --tokenizer (give vocab_size in the "
+               "config) and copy tokenizer.json and tokenizer_config.json into the folder");
     tok = std::make_unique<tokenizer::Tokenizer>(tokenizer_file);
     if (!cj.contains("vocab_size")) cj["vocab_size"] = tok->vocab_size();
     HYFT_CHECK(cj["vocab_size"].get<int64_t>() >= tok->vocab_size(), config_path, ": vocab_size ", cj["vocab_size"],
