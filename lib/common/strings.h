@@ -44,10 +44,11 @@ inline std::string join_list(const std::vector<std::string>& items, const std::s
   return out;
 }
 
-// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and
-// code points past U+10FFFF included), or std::string::npos when `s` is valid.
-inline size_t first_invalid_utf8(const std::string& s) {
-  size_t i = 0;
+// Offset of the first byte at or after `from` that breaks UTF-8 (overlong forms,
+// surrogates and code points past U+10FFFF included), or std::string::npos when
+// the rest of `s` is valid.
+inline size_t first_invalid_utf8(const std::string& s, size_t from = 0) {
+  size_t i = from;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
     size_t n = 0;

@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "common/strings.h"
 #include "io/json_file.h"
+#include "tokenizer/added_tokens.h"
 
 #ifdef HYFT_HAVE_PCRE2
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -43,15 +44,23 @@ std::string utf8(uint32_t cp) {
   return s;
 }
 
+// Bytes of the UTF-8 character that starts with `lead`.
+size_t char_bytes(char lead) {
+  const unsigned char c = static_cast<unsigned char>(lead);
+  return c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
+}
+
+// Characters in s[begin, end) of valid UTF-8 (bytes that start one).
+size_t char_count(const std::string& s, size_t begin = 0, size_t end = std::string::npos) {
+  size_t n = 0;
+  for (size_t i = begin; i < std::min(end, s.size()); ++i) n += (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+  return n;
+}
+
 // The characters of valid UTF-8 text, each as its bytes.
 std::vector<std::string> characters(const std::string& s) {
   std::vector<std::string> out;
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
-    out.push_back(s.substr(i, n));
-    i += n;
-  }
+  for (size_t i = 0; i < s.size(); i += char_bytes(s[i])) out.push_back(s.substr(i, char_bytes(s[i])));
   return out;
 }
 
@@ -78,14 +87,14 @@ std::string utf8_lossy(const std::string& bytes) {
   std::string out;
   size_t i = 0;
   while (i < bytes.size()) {
-    const size_t bad = first_invalid_utf8(bytes.substr(i));
+    const size_t bad = first_invalid_utf8(bytes, i);
     if (bad == std::string::npos) {
-      out += bytes.substr(i);
+      out.append(bytes, i, std::string::npos);
       break;
     }
-    out += bytes.substr(i, bad);
+    out.append(bytes, i, bad - i);
     out += "\xEF\xBF\xBD";
-    i += bad + 1;
+    i = bad + 1;
   }
   return out;
 }
@@ -127,8 +136,7 @@ class Regex {
       if (e > at) at = e;
       else {  // an empty match: step over one character
         if (at >= s.size()) break;
-        const unsigned char c = static_cast<unsigned char>(s[at]);
-        at += c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
+        at += char_bytes(s[at]);
       }
     }
     pcre2_match_data_free(md);
@@ -250,12 +258,7 @@ struct BpeTokenizer::Impl {
                                         Behavior b) {
     // Offsets into p.s; for mapped pieces each character stands for one input byte.
     std::vector<Piece> out;
-    const auto input_offset = [&](size_t at) {
-      if (!p.mapped) return p.start + at;
-      size_t chars = 0;
-      for (size_t i = 0; i < at; ++i) chars += (static_cast<unsigned char>(p.s[i]) & 0xC0) != 0x80;
-      return p.start + chars;
-    };
+    const auto input_offset = [&](size_t at) { return p.start + (p.mapped ? char_count(p.s, 0, at) : at); };
     size_t last = 0;
     std::optional<std::pair<size_t, size_t>> carry;  // MergedWithNext
     auto emit = [&](size_t b0, size_t e0) {
@@ -479,7 +482,6 @@ BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) c
   Encoding out;
   auto& ids = out.ids;
   auto encode_part = [&](const std::string& part, size_t start) {
-    if (part.empty()) return;
     for (const auto& piece : m.pre_tokenize(part, start)) {
       // Where each token ends in the input: a mapped token's characters are input
       // bytes (less a prefix space the input does not have); unmapped ones are bytes.
@@ -487,11 +489,7 @@ BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) c
       bool first = true;
       for (int64_t id : m.bpe(piece.s)) {
         const std::string& tok = m.id_to_token[size_t(id)];
-        size_t n = tok.size();
-        if (piece.mapped) {
-          n = 0;
-          for (const unsigned char c : tok) n += (c & 0xC0) != 0x80;
-        }
+        size_t n = piece.mapped ? char_count(tok) : tok.size();
         if (first && piece.prefixed && n > 0) --n;
         first = false;
         end += n;
@@ -500,23 +498,12 @@ BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) c
       }
     }
   };
-  size_t at = 0;
-  while (at < text.size()) {
-    size_t best = std::string::npos, best_len = 0;
-    int64_t best_id = -1;
-    for (const auto& [content, id] : m.added) {
-      if (content.empty()) continue;
-      const size_t p = text.find(content, at);
-      if (p == std::string::npos) continue;
-      if (p < best || (p == best && content.size() > best_len)) best = p, best_len = content.size(), best_id = id;
-    }
-    if (best == std::string::npos) break;
-    encode_part(text.substr(at, best - at), at);
-    ids.push_back(best_id);
-    out.ends.push_back(best + best_len);
-    at = best + best_len;
-  }
-  encode_part(text.substr(at), at);
+  split_on_added_tokens(
+      text, m.added, [&](size_t begin, size_t end) { encode_part(text.substr(begin, end - begin), begin); },
+      [&](int64_t id, size_t end) {
+        ids.push_back(id);
+        out.ends.push_back(end);
+      });
   return out;
 }
 

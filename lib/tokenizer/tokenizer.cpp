@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "common/strings.h"
 #include "io/json_file.h"
+#include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "io/remove_tree.h"
 
@@ -46,33 +47,21 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
 Tokenizer::Spans Tokenizer::encode_spans(const std::string& text, bool starts_input) const {
   if (added_.empty()) return encode_pieces(text, starts_input);
   Spans out;
-  size_t at = 0;
   bool first = starts_input;
-  auto text_until = [&](size_t end) {  // SentencePiece over text[at, end)
-    if (end <= at) return;
-    const auto part = encode_pieces(text.substr(at, end - at), first);
-    for (size_t i = 0; i < part.ids.size(); ++i) {
-      out.ids.push_back(part.ids[i]);
-      out.ends.push_back(at + part.ends[i]);
-    }
-  };
-  while (at < text.size()) {
-    // The leftmost added token from `at`, the longest one there.
-    size_t best = std::string::npos, best_len = 0;
-    int64_t best_id = -1;
-    for (const auto& [added, id] : added_) {
-      const size_t p = text.find(added, at);
-      if (p == std::string::npos) continue;
-      if (p < best || (p == best && added.size() > best_len)) best = p, best_len = added.size(), best_id = id;
-    }
-    if (best == std::string::npos) break;
-    text_until(best);
-    out.ids.push_back(best_id);
-    out.ends.push_back(best + best_len);
-    at = best + best_len;
-    first = false;  // the text after a special token has no prefix
-  }
-  text_until(text.size());
+  split_on_added_tokens(
+      text, added_,
+      [&](size_t begin, size_t end) {  // the model over text[begin, end)
+        const auto part = encode_pieces(text.substr(begin, end - begin), first);
+        for (size_t i = 0; i < part.ids.size(); ++i) {
+          out.ids.push_back(part.ids[i]);
+          out.ends.push_back(begin + part.ends[i]);
+        }
+      },
+      [&](int64_t id, size_t end) {
+        out.ids.push_back(id);
+        out.ends.push_back(end);
+        first = false;  // the text after a special token has no prefix
+      });
   return out;
 }
 
@@ -104,23 +93,22 @@ Tokenizer::Spans Tokenizer::encode_pieces(const std::string& text, bool starts_i
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   std::string text;
-  std::vector<int> run;  // pieces since the last added token
+  std::vector<int64_t> run;  // the model's ids since the last added token
   auto flush = [&] {
     if (run.empty()) return;
     if (bpe_) {
-      text += bpe_->decode(std::vector<int64_t>(run.begin(), run.end()));
-      run.clear();
-      return;
+      text += bpe_->decode(run);
+    } else {
+      std::string part;
+      const auto status = sp_->Decode(std::vector<int>(run.begin(), run.end()), &part);
+      HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
+      text += part;
     }
-    std::string part;
-    const auto status = sp_->Decode(run, &part);
-    HYFT_CHECK(status.ok(), path_, ": cannot decode ids (", status.ToString(), ")");
-    text += part;
     run.clear();
   };
   for (const int64_t id : ids) {
     if (id < piece_count()) {
-      run.push_back(static_cast<int>(id));
+      run.push_back(id);
       continue;
     }
     flush();

@@ -63,7 +63,6 @@ class Tokenizer {
   std::optional<int64_t> bos_id() const;  // nullopt when the model has none
   std::optional<int64_t> eos_id() const;
   const std::string& path() const { return path_; }
-  bool is_sentencepiece() const { return sp_ != nullptr; }
 
   // BOS and EOS as a model folder's tokenizer_config.json names them (tokenizer.json
   // itself knows only the BOS its post-processor adds).
