@@ -70,8 +70,8 @@ struct SequenceLists {  // GatheredProblem under construction, on the CPU
     const auto i64 = at::TensorOptions().dtype(at::kLong), i32 = at::TensorOptions().dtype(at::kInt);
     g.q_tokens = at::tensor(q, i64).to(device);
     g.k_tokens = at::tensor(k, i64).to(device);
-    g.cu_q = at::tensor(cu_q, i32).to(device);
-    g.cu_k = at::tensor(cu_k, i32).to(device);
+    g.cu_q = at::tensor(std::vector<int32_t>(cu_q), i32).to(device);
+    g.cu_k = at::tensor(std::vector<int32_t>(cu_k), i32).to(device);
     g.max_q = max_q;
     g.max_k = max_k;
     return g;
@@ -132,7 +132,7 @@ std::shared_ptr<FastAttentionPlan> make_plan(const AttentionMask& mask, int64_t 
   plan->global_rows = rows.upload(device);
   plan->global_tokens = at::tensor(globals, at::TensorOptions().dtype(at::kLong)).to(device);
   plan->global_slot = at::tensor(slot, at::TensorOptions().dtype(at::kLong)).to(device);
-  plan->not_global = at::tensor(not_global, at::TensorOptions().dtype(at::kByte))
+  plan->not_global = at::tensor(std::vector<uint8_t>(not_global), at::TensorOptions().dtype(at::kByte))
                          .to(device)
                          .to(at::kBool)
                          .view({B * T, 1, 1});
