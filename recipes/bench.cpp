@@ -111,7 +111,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   train::TrainerOptions t;
   t.precision = compute;
   t.device = device;
-  t.grad_checkpointing = o.grad_checkpointing;
+  t.checkpointing = o.checkpointing;
   t.micro_batch = B;
   t.schedule = train::Schedule::Constant;
   t.max_grad_norm = 0.0;  // no clipping, as the peer
@@ -149,7 +149,8 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   nlohmann::ordered_json j = {
       {"system", o.full ? "hyft-full" : "hyft"}, {"shape", o.shape}, {"mode", o.full ? "full" : "lora"},
       {"precision", device.is_cuda() ? "bf16" : "fp32"}, {"seq", T}, {"batch", B},
-      {"grad_ckpt", int(o.grad_checkpointing)}, {"rank", o.lora.r}, {"targets", targets},
+      {"grad_ckpt", int(o.checkpointing != train::Checkpointing::Off)},
+      {"checkpointing", train::checkpointing_name(o.checkpointing)}, {"rank", o.lora.r}, {"targets", targets},
       {"window_size", o.attention.window_size}, {"global_ratio", o.attention.global_ratio},
       {"tokens_per_s", std::llround(tps)}, {"step_ms", rounded(1000.0 * dt / double(o.steps), 1)},
       {"peak_mem_gib", rounded(peak_memory_gib(device), 2)}, {"mfu", rounded(mfu, 4)},

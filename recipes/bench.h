@@ -5,6 +5,7 @@
 
 #include "adapters/lora_settings.h"
 #include "attention/hybrid_attention.h"
+#include "train/activation_checkpoint.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,7 +18,7 @@ struct BenchOptions {
   int64_t seq = 2048;          // tokens per sequence
   int64_t micro_batch = 8;     // sequences per step
   int64_t steps = 10, warmup = 3;  // timed steps, after untimed ones
-  bool grad_checkpointing = true;
+  train::Checkpointing checkpointing = train::Checkpointing::Full;
   adapters::LoraSettings lora;
   bool full = false;  // every weight trains, no adapter
   attention::HybridSettings attention;

@@ -39,7 +39,7 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
       {"max_seq_len", o.data.tokens.max_seq_len}, {"overlength", data::overlength_name(o.data.tokens.overlength)},
       {"train_on_prompt", o.data.tokens.train_on_prompt}, {"chat_template", o.data.records.chat_template},
       {"label_field", o.data.records.label_field}, {"weight_field", o.data.records.weight_field}, {"skip_bad_lines", o.data.jsonl.skip_bad_lines},
-      {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum}, {"grad_checkpointing", t.grad_checkpointing},
+      {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum}, {"grad_checkpointing", train::checkpointing_name(t.checkpointing)},
       {"lr", t.adamw.lr}, {"beta1", t.adamw.beta1}, {"beta2", t.adamw.beta2}, {"eps", t.adamw.eps},
       {"weight_decay", t.adamw.weight_decay}, {"lr_schedule", train::schedule_name(t.schedule)},
       {"warmup_steps", t.warmup_steps}, {"max_grad_norm", t.max_grad_norm}, {"epochs", t.epochs},
@@ -52,7 +52,7 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
 
 std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now) {
   static const std::set<std::string> harmless = {"log_every", "save_every", "keep_last", "eval_every", "eval",
-                                                 "output", "device"};
+                                                 "output", "device", "grad_checkpointing"};
   std::vector<std::string> out;
   for (const auto& [key, value] : now.items()) {
     if (harmless.count(key)) continue;

@@ -25,8 +25,8 @@ int bench_command(int argc, char** argv) {
             o.packing);
   opts.value("", "min-len", "shortest record with --packing", o.min_len);
   opts.value("", "max-len", "longest record with --packing", o.max_len);
-  opts.flag("", "grad-checkpointing", "recompute each decoder layer in the backward pass (=false: off)",
-            o.grad_checkpointing);
+  opts.choice("", "grad-checkpointing", "full (the flag alone), selective (every second layer) or off (=false)",
+              o.checkpointing, train::parse_checkpointing, train::checkpointing_name, "full");
   std::string targets = join_list(o.lora.targets);
   opts.value("lora", "targets", "LoRA targets", targets);
   opts.value("lora", "lora-r", "LoRA rank", o.lora.r);

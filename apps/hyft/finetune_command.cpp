@@ -50,8 +50,10 @@ int finetune_command(int argc, char** argv) {
 
   opts.value("training", "micro-batch", "examples (or packed rows) per forward pass", t.micro_batch);
   opts.value("training", "grad-accum", "micro-batches per optimizer step", t.grad_accum);
-  opts.flag("training", "grad-checkpointing", "recompute each decoder layer in the backward pass (less memory)",
-            t.grad_checkpointing);
+  opts.choice("training", "grad-checkpointing",
+              "recompute layers in the backward pass for less memory: full (every layer; the flag alone), "
+              "selective (every second layer) or off",
+              t.checkpointing, train::parse_checkpointing, train::checkpointing_name, "full");
   opts.value("training", "lr", "peak learning rate", t.adamw.lr);
   opts.value("training", "beta1", "AdamW beta1", t.adamw.beta1);
   opts.value("training", "beta2", "AdamW beta2", t.adamw.beta2);

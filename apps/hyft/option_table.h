@@ -87,11 +87,18 @@ class OptionTable {
   // --name: a switch, true when given (--name=false turns off a default of true).
   void flag(const std::string& group, const std::string& name, const std::string& help, bool& field);
   // --name CHOICE for an enum field: `to_text` names a value (the default shown),
-  // `parse` reads one (a UserError naming the flag for an unknown choice).
+  // `parse` reads one (a UserError naming the flag for an unknown choice). With
+  // `implicit`, --name alone means that choice.
   template <typename E>
   void choice(const std::string& group, const std::string& name, const std::string& help, E& field,
-              E (*parse)(const std::string& text, const std::string& flag), const char* (*to_text)(E)) {
-    options_.add_options(group)(name, help, cxxopts::value<std::string>()->default_value(to_text(field)));
+              E (*parse)(const std::string& text, const std::string& flag), const char* (*to_text)(E),
+              const char* implicit = nullptr) {
+    auto value = cxxopts::value<std::string>()->default_value(to_text(field));
+    if (implicit) {
+      value->implicit_value(implicit);
+      optional_values_.insert(name);
+    }
+    options_.add_options(group)(name, help, value);
     readers_.push_back([name, &field, parse](const cxxopts::ParseResult& r) {
       field = parse(r[name].as<std::string>(), "--" + name);
     });

@@ -1,6 +1,7 @@
 #include "model/llama.h"
 
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
@@ -72,12 +73,12 @@ void LlamaAttentionImpl::replace_projection(const std::string& name, std::shared
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
   const int64_t B = x.size(0), T = x.size(1);
-  // (B, T, H*Dh) -> (B, H, T, Dh)
-  at::Tensor q = q_proj->forward(x).view({B, T, num_heads, head_dim}).transpose(1, 2);
-  at::Tensor k = k_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
+  // (B, T, H*Dh) -> (B, T, H, Dh), rotated, -> (B, H, T, Dh) as views
+  at::Tensor q = kernels::rotary(q_proj->forward(x).view({B, T, num_heads, head_dim}), ctx.cos, ctx.sin);
+  at::Tensor k = kernels::rotary(k_proj->forward(x).view({B, T, num_kv_heads, head_dim}), ctx.cos, ctx.sin);
   at::Tensor v = v_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
-  q = apply_rotary(q, ctx.cos, ctx.sin);
-  k = apply_rotary(k, ctx.cos, ctx.sin);
+  q = q.transpose(1, 2);
+  k = k.transpose(1, 2);
   if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
     auto& ck = ctx.cache->k[size_t(layer_index)];
     auto& cv = ctx.cache->v[size_t(layer_index)];
@@ -109,7 +110,7 @@ void LlamaMLPImpl::replace_projection(const std::string& name, std::shared_ptr<L
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
-  return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  return down_proj->forward(kernels::swiglu(gate_proj->forward(x), up_proj->forward(x)));
 }
 
 // --- decoder layer, model ---------------------------------------------------

@@ -1,6 +1,7 @@
 // Rotary position embedding of Llama (rotate-half form, as transformers computes
 // it): inverse frequencies for rope_scaling none/linear/dynamic/llama3, the cos/sin
-// tables for given positions, and their application to queries and keys.
+// tables for given positions. Applying them to queries and keys is
+// kernels::rotary (kernels/fused_ops.h).
 #pragma once
 
 #include "model/llama_config.h"
@@ -32,8 +33,5 @@ class RotaryEmbedding {
  private:
   LlamaConfig config_;
 };
-
-// x * cos + rotate_half(x) * sin, for x (B, H, T, Dh) and cos/sin (B, T, Dh).
-at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace hyft::model

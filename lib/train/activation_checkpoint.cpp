@@ -1,5 +1,6 @@
 #include "train/activation_checkpoint.h"
 
+#include "common/error.h"
 #include "train/autocast.h"
 #include "train/rng_state.h"
 
@@ -8,6 +9,26 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 namespace hyft::train {
+
+Checkpointing parse_checkpointing(const std::string& text, const std::string& flag) {
+  if (text == "full" || text == "true" || text == "1") return Checkpointing::Full;
+  if (text == "selective") return Checkpointing::Selective;
+  if (text == "off" || text == "false" || text == "0") return Checkpointing::Off;
+  fail(flag, ": '", text, "' is not a checkpointing mode; use full, selective or off");
+}
+
+const char* checkpointing_name(Checkpointing c) {
+  switch (c) {
+    case Checkpointing::Full: return "full";
+    case Checkpointing::Selective: return "selective";
+    case Checkpointing::Off: break;
+  }
+  return "off";
+}
+
+bool checkpoints_layer(Checkpointing mode, int64_t index) {
+  return mode == Checkpointing::Full || (mode == Checkpointing::Selective && index % 2 == 0);
+}
 
 namespace {
 

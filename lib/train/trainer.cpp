@@ -86,8 +86,13 @@ Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter>
     }
     total_steps_ = std::max<int64_t>(1, per_epoch) * std::max<int64_t>(1, o_.epochs);
   }
-  model_.model->layer_runner = o_.grad_checkpointing ? model::LlamaModelImpl::LayerRunner(checkpointed_layer)
-                                                     : model::LlamaModelImpl::LayerRunner();
+  model_.model->layer_runner = model::LlamaModelImpl::LayerRunner();
+  if (o_.checkpointing != Checkpointing::Off)
+    model_.model->layer_runner = [mode = o_.checkpointing](model::LlamaDecoderLayerImpl& layer, const at::Tensor& x,
+                                                           const model::ForwardContext& ctx) {
+      return checkpoints_layer(mode, layer.self_attn->layer_index) ? checkpointed_layer(layer, x, ctx)
+                                                                   : layer.forward(x, ctx);
+    };
 }
 
 std::vector<const data::Example*> Trainer::draw_examples(int64_t count) {
@@ -258,11 +263,11 @@ TrainResult Trainer::run() {
   EventWriter events(o_.output_dir);
   std::ofstream metrics(o_.output_dir + "/metrics.jsonl", std::ios::app);
   const char* signal_at = std::getenv("HYFT_TEST_SIGNAL_AT_STEP");  // tests: raise SIGTERM after that step
-  std::printf("training %lld steps: micro-batch %lld x accumulation %lld, %s, %s%s\n",
+  std::printf("training %lld steps: micro-batch %lld x accumulation %lld, %s, %s, gradient checkpointing %s\n",
               static_cast<long long>(total_steps_), static_cast<long long>(o_.micro_batch),
               static_cast<long long>(o_.grad_accum),
               o_.precision == at::kBFloat16 ? "bf16" : o_.precision == at::kHalf ? "fp16" : "fp32",
-              o_.device.str().c_str(), o_.grad_checkpointing ? ", gradient checkpointing" : "");
+              o_.device.str().c_str(), checkpointing_name(o_.checkpointing));
   std::fflush(stdout);
   reset_peak_memory(o_.device);
   const auto t0 = std::chrono::steady_clock::now();

@@ -11,6 +11,7 @@
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "model/llama.h"
+#include "train/activation_checkpoint.h"
 #include "train/adamw.h"
 #include "train/loss_scaler.h"
 #include "train/lr_schedule.h"
@@ -26,7 +27,7 @@ namespace hyft::train {
 struct TrainerOptions {
   at::ScalarType precision = at::kFloat;  // compute dtype under autocast
   at::Device device = at::kCPU;
-  bool grad_checkpointing = false;
+  Checkpointing checkpointing = Checkpointing::Off;
   int64_t micro_batch = 4, grad_accum = 1;
   AdamWOptions adamw;
   Schedule schedule = Schedule::Cosine;

@@ -137,7 +137,7 @@ TEST_CASE("--help shows the defaults the recipes' option structs hold", "[app]")
   REQUIRE(b.at("seq") == std::to_string(bench.seq));
   REQUIRE(b.at("micro-batch") == std::to_string(bench.micro_batch));
   REQUIRE(b.at("lora-r") == std::to_string(bench.lora.r));
-  REQUIRE(b.at("grad-checkpointing") == (bench.grad_checkpointing ? "true" : "false"));
+  REQUIRE(b.at("grad-checkpointing") == train::checkpointing_name(bench.checkpointing));
   for (const std::string cmd : {"export", "doctor", "data stats", "data render", "tokenizer train", "tokenizer encode",
                                 "tokenizer decode", "model init"})
     REQUIRE(test::run_hyft(cmd + " --help").exit_code == 0);

@@ -68,20 +68,24 @@ TEST_CASE("LoRA fine-tuning drives a small dataset's loss well down", "[train]")
   REQUIRE(fs::exists(out + "/adapter/adapter_model.safetensors"));
 }
 
-TEST_CASE("gradient checkpointing gives the same losses, dropout included", "[train]") {
-  const std::string a = test::temp_dir("ckpt_off"), b = test::temp_dir("ckpt_on");
+TEST_CASE("gradient checkpointing full, selective and off give the same losses, dropout included", "[train]") {
+  const std::string a = test::temp_dir("ckpt_off");
   const std::string args = "--max-steps 10 --lr 5e-3 --micro-batch 3 --lora-dropout 0.1 --targets q_proj,v_proj,down_proj";
   require_ok(finetune(a, args));
-  require_ok(finetune(b, args + " --grad-checkpointing"));
-  const auto la = losses(a), lb = losses(b);
+  const auto la = losses(a);
   REQUIRE(la.size() == 10);
-  for (const auto& [step, loss] : la) {
-    INFO("step " << step << ": " << loss << " vs " << lb.at(step));
-    REQUIRE(std::abs(loss - lb.at(step)) <= 1e-6 * std::abs(loss));
+  for (const std::string mode : {"--grad-checkpointing", "--grad-checkpointing selective"}) {
+    const std::string b = test::temp_dir("ckpt_on");
+    require_ok(finetune(b, args + " " + mode));
+    const auto lb = losses(b);
+    for (const auto& [step, loss] : la) {
+      INFO(mode << ", step " << step << ": " << loss << " vs " << lb.at(step));
+      REQUIRE(std::abs(loss - lb.at(step)) <= 1e-6 * std::abs(loss));
+    }
+    const double d = max_diff(adapter(a + "/adapter"), adapter(b + "/adapter"));
+    std::printf("%s against off: adapters max |diff| %.3g\n", mode.c_str(), d);
+    REQUIRE(d < 1e-6);
   }
-  const double d = max_diff(adapter(a + "/adapter"), adapter(b + "/adapter"));
-  std::printf("grad checkpointing on/off: adapters max |diff| %.3g\n", d);
-  REQUIRE(d < 1e-6);
 }
 
 TEST_CASE("micro-batch 2 x accumulation 4 equals micro-batch 8 x accumulation 1", "[train]") {

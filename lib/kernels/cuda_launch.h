@@ -1,0 +1,35 @@
+// Launchers of hyft's CUDA kernels (kernels/*.cu), on raw device pointers so
+// that nvcc compiles them without ATen's headers. Only kernels/fused_ops.cpp calls
+// them, after checking shapes, dtypes, contiguity and alignment; each kernel's
+// reference is the ATen expression named in fused_ops.h. Compiled only when hyft
+// is built with CUDA (HYFT_HAVE_CUDA_KERNELS).
+#pragma once
+
+#include <cstdint>
+
+typedef struct CUstream_st* cudaStream_t;
+
+namespace hyft::kernels::cuda {
+
+enum class DType { F32, BF16, F16 };
+
+// --- rotary.cu: x, out (rows, H, Dh) contiguous, cos/sin (rows, Dh); rows = B*T.
+// forward:  out = x * cos + rotate_half(x) * sin
+// backward: out = dx for x = dout (the transpose of the rotation)
+void rotary(const void* x, const void* cos, const void* sin, void* out, int64_t rows, int64_t heads,
+            int64_t head_dim, bool backward, DType dtype, cudaStream_t stream);
+
+// --- swiglu.cu: n elements each.
+// forward:  out = silu(gate) * up
+void swiglu_forward(const void* gate, const void* up, void* out, int64_t n, DType dtype, cudaStream_t stream);
+// backward: d_gate = dout * up * s * (1 + gate * (1 - s)), d_up = dout * silu(gate), s = sigmoid(gate)
+void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up, int64_t n,
+                     DType dtype, cudaStream_t stream);
+
+// --- cross_entropy.cu: logits (n, V) row-major, labels (n,) int64 in [0, V).
+// loss[i] = logsumexp(logits[i]) - logits[i, labels[i]] (float32); each row of
+// logits is overwritten with softmax(row) - onehot(label), the loss's gradient.
+void cross_entropy_rows_inplace(void* logits, const int64_t* labels, float* loss, int64_t n, int64_t vocab,
+                                DType dtype, cudaStream_t stream);
+
+}  // namespace hyft::kernels::cuda

@@ -1,0 +1,36 @@
+// The fused operations of the decoder layer and the LM loss, each an autograd
+// function with a reference: the ATen expression it replaces.
+//   swiglu(gate, up)            silu(gate) * up                     (MLP activation)
+//   rotary(x, cos, sin)         x * cos + rotate_half(x) * sin      (RoPE on q and k)
+//   cross_entropy_rows_(...)    per-row loss, logits -> gradient     (LM head chunks)
+// On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
+// the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
+// environment (A/B timing, bisecting), the references run. Shapes: B batch,
+// T tokens, H heads, Dh head dim, F MLP width, V vocabulary.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace hyft::kernels {
+
+// Whether this build has the CUDA kernels at all.
+bool built_with_cuda_kernels();
+// Whether the fused kernels run for tensors like `x`: a CUDA tensor, a build with
+// them, HYFT_FUSED_KERNELS not "0".
+bool fused_kernels_on(const at::Tensor& x);
+
+// gate, up (..., F) -> silu(gate) * up (..., F).
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
+at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
+
+// x (B, T, H, Dh), cos/sin (B, T, Dh) -> (B, T, H, Dh), the rotate-half RoPE.
+at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+at::Tensor rotary_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// logits (n, V) float32/bf16/fp16, labels (n,) int64 in [0, V) -> loss (n,) float32,
+// logsumexp(row) - row[label]; the rows of `logits` become softmax(row) - onehot(label).
+// No autograd: the fused linear cross-entropy calls it on chunks it owns.
+at::Tensor cross_entropy_rows_(at::Tensor& logits, const at::Tensor& labels);
+at::Tensor cross_entropy_rows_reference_(at::Tensor& logits, const at::Tensor& labels);
+
+}  // namespace hyft::kernels

@@ -1,0 +1,71 @@
+// Rotary position embedding applied in one pass (llm.c's rope.cu, in the
+// rotate-half layout of Llama). Reference: model::apply_rotary,
+// x * cos + rotate_half(x) * sin with rotate_half(x) = [-x2, x1].
+//   forward   o1 = x1 c1 - x2 s1        o2 = x2 c2 + x1 s2
+//   backward  d1 = g1 c1 + g2 s2        d2 = g2 c2 - g1 s1   (the transpose)
+// x, out (rows, H, Dh), cos/sin (rows, Dh), rows = B*T; arithmetic in float32, one
+// rounding per output. One thread per VEC consecutive pairs (i, i + Dh/2) of one head.
+#include "kernels/cuda_common.cuh"
+
+namespace hyft::kernels::cuda {
+
+namespace {
+
+template <typename T, int VEC, bool BACKWARD>
+__global__ void rotary_kernel(const T* __restrict__ x, const T* __restrict__ cos, const T* __restrict__ sin,
+                              T* __restrict__ out, int64_t rows, int heads, int head_dim) {
+  const int half = head_dim / 2, groups = half / VEC;
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= rows * heads * groups) return;
+  const int i = int(idx % groups) * VEC;  // first pair index of this thread
+  const int64_t row_head = idx / groups;  // (row, head)
+  const int64_t row = row_head / heads;
+  const T* xp = x + row_head * head_dim + i;
+  const T* cp = cos + row * head_dim + i;
+  const T* sp = sin + row * head_dim + i;
+  const Vec<T, VEC> x1 = load<T, VEC>(xp), x2 = load<T, VEC>(xp + half);
+  const Vec<T, VEC> c1 = load<T, VEC>(cp), c2 = load<T, VEC>(cp + half);
+  const Vec<T, VEC> s1 = load<T, VEC>(sp), s2 = load<T, VEC>(sp + half);
+  Vec<T, VEC> o1, o2;
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) {
+    const float a = to_float(x1.v[k]), b = to_float(x2.v[k]);
+    if (BACKWARD) {
+      o1.v[k] = from_float<T>(a * to_float(c1.v[k]) + b * to_float(s2.v[k]));
+      o2.v[k] = from_float<T>(b * to_float(c2.v[k]) - a * to_float(s1.v[k]));
+    } else {
+      o1.v[k] = from_float<T>(a * to_float(c1.v[k]) - b * to_float(s1.v[k]));
+      o2.v[k] = from_float<T>(b * to_float(c2.v[k]) + a * to_float(s2.v[k]));
+    }
+  }
+  T* op = out + row_head * head_dim + i;
+  store<T, VEC>(op, o1);
+  store<T, VEC>(op + half, o2);
+}
+
+template <typename T, int VEC>
+void launch_rotary(const T* x, const T* cos, const T* sin, T* out, int64_t rows, int heads, int head_dim,
+                   bool backward, cudaStream_t stream) {
+  const int threads = 256;
+  const unsigned blocks = blocks_for(rows * heads * (head_dim / 2 / VEC), threads);
+  if (backward) rotary_kernel<T, VEC, true><<<blocks, threads, 0, stream>>>(x, cos, sin, out, rows, heads, head_dim);
+  else rotary_kernel<T, VEC, false><<<blocks, threads, 0, stream>>>(x, cos, sin, out, rows, heads, head_dim);
+  check_launch("rotary");
+}
+
+}  // namespace
+
+void rotary(const void* x, const void* cos, const void* sin, void* out, int64_t rows, int64_t heads,
+            int64_t head_dim, bool backward, DType dtype, cudaStream_t stream) {
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    constexpr int V = vec16<T>();
+    const bool vec = (head_dim / 2) % V == 0 && aligned16(x) && aligned16(cos) && aligned16(sin) && aligned16(out);
+    auto* o = static_cast<T*>(out);
+    const auto *xi = static_cast<const T*>(x), *ci = static_cast<const T*>(cos), *si = static_cast<const T*>(sin);
+    if (vec) launch_rotary<T, V>(xi, ci, si, o, rows, int(heads), int(head_dim), backward, stream);
+    else launch_rotary<T, 1>(xi, ci, si, o, rows, int(heads), int(head_dim), backward, stream);
+  });
+}
+
+}  // namespace hyft::kernels::cuda

@@ -1,0 +1,238 @@
+// hyft_kernels_check: hyft's CUDA kernels (kernels/*.cu, through kernels/fused_ops.h)
+// against their ATen references, and their speed.
+//
+//   hyft_kernels_check --check
+//     SwiGLU and RoPE (forward and backward, by autograd), the per-row cross-entropy
+//     and the fused linear cross-entropy (bf16 autocast) on random inputs of many
+//     shapes (odd sizes, misaligned views, GQA-like head counts, vocabularies of
+//     real models) in fp32, bf16 and fp16, against the references computed in
+//     float64 from the same rounded inputs. Error = max |fast - ref| / max |ref|;
+//     bounds: fp32 1e-5, bf16 1.6e-2, fp16 2e-3 (one rounding of the output), the
+//     fused linear cross-entropy 2e-2 (bf16 matmuls). The allocator's free blocks are
+//     filled with NaN before each fused call, so an unwritten output fails.
+//     Exits 1 on any failure, 77 without CUDA or without the kernels.
+//   hyft_kernels_check --bench
+//     each kernel against its reference on the 1.3b shape (16 x 2048 tokens):
+//     milliseconds and GB/s (bytes each must read and write once, over the time).
+#include "kernels/fused_ops.h"
+#include "kernels/linear_cross_entropy.h"
+#include "train/autocast.h"
+
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace k = hyft::kernels;
+
+namespace {
+
+int failures = 0, checks = 0;
+
+const char* name_of(at::ScalarType t) {
+  return t == at::kFloat ? "fp32" : t == at::kBFloat16 ? "bf16" : "fp16";
+}
+double bound_of(at::ScalarType t) { return t == at::kFloat ? 1e-5 : t == at::kBFloat16 ? 1.6e-2 : 2e-3; }
+
+double rel_err(const at::Tensor& a, const at::Tensor& ref) {
+  if (!a.defined() || a.isnan().any().item<bool>()) return std::numeric_limits<double>::infinity();
+  const double scale = std::max(1e-6, ref.abs().max().item<double>());
+  return (a.to(at::kDouble) - ref.to(at::kDouble)).abs().max().item<double>() / scale;
+}
+
+void report(const std::string& what, double err, double bound) {
+  ++checks;
+  const bool ok = err <= bound;
+  if (!ok) ++failures;
+  std::printf("%-4s %-64s err %.2e (bound %.0e)\n", ok ? "ok" : "FAIL", what.c_str(), err, bound);
+}
+
+// Fills the caching allocator's free memory with NaN: an output the kernel fails to
+// write then shows as NaN instead of an earlier run's right answer.
+void poison_free_memory(int64_t bytes) { at::full({bytes / 4 + 1024}, NAN, at::TensorOptions(at::kCUDA)); }
+
+// A CUDA tensor of `shape` in `dtype`, N(0, 1) * scale; with `offset`, a view one
+// element into a larger buffer (not 16-byte aligned: the kernels' scalar path).
+at::Tensor make(at::IntArrayRef shape, at::ScalarType dtype, bool offset = false, double scale = 1.0) {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  at::Tensor buf = (at::randn({n + 1}, at::kCUDA) * scale).to(dtype);
+  return buf.narrow(0, offset ? 1 : 0, n).view(shape);
+}
+
+void check_swiglu(at::IntArrayRef shape, at::ScalarType dtype, bool offset) {
+  const at::Tensor g0 = make(shape, dtype, offset, 3.0), u0 = make(shape, dtype, offset);
+  const at::Tensor dout = make(shape, dtype);
+  at::Tensor g = g0.detach().requires_grad_(true), u = u0.detach().requires_grad_(true);
+  poison_free_memory(8 * g0.numel() * 4);
+  const at::Tensor out = k::swiglu(g, u);
+  out.backward(dout);
+  at::Tensor gr = g0.to(at::kDouble).requires_grad_(true), ur = u0.to(at::kDouble).requires_grad_(true);
+  const at::Tensor ref = k::swiglu_reference(gr, ur);
+  ref.backward(dout.to(at::kDouble));
+  const std::string what = std::string("swiglu ") + name_of(dtype) + " " + std::to_string(g0.numel()) +
+                           (offset ? " misaligned" : "");
+  const double b = bound_of(dtype);
+  report(what + " forward", rel_err(out, ref), b);
+  report(what + " d_gate", rel_err(g.grad(), gr.grad()), b);
+  report(what + " d_up", rel_err(u.grad(), ur.grad()), b);
+}
+
+void check_rotary(int64_t B, int64_t T, int64_t H, int64_t Dh, at::ScalarType dtype) {
+  const at::Tensor x0 = make({B, T, H, Dh}, dtype);
+  const at::Tensor angle = at::rand({B, T, Dh / 2}, at::kCUDA) * 100.0;
+  const at::Tensor cos = at::cat({angle.cos(), angle.cos()}, -1).to(dtype);
+  const at::Tensor sin = at::cat({angle.sin(), angle.sin()}, -1).to(dtype);
+  const at::Tensor dout = make({B, T, H, Dh}, dtype);
+  at::Tensor x = x0.detach().requires_grad_(true);
+  poison_free_memory(8 * x0.numel() * 4);
+  const at::Tensor out = k::rotary(x, cos, sin);
+  out.backward(dout);
+  at::Tensor xr = x0.to(at::kDouble).requires_grad_(true);
+  const at::Tensor ref = k::rotary_reference(xr, cos.to(at::kDouble), sin.to(at::kDouble));
+  ref.backward(dout.to(at::kDouble));
+  char what[128];
+  std::snprintf(what, sizeof what, "rotary %s B%lld T%lld H%lld Dh%lld", name_of(dtype), (long long)B,
+                (long long)T, (long long)H, (long long)Dh);
+  report(std::string(what) + " forward", rel_err(out, ref), bound_of(dtype));
+  report(std::string(what) + " backward", rel_err(x.grad(), xr.grad()), bound_of(dtype));
+}
+
+void check_cross_entropy(int64_t n, int64_t V, at::ScalarType dtype) {
+  const at::Tensor x0 = make({n, V}, dtype, false, 4.0);
+  const at::Tensor y = at::randint(0, V, {n}, at::TensorOptions(at::kLong).device(at::kCUDA));
+  at::Tensor xr = x0.to(at::kDouble).requires_grad_(true);
+  const at::Tensor ref = at::cross_entropy_loss(xr, y, {}, at::Reduction::None);
+  ref.sum().backward();
+  at::Tensor logits = x0.clone();
+  const at::Tensor loss = k::cross_entropy_rows_(logits, y);
+  char what[128];
+  std::snprintf(what, sizeof what, "cross_entropy_rows %s n%lld V%lld", name_of(dtype), (long long)n, (long long)V);
+  report(std::string(what) + " loss", rel_err(loss, ref), dtype == at::kFloat ? 1e-5 : 1e-3);
+  report(std::string(what) + " gradient", rel_err(logits, xr.grad()), bound_of(dtype));
+}
+
+void check_linear_cross_entropy(int64_t N, int64_t D, int64_t V, bool train_weight) {
+  const at::Tensor h0 = make({N, D}, at::kBFloat16), w0 = make({V, D}, at::kBFloat16, false, 0.05);
+  const at::Tensor y = at::randint(0, V, {N}, at::TensorOptions(at::kLong).device(at::kCUDA));
+  at::Tensor h = h0.detach().requires_grad_(true), w = w0.detach().requires_grad_(train_weight);
+  at::Tensor loss;
+  {
+    hyft::train::AutocastGuard autocast(c10::DeviceType::CUDA, at::kBFloat16);
+    loss = k::linear_cross_entropy_sum(h, w, y, 1000);
+  }
+  (loss * 0.25).backward();
+  at::Tensor hr = h0.to(at::kDouble).requires_grad_(true), wr = w0.to(at::kDouble).requires_grad_(true);
+  const at::Tensor ref = at::cross_entropy_loss(at::linear(hr, wr), y, {}, at::Reduction::Sum);
+  (ref * 0.25).backward();
+  char what[128];
+  std::snprintf(what, sizeof what, "linear_cross_entropy bf16 N%lld D%lld V%lld%s", (long long)N, (long long)D,
+                (long long)V, train_weight ? " +W" : "");
+  report(std::string(what) + " loss", rel_err(loss, ref), 2e-3);
+  report(std::string(what) + " d_h", rel_err(h.grad(), hr.grad()), 2e-2);
+  if (train_weight) report(std::string(what) + " d_W", rel_err(w.grad(), wr.grad()), 2e-2);
+}
+
+// Median milliseconds of f over `reps` runs after 3 warm-up runs.
+double time_ms(const std::function<void()>& f, int reps = 20) {
+  for (int i = 0; i < 3; ++i) f();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    torch::cuda::synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    torch::cuda::synchronize();
+    ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void bench_row(const char* what, double bytes, const std::function<void()>& fused, const std::function<void()>& ref) {
+  const double a = time_ms(fused), b = time_ms(ref);
+  std::printf("%-34s fused %7.3f ms %6.0f GB/s | reference %7.3f ms %6.0f GB/s | %.2fx\n", what, a, bytes / a / 1e6,
+              b, bytes / b / 1e6, b / a);
+}
+
+void bench() {
+  const auto bf = at::TensorOptions(at::kBFloat16).device(at::kCUDA);
+  const int64_t N = 16 * 2048, F = 5504, H = 16, Dh = 128, V = 32256;
+  {
+    at::Tensor g = at::randn({N, F}, bf).requires_grad_(true), u = at::randn({N, F}, bf).requires_grad_(true);
+    const at::Tensor d = at::randn({N, F}, bf);
+    const double fwd = 3.0 * N * F * 2, both = fwd + 5.0 * N * F * 2;
+    bench_row("swiglu forward", fwd, [&] { k::swiglu(g.detach(), u.detach()); },
+              [&] { k::swiglu_reference(g.detach(), u.detach()); });
+    bench_row("swiglu forward+backward", both, [&] { k::swiglu(g, u).backward(d); },
+              [&] { k::swiglu_reference(g, u).backward(d); });
+  }
+  {
+    at::Tensor x = at::randn({16, 2048, H, Dh}, bf).requires_grad_(true);
+    const at::Tensor angle = at::rand({16, 2048, Dh / 2}, at::TensorOptions(at::kCUDA));
+    const at::Tensor cos = at::cat({angle.cos(), angle.cos()}, -1).to(at::kBFloat16);
+    const at::Tensor sin = at::cat({angle.sin(), angle.sin()}, -1).to(at::kBFloat16);
+    const at::Tensor d = at::randn({16, 2048, H, Dh}, bf);
+    const double fwd = 2.0 * N * H * Dh * 2, both = 2 * fwd;
+    bench_row("rotary forward", fwd, [&] { k::rotary(x.detach(), cos, sin); },
+              [&] { k::rotary_reference(x.detach(), cos, sin); });
+    bench_row("rotary forward+backward", both, [&] { k::rotary(x, cos, sin).backward(d); },
+              [&] { k::rotary_reference(x, cos, sin).backward(d); });
+  }
+  {
+    const int64_t n = 4096;
+    const at::Tensor x = at::randn({n, V}, bf);
+    const at::Tensor y = at::randint(0, V, {n}, at::TensorOptions(at::kLong).device(at::kCUDA));
+    at::Tensor a = x.clone(), b = x.clone();
+    bench_row("cross_entropy_rows (4096 x 32256)", 2.0 * n * V * 2, [&] { a.copy_(x); k::cross_entropy_rows_(a, y); },
+              [&] { b.copy_(x); k::cross_entropy_rows_reference_(b, y); });
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool check = argc > 1 && std::strcmp(argv[1], "--check") == 0;
+  const bool timing = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  if (!check && !timing) {
+    std::fprintf(stderr, "usage: hyft_kernels_check --check | --bench\n");
+    return 2;
+  }
+  if (!torch::cuda::is_available() || !k::built_with_cuda_kernels()) {
+    std::printf("hyft_kernels_check: %s; skipped\n",
+                k::built_with_cuda_kernels() ? "no CUDA device" : "built without hyft's CUDA kernels");
+    return 77;
+  }
+  if (!k::fused_kernels_on(at::empty({1}, at::kCUDA))) {
+    std::printf("hyft_kernels_check: HYFT_FUSED_KERNELS=0 turns the kernels off; unset it\n");
+    return 2;
+  }
+  at::manual_seed(0);
+  if (timing) {
+    bench();
+    return 0;
+  }
+  for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    for (bool offset : {false, true}) {
+      check_swiglu({16, 5504}, dtype, offset);
+      check_swiglu({3, 7, 333}, dtype, offset);
+      check_swiglu({1}, dtype, offset);
+    }
+    for (auto [B, T, H, Dh] : std::vector<std::array<int64_t, 4>>{
+             {2, 64, 16, 128}, {1, 17, 4, 64}, {3, 5, 8, 96}, {2, 9, 3, 6}, {1, 1, 1, 128}, {2, 300, 32, 128}})
+      check_rotary(B, T, H, Dh, dtype);
+    for (auto [n, V] : std::vector<std::array<int64_t, 2>>{{1, 7}, {5, 1001}, {64, 32256}, {3, 128256}, {200, 32000}})
+      check_cross_entropy(n, V, dtype);
+  }
+  check_linear_cross_entropy(1000, 256, 3000, false);
+  check_linear_cross_entropy(2500, 128, 32256, true);
+  check_linear_cross_entropy(7, 64, 1001, true);
+  std::printf("kernels check: %d/%d passed\n", checks - failures, checks);
+  return failures == 0 ? 0 : 1;
+}
