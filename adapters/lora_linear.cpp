@@ -4,6 +4,7 @@
 #include "common/strings.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/nn/init.h>
 
 #include <algorithm>
@@ -67,12 +68,25 @@ LoraLinear::LoraLinear(std::shared_ptr<model::Projection> base, int64_t r, doubl
 }
 
 at::Tensor LoraLinear::forward(const at::Tensor& x) {
-  at::Tensor result = base_layer->forward(x);
-  at::Tensor h = x.to(lora_A->weight.scalar_type());
+  at::Tensor result = base_layer->forward(x);  // (..., out)
+  const c10::DeviceType device = x.device().type();
+  const bool autocast = at::autocast::is_autocast_enabled(device) &&
+                        x.scalar_type() == at::autocast::get_autocast_dtype(device);
+  // As PEFT: x in A's dtype (float32). Under autocast lora_A's matmul casts it back
+  // to x's dtype, and dropout rounds once either way, so x stays as it is: the
+  // same numbers without two casts of (..., in).
+  at::Tensor h = autocast ? x : x.to(lora_A->weight.scalar_type());
   if (dropout > 0 && is_training()) h = at::dropout(h, dropout, /*train=*/true);
-  at::Tensor delta = lora_B->forward(lora_A->forward(h)) * scaling;
+  const at::Tensor a = lora_A->forward(h);  // (..., r)
+  if (autocast || result.scalar_type() == a.scalar_type()) {
+    // result + scaling * a B^T in one GEMM (the scaling and the sum in its epilogue).
+    const int64_t out = result.size(-1);
+    const at::Tensor y = at::addmm(result.reshape({-1, out}), a.reshape({-1, a.size(-1)}), lora_B->weight.t(),
+                                   /*beta=*/1.0, /*alpha=*/scaling);
+    return y.view(result.sizes()).to(result.scalar_type());
+  }
   // As PEFT: the sum is taken in the wider dtype, then cast back to base's.
-  return (result + delta).to(result.scalar_type());
+  return (result + lora_B->forward(a) * scaling).to(result.scalar_type());
 }
 
 LoraModules apply_lora(model::LlamaForCausalLMImpl& model, const LoraSettings& settings,

@@ -84,10 +84,11 @@ struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
     const at::Tensor &gate = saved[0], &up = saved[1];
     const c10::cuda::CUDAGuard guard(gate.device());
     const at::Tensor d = grads[0].to(gate.scalar_type()).contiguous();
-    at::Tensor d_gate = at::empty_like(gate), d_up = at::empty_like(up);
-    cuda::swiglu_backward(d.data_ptr(), gate.data_ptr(), up.data_ptr(), d_gate.data_ptr(), d_up.data_ptr(),
+    // The gradients are written over gate and up (each element read, then written
+    // by the same thread): no new (N, F) buffers at the backward pass's peak.
+    cuda::swiglu_backward(d.data_ptr(), gate.data_ptr(), up.data_ptr(), gate.data_ptr(), up.data_ptr(),
                           gate.numel(), dtype_of(gate), stream_of(gate));
-    return {d_gate, d_up};
+    return {gate, up};
   }
 };
 

@@ -19,7 +19,9 @@ bool built_with_cuda_kernels();
 // them, HYFT_FUSED_KERNELS not "0".
 bool fused_kernels_on(const at::Tensor& x);
 
-// gate, up (..., F) -> silu(gate) * up (..., F).
+// gate, up (..., F) -> silu(gate) * up (..., F). On the CUDA path the backward pass
+// writes the gradients over the saved gate and up (as Liger does): pass tensors
+// nothing else reads afterwards (the MLP's projection outputs).
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
 

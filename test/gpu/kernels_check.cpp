@@ -70,7 +70,8 @@ at::Tensor make(at::IntArrayRef shape, at::ScalarType dtype, bool offset = false
 void check_swiglu(at::IntArrayRef shape, at::ScalarType dtype, bool offset) {
   const at::Tensor g0 = make(shape, dtype, offset, 3.0), u0 = make(shape, dtype, offset);
   const at::Tensor dout = make(shape, dtype);
-  at::Tensor g = g0.detach().requires_grad_(true), u = u0.detach().requires_grad_(true);
+  // Clones: the backward pass writes the gradients over the saved inputs.
+  at::Tensor g = g0.clone().requires_grad_(true), u = u0.clone().requires_grad_(true);
   poison_free_memory(8 * g0.numel() * 4);
   const at::Tensor out = k::swiglu(g, u);
   out.backward(dout);
@@ -167,11 +168,11 @@ void bench() {
   {
     at::Tensor g = at::randn({N, F}, bf).requires_grad_(true), u = at::randn({N, F}, bf).requires_grad_(true);
     const at::Tensor d = at::randn({N, F}, bf);
-    const double fwd = 3.0 * N * F * 2, both = fwd + 5.0 * N * F * 2;
+    const double fwd = 3.0 * N * F * 2, both = fwd + 5.0 * N * F * 2 + 4.0 * N * F * 2;  // + the copies g * 1, u * 1
     bench_row("swiglu forward", fwd, [&] { k::swiglu(g.detach(), u.detach()); },
               [&] { k::swiglu_reference(g.detach(), u.detach()); });
-    bench_row("swiglu forward+backward", both, [&] { k::swiglu(g, u).backward(d); },
-              [&] { k::swiglu_reference(g, u).backward(d); });
+    bench_row("swiglu forward+backward", both, [&] { k::swiglu(g * 1, u * 1).backward(d); },
+              [&] { k::swiglu_reference(g * 1, u * 1).backward(d); });
   }
   {
     at::Tensor x = at::randn({16, 2048, H, Dh}, bf).requires_grad_(true);
