@@ -9,7 +9,9 @@
 #   the flash path of attention (documents, window, global tokens) against the oracle:
 #     outputs and q, k, v gradients over 60 random cases (hyft_attention_check), and
 #     hyft eval in bf16 with the hybrid rule (the flash path) vs transformers' fp32
-#     hybrid loss, rel < 2e-3.
+#     hybrid loss, rel < 2e-3;
+#   hyft's CUDA kernels (RoPE, SwiGLU, cross-entropy, the fused linear +
+#     cross-entropy) against their ATen references (hyft_kernels_check).
 # Exits non-zero when any check fails; logs go to ${OUT:-/tmp}.
 set -uo pipefail
 out=${OUT:-/tmp}
@@ -63,5 +65,8 @@ sys.exit(0 if math.isfinite(last) and last < first else 1)
 PY
 echo "== flash attention path against the oracle (outputs and gradients)"
 build/bin/hyft_attention_check --check --cases 60 | grep -E "FAIL|attention check" || fail "attention check"
+echo "== CUDA kernels against their references"
+build/bin/hyft_kernels_check --check >"$out/kernels_check.log" 2>&1 || fail "kernels check (see kernels_check.log)"
+grep -E "FAIL|kernels check" "$out/kernels_check.log"
 echo "gpu_check: $failures failure(s)"
 [ "$failures" = 0 ]
