@@ -9,7 +9,9 @@
 
 namespace hyft::recipes {
 
-EvalReport run_eval(const EvalOptions& o) {
+EvalReport run_eval(const EvalOptions& options) {
+  EvalOptions o = options;
+  resolve_chat_template(o.data.records, o.model);
   HYFT_CHECK(!o.data_file.empty(), "hyft eval: --data is required; see 'hyft eval --help'");
   HYFT_CHECK(o.eval.micro_batch > 0, "--micro-batch must be positive");
   EvalReport report;

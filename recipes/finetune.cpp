@@ -157,6 +157,7 @@ int run_finetune(FinetuneOptions o) {
   }
   std::printf("%s\n", format_parameter_count(count_parameters(*model)).c_str());
 
+  resolve_chat_template(o.data.records, o.model);
   auto train = data::load_dataset(o.train_file, tok.get(), vocab, o.data);
   std::vector<data::Example> held_out;
   if (!o.eval_file.empty()) held_out = data::load_dataset(o.eval_file, tok.get(), vocab, o.data).examples;

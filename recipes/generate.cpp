@@ -38,7 +38,9 @@ void validate(const GenerateOptions& o) {
   HYFT_CHECK(gs.sampling.repetition_penalty > 0, "--repetition-penalty must be positive");
 }
 
-int run_generate(const GenerateOptions& o) {
+int run_generate(const GenerateOptions& options) {
+  GenerateOptions o = options;
+  resolve_chat_template(o.records, o.model);
   validate(o);
   generate::GenerateSettings gs = o.settings;
   auto model = load_model(o.model, load_options(o.model));

@@ -86,7 +86,7 @@ std::map<std::string, std::string> hf_tokenizer_files(const tokenizer::Tokenizer
   tc["legacy"] = false;  // no "▁" after special tokens, as hyft encodes chat records
   tc["clean_up_tokenization_spaces"] = false;
   if (config.contains("max_position_embeddings")) tc["model_max_length"] = config["max_position_embeddings"];
-  if (!chat_template.empty()) tc["chat_template"] = data::chat_template_jinja(chat_template);
+  if (!chat_template.empty() && chat_template != "model") tc["chat_template"] = data::chat_template_jinja(chat_template);
   add_added_tokens(tc, special, tok);
   nlohmann::ordered_json gen = {{"_from_model_config", true}};
   if (tok.bos_id()) gen["bos_token_id"] = *tok.bos_id();
@@ -120,7 +120,8 @@ TrainedFolder trained_folder(const std::string& source_dir, const TrainedWith& t
       auto own = io::read_ordered_json_file((src / name).string(), "the tokenizer config");
       nlohmann::ordered_json unused;
       if (name == "tokenizer_config.json") {
-        if (!t.chat_template.empty()) own["chat_template"] = data::chat_template_jinja(t.chat_template);
+        if (!t.chat_template.empty() && t.chat_template != "model")  // "model": the folder's own stays
+          own["chat_template"] = data::chat_template_jinja(t.chat_template);
         add_added_tokens(own, unused, tok);
       } else {
         add_added_tokens(unused, own, tok);

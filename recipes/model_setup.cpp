@@ -6,6 +6,7 @@
 #include "recipes/hf_files.h"
 
 #include <cstdio>
+#include <filesystem>
 
 namespace hyft::recipes {
 
@@ -49,6 +50,14 @@ model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptio
   if (!o.adapter_dir.empty())
     adapters::attach_adapter(*model, adapters::read_peft_adapter(o.adapter_dir), o.adapter_dir);
   return model;
+}
+
+void resolve_chat_template(data::RecordOptions& records, const ModelOptions& o) {
+  if (records.chat_template != "model" || records.model_template) return;
+  const std::string folder =
+      o.tokenizer_file.empty() ? o.model_dir : std::filesystem::path(o.tokenizer_file).parent_path().string();
+  HYFT_CHECK(!folder.empty(), "--chat-template model needs --model (the folder whose tokenizer_config.json holds it)");
+  records.model_template = std::make_shared<const data::ModelChatTemplate>(data::read_model_chat_template(folder));
 }
 
 std::unique_ptr<tokenizer::Tokenizer> find_tokenizer(const ModelOptions& o) {

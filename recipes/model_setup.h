@@ -3,6 +3,7 @@
 // and the tokenizer. Resolving "auto" and loading happen here, once for all recipes.
 #pragma once
 
+#include "data/records.h"
 #include "model/load.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,5 +32,10 @@ model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptio
 // --tokenizer, else the model folder's tokenizer.model, else null (pre-tokenized
 // data); with the tokens the adapter was trained with added.
 std::unique_ptr<tokenizer::Tokenizer> find_tokenizer(const ModelOptions& o);
+
+// --chat-template model: reads the chat template of the tokenizer's folder (the
+// --tokenizer file's folder when given, else the model folder) into `records`;
+// nothing for the built-in templates.
+void resolve_chat_template(data::RecordOptions& records, const ModelOptions& o);
 
 }  // namespace hyft::recipes

@@ -41,6 +41,7 @@ int data_stats(int argc, char** argv) {
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!path.empty(), argv[0], "data");
   const auto tok = recipes::find_tokenizer(model);
+  recipes::resolve_chat_template(options.records, model);
   int64_t vocab = std::numeric_limits<int64_t>::max();
   if (!model.model_dir.empty()) vocab = model::load_llama_config(model.model_dir + "/config.json").vocab_size;
   else if (tok) vocab = tok->vocab_size();
@@ -120,6 +121,7 @@ int data_render(int argc, char** argv) {
   require(!path.empty(), argv[0], "data");
   if (!output.empty()) io::check_output_file(output, force, "--output");
   const auto tok = recipes::find_tokenizer(model);
+  recipes::resolve_chat_template(ro, model);
   std::string out;
   data::read_jsonl(path, [&](const data::JsonlLine& line) {
     const data::Record r = data::parse_record(line, ro, std::numeric_limits<int64_t>::max());
@@ -133,6 +135,8 @@ int data_render(int argc, char** argv) {
       nlohmann::ordered_json segs = nlohmann::ordered_json::array();
       for (const auto& seg : r.segments) {
         if (seg.special == data::Segment::Special::None) segs.push_back({{"text", seg.text}, {"train", seg.trainable}});
+        else if (seg.special == data::Segment::Special::Token)
+          segs.push_back({{"special", seg.text}, {"train", seg.trainable}});
         else segs.push_back({{"special", seg.special == data::Segment::Special::Bos ? "bos" : "eos"},
                              {"train", seg.trainable}});
       }

@@ -26,7 +26,8 @@ void add_tokenizer_option(OptionTable& t, recipes::ModelOptions& o, const std::s
 }
 
 void add_record_options(OptionTable& t, data::RecordOptions& o, const std::string& group) {
-  t.value(group, "chat-template", "template of messages records: chatml, llama2 or alpaca", o.chat_template);
+  t.value(group, "chat-template", "template of messages records: chatml, llama2, alpaca, or model (the model folder's own chat_template, "
+          "rendered as transformers' apply_chat_template)", o.chat_template);
   t.value(group, "label-field", "record field holding the class label", o.label_field);
   t.value(group, "weight-field", "record field holding the sampling weight (--sampling weighted)", o.weight_field);
   t.check([&o] { data::validate_chat_template(o.chat_template, "--chat-template"); });

@@ -62,13 +62,21 @@ Example tokenize_record(const Record& record, const tokenizer::Tokenizer* tok, b
     run_segments.clear();
     text_starts_input = false;
   };
-  if (const auto bos = tok->bos_id()) append(*bos, false);
+  if (record.add_bos)
+    if (const auto bos = tok->bos_id()) append(*bos, false);
   for (const auto& seg : record.segments) {
     switch (seg.special) {
       case Segment::Special::Eos:
         flush();
         if (const auto eos = tok->eos_id()) append(*eos, true);  // never masked
         break;
+      case Segment::Special::Token: {
+        flush();
+        const auto id = tok->token_id(seg.text);
+        HYFT_CHECK(id, "the chat template's special token '", seg.text, "' is not in the tokenizer ", tok->path());
+        append(*id, seg.trainable || train_on_prompt);
+        break;
+      }
       case Segment::Special::Bos:
         flush();
         if (const auto bos = tok->bos_id()) append(*bos, false);

@@ -111,7 +111,8 @@ std::string dataset_cache_path(const std::string& cache_dir, const std::string& 
   std::ostringstream key;
   key << "v3|" << file_identity(data_path) << "|" << (tok ? file_identity(tok->path()) : "no-tokenizer") << "|"
       << vocab_size << "|" << o.tokens.max_seq_len << "|" << int(o.tokens.overlength) << "|"
-      << o.tokens.train_on_prompt << "|" << o.records.chat_template << "|" << o.records.label_field << "|" << o.records.weight_field << "|"
+      << o.tokens.train_on_prompt << "|" << o.records.chat_template << "|"
+      << (o.records.model_template ? o.records.model_template->source : std::string()) << "|" << o.records.label_field << "|" << o.records.weight_field << "|"
       << o.jsonl.skip_bad_lines;
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(key.str())));

@@ -2,7 +2,9 @@
 
 #include "common/error.h"
 #include "data/pretokenized.h"
+#include "io/json_file.h"
 
+#include <filesystem>
 #include <fstream>
 
 namespace hyft::data {
@@ -119,9 +121,67 @@ std::vector<Segment> alpaca_chat(const std::vector<Message>& msgs) {
   return s;
 }
 
+// `text` as segments carrying `trainable`, the template's BOS and EOS texts in it as
+// Token segments (so that any tokenizer maps them to their ids).
+void append_template_text(std::vector<Segment>& out, const std::string& text, bool trainable,
+                          const ModelChatTemplate& t) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t hit = std::string::npos, len = 0;
+    for (const std::string* tok : {&t.bos_token, &t.eos_token}) {
+      if (tok->empty()) continue;
+      const size_t p = text.find(*tok, pos);
+      if (p < hit) hit = p, len = tok->size();
+    }
+    if (hit == std::string::npos) hit = text.size();
+    if (hit > pos) out.push_back({text.substr(pos, hit - pos), trainable, Special::None});
+    if (hit == text.size()) break;
+    out.push_back({text.substr(hit, len), trainable, Special::Token});
+    pos = hit + len;
+  }
+}
+
+// The model's own template, rendered as transformers' apply_chat_template renders
+// it. Which text each assistant turn adds is found by rendering prefixes: the
+// conversation up to the turn with the generation prompt, then with the turn; the
+// difference is the assistant's (it carries the loss), the rest is prompt.
+std::vector<Segment> model_template_chat(const JsonlLine& line, const std::vector<Message>& msgs,
+                                         const ModelChatTemplate& t) {
+  auto render = [&](size_t n, bool generation_prompt) {
+    nlohmann::json messages = nlohmann::json::array();
+    for (size_t i = 0; i < n; ++i) messages.push_back({{"role", msgs[i].role}, {"content", msgs[i].content}});
+    try {
+      return t.jinja->render({{"messages", messages}, {"add_generation_prompt", generation_prompt},
+                              {"bos_token", t.bos_token}, {"eos_token", t.eos_token}});
+    } catch (const UserError& e) {
+      line.fail(e.what());
+    }
+  };
+  std::vector<Segment> s;
+  std::string done;  // rendered so far
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    if (msgs[i].role != "assistant") continue;
+    const std::string before = render(i, true), with = render(i + 1, false);
+    if (before.compare(0, done.size(), done) != 0 || with.compare(0, before.size(), before) != 0)
+      line.fail("the model's chat template does not render this conversation so that each turn extends the text "
+                "before it, so hyft cannot tell which tokens the assistant wrote; use --chat-template chatml, "
+                "llama2 or alpaca");
+    append_template_text(s, before.substr(done.size()), false, t);
+    append_template_text(s, with.substr(before.size()), true, t);
+    done = with;
+  }
+  const std::string all = render(msgs.size(), false);
+  if (all.size() > done.size()) append_template_text(s, all.substr(done.size()), false, t);
+  return s;
+}
+
 // --- the table's functions, one set per kind ---------------------------------
 std::vector<Segment> render_chat(const JsonlLine& line, const RecordOptions& options) {
   const auto msgs = messages_of(line);
+  if (options.chat_template == "model") {
+    TORCH_INTERNAL_ASSERT(options.model_template, "--chat-template model: the model's template was not read");
+    return model_template_chat(line, msgs, *options.model_template);
+  }
   return options.chat_template == "llama2"   ? llama2(msgs)
          : options.chat_template == "alpaca" ? alpaca_chat(msgs)
                                              : chatml(msgs);
@@ -191,12 +251,51 @@ const char* kind_name(RecordKind kind) {
 }
 
 void validate_chat_template(const std::string& name, const std::string& flag) {
-  if (name != "chatml" && name != "llama2" && name != "alpaca")
-    ::hyft::fail(flag, ": unknown chat template '", name, "'; built in: chatml, llama2, alpaca");
+  if (name != "chatml" && name != "llama2" && name != "alpaca" && name != "model")
+    ::hyft::fail(flag, ": unknown chat template '", name, "'; built in: chatml, llama2, alpaca; or model (the "
+                 "chat_template of the model folder's tokenizer_config.json)");
+}
+
+namespace {
+// A special token of tokenizer_config.json: a string, or {"content": ...}; "" when absent.
+std::string special_token_text(const nlohmann::json& config, const char* key) {
+  if (!config.contains(key)) return "";
+  const auto& v = config[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return "";
+}
+}  // namespace
+
+ModelChatTemplate read_model_chat_template(const std::string& folder) {
+  const std::string path = (std::filesystem::path(folder) / "tokenizer_config.json").string();
+  HYFT_CHECK(std::filesystem::exists(path), "--chat-template model: ", folder,
+             " has no tokenizer_config.json; name a built-in template (chatml, llama2, alpaca) instead");
+  const auto config = io::read_json_file(path, "the tokenizer's settings");
+  HYFT_CHECK(config.is_object() && config.contains("chat_template"), path,
+             ": no 'chat_template'; --chat-template model needs one (or use chatml, llama2, alpaca)");
+  ModelChatTemplate t;
+  const auto& ct = config["chat_template"];
+  if (ct.is_string()) {
+    t.source = ct.get<std::string>();
+  } else if (ct.is_array()) {  // [{"name": "default", "template": "..."}, ...]
+    for (const auto& entry : ct)
+      if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+          entry["template"].is_string())
+        t.source = entry["template"].get<std::string>();
+    HYFT_CHECK(!t.source.empty(), path, ": 'chat_template' lists templates but none is named \"default\"");
+  } else {
+    fail(path, ": 'chat_template' must be a string (or a list of {name, template})");
+  }
+  t.jinja = std::make_shared<const tmpl::Template>(t.source, path + ": chat_template");
+  t.bos_token = special_token_text(config, "bos_token");
+  t.eos_token = special_token_text(config, "eos_token");
+  return t;
 }
 
 std::string chat_template_jinja(const std::string& name) {
   validate_chat_template(name, "chat template");
+  if (name == "model") return "";  // the model folder keeps its own
   if (name == "llama2")
     return "{{ bos_token }}{% set ns = namespace(first=true, system='', bos_due=false) %}"
            "{% for message in messages %}"
@@ -261,6 +360,7 @@ Record parse_record(const JsonlLine& line, const RecordOptions& options, int64_t
   r.kind = spec.kind;
   if (spec.render) r.segments = spec.render(line, options);
   else r.pretokenized = parse_pretokenized(line, vocab_size);
+  r.add_bos = !(spec.kind == RecordKind::Chat && options.chat_template == "model");  // the template writes it
   const std::string& wf = options.weight_field;
   if (v.contains(wf) && !v[wf].is_null()) {
     if (!v[wf].is_number() || !(v[wf].get<double>() > 0))

@@ -7,7 +7,9 @@
 
 #include "data/example.h"
 #include "data/jsonl.h"
+#include "template/jinja.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,7 +19,8 @@ namespace hyft::data {
 enum class RecordKind { Text, Completion, Alpaca, Chat, Pretokenized };
 
 struct Segment {
-  enum class Special { None, Bos, Eos };
+  // Token: the vocabulary entry whose text is `text` (a model template's BOS or EOS).
+  enum class Special { None, Bos, Eos, Token };
   std::string text;
   bool trainable = false;
   Special special = Special::None;  // a special token instead of text
@@ -29,10 +32,20 @@ struct Record {
   Example pretokenized;           // Pretokenized only
   double weight = 1.0;
   std::optional<std::string> label;
+  bool add_bos = true;  // false when the template writes its own BOS (a model's chat template)
+};
+
+// --chat-template model: the model folder's own Jinja template (tokenizer_config.json's
+// "chat_template") and the texts of its bos_token and eos_token.
+struct ModelChatTemplate {
+  std::shared_ptr<const tmpl::Template> jinja;
+  std::string source, bos_token, eos_token;
 };
 
 struct RecordOptions {
-  std::string chat_template = "chatml";  // chatml, llama2, alpaca
+  std::string chat_template = "chatml";  // chatml, llama2, alpaca, or model (the model folder's own)
+  // Set by the recipe from the model folder when chat_template is "model".
+  std::shared_ptr<const ModelChatTemplate> model_template;
   std::string label_field = "label";
   std::string weight_field = "weight";  // per-record sampling weight (--sampling weighted)
 };
@@ -59,7 +72,12 @@ const std::vector<RecordKindSpec>& record_kinds();
 const RecordKindSpec& detect_record_kind(const JsonlLine& line);
 const char* kind_name(RecordKind kind);
 
-// Chat templates built in; an unknown name is a UserError naming `flag`.
+// The chat template of `folder`'s tokenizer_config.json (a string, or the "default"
+// entry of a list of named templates) with its BOS/EOS texts; a UserError when the
+// file or the template is missing, or the template uses what the engine lacks.
+ModelChatTemplate read_model_chat_template(const std::string& folder);
+
+// Chat templates built in, or "model"; an unknown name is a UserError naming `flag`.
 void validate_chat_template(const std::string& name, const std::string& flag);
 
 // The built-in chat template `name` as Jinja for tokenizer_config.json: rendered

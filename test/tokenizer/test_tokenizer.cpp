@@ -195,19 +195,35 @@ TEST_CASE("a model folder with only tokenizer.json: ids as transformers', fine-t
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   fs::copy_file(dir + "/tok/deepseek/tokenizer.json", model + "/tokenizer.json");
+  // DeepSeek-LLM chat's template (test/data/chat_templates), with this folder's BOS and EOS.
+  std::ifstream template_file(std::string(HYFT_SOURCE_DIR) + "/test/data/chat_templates/deepseek_llm_chat.jinja");
+  const std::string chat_template((std::istreambuf_iterator<char>(template_file)), std::istreambuf_iterator<char>());
   std::ofstream(model + "/tokenizer_config.json")
       << nlohmann::json({{"tokenizer_class", "PreTrainedTokenizerFast"}, {"bos_token", "<|begin_of_text|>"},
-                         {"eos_token", "<|end_of_text|>"}})
+                         {"eos_token", "<|end_of_text|>"}, {"chat_template", chat_template}})
              .dump();
   std::ofstream data(dir + "/data.jsonl");
   for (const char* t : {"The quick brown fox jumps over 13 lazy dogs.", "数据集中的每一行都是一个 JSON 对象。",
                         "def f(x):\n    return x ** 2\n", "Emoji 😀 and <|im_start|>markers<|im_end|>"})
     data << nlohmann::json({{"text", t}}).dump() << "\n";
   data << nlohmann::json({{"prompt", "Q: 2+2="}, {"completion", " 4"}}).dump() << "\n";
+  const nlohmann::json chats = {
+      {{"role", "user"}, {"content", "What is 2 + 2?"}}, {{"role", "assistant"}, {"content", "4"}}};
+  data << nlohmann::json({{"messages", chats}}).dump() << "\n";
+  data << nlohmann::json({{"messages",
+                           {{{"role", "system"}, {"content", "Be brief."}},
+                            {{"role", "user"}, {"content", "Name a prime."}},
+                            {{"role", "assistant"}, {"content", "7, or 11."}},
+                            {{"role", "user"}, {"content", "数据?"}},
+                            {{"role", "assistant"}, {"content", "😀 <|im_start|>ok"}}}}})
+              .dump()
+       << "\n";
   data.close();
 
-  // hyft's ids (BOS, the text, EOS) against AutoTokenizer on the folder.
-  r = test::run_hyft("data render --data " + test::quote(dir + "/data.jsonl") + " --model " + test::quote(model));
+  // hyft's ids (BOS, the text, EOS; chat records through the folder's own template)
+  // against AutoTokenizer and apply_chat_template on the folder.
+  r = test::run_hyft("data render --data " + test::quote(dir + "/data.jsonl") + " --model " + test::quote(model) +
+                     " --chat-template model");
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto ref = test::run_python(test::quote(script + "hf_reference.py") + " hf-tokenize " + test::quote(model) +
@@ -217,19 +233,43 @@ TEST_CASE("a model folder with only tokenizer.json: ids as transformers', fine-t
   const auto theirs = nlohmann::json::parse(ref.out);
   std::istringstream lines(r.out);
   size_t n = 0;
+  std::vector<std::string> trained;  // the text of the tokens that carry the loss, per chat record
   for (std::string line; std::getline(lines, line); ++n) {
     INFO("record " << n + 1);
-    REQUIRE(nlohmann::json::parse(line)["input_ids"] == theirs["ids"][n]);
+    const auto rec = nlohmann::json::parse(line);
+    REQUIRE(rec["input_ids"] == theirs["ids"][n]);
+    if (rec["kind"] != "messages") continue;
+    std::vector<int64_t> ids;
+    for (const auto& l : rec["labels"])
+      if (l.get<int64_t>() != -100) ids.push_back(l.get<int64_t>());
+    trained.push_back(bpe.decode(ids));
   }
-  REQUIRE(n == 5);
+  REQUIRE(n == 7);
+  // The assistant's text carries the loss, nothing else: " " + content + EOS per turn
+  // (the generation prompt ends with "Assistant:").
+  REQUIRE(trained == std::vector<std::string>{" 4<|end_of_text|>", " 7, or 11.<|end_of_text|> 😀 <|im_start|>ok<|end_of_text|>"});
   std::printf("tokenizer.json folder: %zu records, ids equal to %s's\n", n, theirs["class"].get<std::string>().c_str());
 
   // No Python from here on: fine-tune, then generate with the adapter.
   r = test::run_hyft("finetune --device cpu --model " + test::quote(model) + " --train " +
                      test::quote(dir + "/data.jsonl") + " --output " + test::quote(dir + "/run") +
-                     " --max-steps 2 --micro-batch 2");
+                     " --max-steps 2 --micro-batch 2 --chat-template model");
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
+  // eval --labels: the prompt scored against each label's text, all through tokenizer.json.
+  std::ofstream labelled(dir + "/labelled.jsonl");
+  for (const char* l : {"yes", "no", "yes"})
+    labelled << nlohmann::json({{"prompt", "Is 2 + 2 = 4? Answer:"}, {"completion", std::string(" ") + l}, {"label", l}})
+                    .dump()
+             << "\n";
+  labelled.close();
+  r = test::run_hyft("eval --device cpu --json --model " + test::quote(model) + " --adapter " +
+                     test::quote(dir + "/run/adapter") + " --data " + test::quote(dir + "/labelled.jsonl") +
+                     " --labels yes,no");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto report = nlohmann::json::parse(r.out);
+  REQUIRE(report["label_metrics"]["examples"] == 3);
   r = test::run_hyft("generate --device cpu --model " + test::quote(model) + " --adapter " +
                      test::quote(dir + "/run/adapter") + " --prompt 'The quick' --max-new-tokens 4 --temperature 0");
   INFO(r.out << r.err);
