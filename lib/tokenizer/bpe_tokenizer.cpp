@@ -4,6 +4,7 @@
 #include "common/strings.h"
 #include "io/json_file.h"
 #include "tokenizer/added_tokens.h"
+#include "tokenizer/text_steps.h"
 
 #ifdef HYFT_HAVE_PCRE2
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -80,23 +81,6 @@ struct ByteMap {
 const ByteMap& byte_map() {
   static const ByteMap m;
   return m;
-}
-
-// Bytes that are not valid UTF-8 become U+FFFD, one per byte.
-std::string utf8_lossy(const std::string& bytes) {
-  std::string out;
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const size_t bad = first_invalid_utf8(bytes, i);
-    if (bad == std::string::npos) {
-      out.append(bytes, i, std::string::npos);
-      break;
-    }
-    out.append(bytes, i, bad - i);
-    out += "\xEF\xBF\xBD";
-    i = bad + 1;
-  }
-  return out;
 }
 
 // ------------------------------------------------------------ regex ----------
@@ -192,14 +176,17 @@ struct BpeTokenizer::Impl {
   std::unordered_map<std::string, int64_t> vocab;
   std::vector<std::string> id_to_token;
   std::map<std::pair<std::string, std::string>, int64_t> merge_rank;
-  bool ignore_merges = false;
+  bool ignore_merges = false, byte_fallback = false, fuse_unk = false;
   std::optional<int64_t> unk;
+  std::vector<NormalizerStep> normalizer;  // on each stretch between non-normalized added tokens
+  std::vector<NormalizerStep> metaspace;   // the Metaspace pre-tokenizer's replace/prepend, per section
   std::vector<PreTokenizer> pre;
-  std::vector<std::pair<std::string, int64_t>> added;  // content, id
+  std::vector<std::pair<std::string, int64_t>> added;  // content, id (every added token)
+  std::vector<AddedToken> added_raw, added_normalized;  // matched before / after normalizing
   std::optional<int64_t> bos;
-  bool byte_level_decoder = false;
+  std::vector<DecoderStep> decoders;
   mutable std::mutex cache_mutex;
-  mutable std::unordered_map<std::string, std::vector<int64_t>> cache;
+  mutable std::unordered_map<std::string, std::vector<std::pair<int64_t, size_t>>> cache;
 
   std::string where(const std::string& part) const { return path + ": " + part; }
 
@@ -235,11 +222,19 @@ struct BpeTokenizer::Impl {
       else if (b == "MergedWithNext") t.behavior = Behavior::MergedWithNext;
       else fail(where(at), ": Split behavior '", b, "' is not supported (Isolated, Removed, MergedWithPrevious, "
                 "MergedWithNext are)");
+    } else if (type == "Metaspace") {
+      // As normalizing steps of each section, then a split before every replacement.
+      HYFT_CHECK(pre.empty() && metaspace.empty(), where(at), ": Metaspace is supported as the first pre-tokenizer only");
+      metaspace_steps(p, where(at), metaspace);
+      if (!p.value("split", true)) return;
+      t.kind = PreTokenizer::Kind::Split;
+      t.regex = std::make_shared<Regex>(escape_literal(p.value("replacement", std::string("\xE2\x96\x81"))), where(at));
+      t.behavior = Behavior::MergedWithNext;
     } else if (type == "Digits") {
       t.kind = PreTokenizer::Kind::Digits;
       t.individual_digits = p.value("individual_digits", false);
     } else {
-      fail(where(at), ": pre-tokenizer '", type, "' is not supported (ByteLevel, Split, Digits, Sequence are)");
+      fail(where(at), ": pre-tokenizer '", type, "' is not supported (ByteLevel, Split, Digits, Metaspace, Sequence are)");
     }
     pre.push_back(std::move(t));
   }
@@ -336,18 +331,53 @@ struct BpeTokenizer::Impl {
 
   // BPE over one pre-tokenized piece: merge the adjacent pair of lowest rank
   // (leftmost on ties) until none is in the merges.
-  std::vector<int64_t> bpe(const std::string& word) const {
+  // Each token of `word` with the bytes of `word` it covers.
+  using Tokens = std::vector<std::pair<int64_t, size_t>>;
+  Tokens bpe(const std::string& word) const {
     {
       std::lock_guard<std::mutex> lock(cache_mutex);
       const auto it = cache.find(word);
       if (it != cache.end()) return it->second;
     }
-    std::vector<int64_t> ids;
+    Tokens out;
     const auto whole = vocab.find(word);
     if (ignore_merges && whole != vocab.end()) {
-      ids.push_back(whole->second);
+      out.emplace_back(whole->second, word.size());
     } else {
-      std::vector<std::string> sym = characters(word);
+      // Symbols with the bytes they cover. A character outside the vocabulary
+      // becomes its <0xXX> byte tokens (byte_fallback), else the unknown token,
+      // consecutive ones fused into one (fuse_unk).
+      static const std::string kUnk("\x01unk");  // a symbol no merge contains
+      std::vector<std::string> sym;
+      std::vector<size_t> len;
+      for (auto& ch : characters(word)) {
+        const size_t n = ch.size();
+        if (vocab.count(ch)) {
+          sym.push_back(std::move(ch));
+          len.push_back(n);
+          continue;
+        }
+        if (byte_fallback) {
+          std::vector<std::string> bytes;
+          for (const unsigned char b : ch) {
+            char name[8];
+            std::snprintf(name, sizeof name, "<0x%02X>", b);
+            if (vocab.count(name)) bytes.push_back(name);
+          }
+          if (bytes.size() == n) {
+            sym.insert(sym.end(), bytes.begin(), bytes.end());
+            len.insert(len.end(), n, 1);
+            continue;
+          }
+        }
+        if (fuse_unk && !sym.empty() && sym.back() == kUnk) {
+          len.back() += n;
+        } else {
+          sym.push_back(kUnk);
+          len.push_back(n);
+        }
+      }
+      // Merge the adjacent pair of lowest rank (leftmost on ties) until none is in the merges.
       while (sym.size() > 1) {
         int64_t best = std::numeric_limits<int64_t>::max();
         size_t at = 0;
@@ -357,18 +387,20 @@ struct BpeTokenizer::Impl {
         }
         if (best == std::numeric_limits<int64_t>::max()) break;
         sym[at] += sym[at + 1];
+        len[at] += len[at + 1];
         sym.erase(sym.begin() + int64_t(at) + 1);
+        len.erase(len.begin() + int64_t(at) + 1);
       }
-      for (const auto& s : sym) {
-        const auto v = vocab.find(s);
-        if (v != vocab.end()) ids.push_back(v->second);
-        else if (unk) ids.push_back(*unk);
-        else fail(path, ": '", s, "' is not in the vocabulary and the model has no unk_token");
+      for (size_t i = 0; i < sym.size(); ++i) {
+        const auto v = vocab.find(sym[i]);
+        if (v != vocab.end()) out.emplace_back(v->second, len[i]);
+        else if (unk) out.emplace_back(*unk, len[i]);
+        else fail(path, ": '", word, "' has a character outside the vocabulary and the model has no unk_token");
       }
     }
     std::lock_guard<std::mutex> lock(cache_mutex);
-    if (cache.size() < 200000) cache.emplace(word, ids);
-    return ids;
+    if (cache.size() < 200000) cache.emplace(word, out);
+    return out;
   }
 };
 
@@ -391,7 +423,8 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"})
     HYFT_CHECK(!model.contains(key) || model[key].is_null() || model[key] == "", path, ": model.", key,
                " is not supported");
-  HYFT_CHECK(!model.value("byte_fallback", false), path, ": model.byte_fallback is not supported yet");
+  m.byte_fallback = model.value("byte_fallback", false);
+  m.fuse_unk = model.value("fuse_unk", false);
   m.ignore_merges = model.value("ignore_merges", false);
   HYFT_CHECK(model.contains("vocab") && model["vocab"].is_object(), path, ": model.vocab must be an object");
   int64_t largest = -1;
@@ -421,14 +454,7 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
     if (u != m.vocab.end()) m.unk = u->second;
   }
 
-  // Normalizer: none (an empty Sequence counts as none).
-  if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-    const auto& n = j["normalizer"];
-    const bool empty_sequence = n.value("type", std::string()) == "Sequence" && n.contains("normalizers") &&
-                                n["normalizers"].is_array() && n["normalizers"].empty();
-    HYFT_CHECK(empty_sequence, path, ": normalizer ", n.value("type", nlohmann::json()).dump(),
-               " is not supported yet (hyft reads files without a normalizer)");
-  }
+  if (j.contains("normalizer")) read_normalizer(j["normalizer"], path + ": normalizer", m.normalizer);
   if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) m.read_pre(j["pre_tokenizer"], "pre_tokenizer");
 
   // Added tokens, matched in the raw text before anything else.
@@ -437,10 +463,11 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
       HYFT_CHECK(a.is_object() && a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
                      a["content"].is_string(),
                  path, ": an added token needs an id and a content");
-      for (const char* key : {"lstrip", "rstrip", "single_word"})
-        HYFT_CHECK(!a.value(key, false), path, ": added token ", a["content"].dump(), " uses ", key,
-                   ", which hyft does not support yet");
-      m.added.emplace_back(a["content"].get<std::string>(), a["id"].get<int64_t>());
+      const AddedToken t{a["content"].get<std::string>(), a["id"].get<int64_t>(), a.value("lstrip", false),
+                         a.value("rstrip", false), a.value("single_word", false)};
+      // normalized (default: not special): matched in the normalized text.
+      (a.value("normalized", !a.value("special", false)) ? m.added_normalized : m.added_raw).push_back(t);
+      m.added.emplace_back(t.content, t.id);
       largest = std::max(largest, a["id"].get<int64_t>());
     }
   m.id_to_token.assign(size_t(largest + 1), "");
@@ -463,11 +490,7 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
                  "' is not supported (TemplateProcessing and ByteLevel are)");
     }
   }
-  if (j.contains("decoder") && !j["decoder"].is_null()) {
-    const std::string type = j["decoder"].value("type", std::string());
-    HYFT_CHECK(type == "ByteLevel", path, ": decoder '", type, "' is not supported (ByteLevel is)");
-    m.byte_level_decoder = true;
-  }
+  if (j.contains("decoder")) read_decoder(j["decoder"], path + ": decoder", m.decoders);
 }
 
 BpeTokenizer::~BpeTokenizer() = default;
@@ -480,30 +503,37 @@ BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) c
   const size_t bad = first_invalid_utf8(text);
   HYFT_CHECK(bad == std::string::npos, "the text to encode is not valid UTF-8 (byte ", bad + 1, ")");
   Encoding out;
-  auto& ids = out.ids;
-  auto encode_part = [&](const std::string& part, size_t start) {
-    for (const auto& piece : m.pre_tokenize(part, start)) {
-      // Where each token ends in the input: a mapped token's characters are input
-      // bytes (less a prefix space the input does not have); unmapped ones are bytes.
-      size_t end = piece.start;
-      bool first = true;
-      for (int64_t id : m.bpe(piece.s)) {
-        const std::string& tok = m.id_to_token[size_t(id)];
-        size_t n = piece.mapped ? char_count(tok) : tok.size();
-        if (first && piece.prefixed && n > 0) --n;
-        first = false;
-        end += n;
-        ids.push_back(id);
-        out.ends.push_back(end);
+  auto push = [&](int64_t id, size_t end) {
+    out.ids.push_back(id);
+    out.ends.push_back(end);
+  };
+  // One section between added tokens, normalized: Metaspace's steps, the
+  // pre-tokenizers, BPE; token ends mapped back to the input through the alignment.
+  auto encode_section = [&](const AlignedText& section) {
+    const AlignedText a = normalize(m.metaspace, section);
+    for (const auto& piece : m.pre_tokenize(a.s, 0)) {
+      // In a mapped piece each character stands for one byte of a.s (less a prefix
+      // space a.s does not have); in an unmapped piece bytes are bytes.
+      size_t covered = 0;  // bytes of piece.s
+      for (const auto& [id, n] : m.bpe(piece.s)) {
+        covered += n;
+        size_t end = piece.mapped ? char_count(piece.s, 0, covered) : covered;
+        if (piece.prefixed) end = end > 0 ? end - 1 : 0;
+        push(id, a.original_end(piece.start + end));
       }
     }
   };
+  // Tokens added with normalized: false are found in the raw text; the text between
+  // them is normalized, then searched for the normalized ones.
   split_on_added_tokens(
-      text, m.added, [&](size_t begin, size_t end) { encode_part(text.substr(begin, end - begin), begin); },
-      [&](int64_t id, size_t end) {
-        ids.push_back(id);
-        out.ends.push_back(end);
-      });
+      text, m.added_raw,
+      [&](size_t begin, size_t end) {
+        const AlignedText norm = normalize(m.normalizer, AlignedText::of(text.substr(begin, end - begin), begin));
+        split_on_added_tokens(
+            norm.s, m.added_normalized, [&](size_t b, size_t e) { encode_section(norm.slice(b, e)); },
+            [&](int64_t id, size_t e) { push(id, norm.original_end(e)); });
+      },
+      push);
   return out;
 }
 
@@ -514,27 +544,23 @@ std::string BpeTokenizer::token(int64_t id) const {
 
 std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
   const Impl& m = *impl_;
-  std::string bytes;
+  std::vector<std::string> tokens;
   for (const int64_t id : ids) {
     HYFT_CHECK(id >= 0 && id < int64_t(m.id_to_token.size()), m.path, ": id ", id, " is outside the vocabulary");
-    const std::string& token = m.id_to_token[size_t(id)];
-    if (!m.byte_level_decoder) {
-      bytes += token;
-      continue;
-    }
+    tokens.push_back(m.id_to_token[size_t(id)]);
+  }
+  // ByteLevel: a token of byte-level characters back to its bytes (added tokens,
+  // whose characters are not all in the map, stay as they are).
+  const auto byte_level = [](const std::string& token) {
     std::string mapped;
-    bool all = true;
     for (const auto& ch : characters(token)) {
       const auto b = byte_map().to_byte.find(ch);
-      if (b == byte_map().to_byte.end()) {
-        all = false;
-        break;
-      }
+      if (b == byte_map().to_byte.end()) return token;
       mapped += char(b->second);
     }
-    bytes += all ? mapped : token;
-  }
-  return utf8_lossy(bytes);
+    return mapped;
+  };
+  return run_decoders(m.decoders, std::move(tokens), byte_level);
 }
 
 int64_t BpeTokenizer::vocab_size() const { return int64_t(impl_->id_to_token.size()); }

@@ -1,16 +1,20 @@
-// Byte-level BPE tokenizers read from Hugging Face's tokenizer.json (GPT-2, Llama 3,
-// DeepSeek-LLM and DeepSeek-Coder style), applied natively with the ids of the
-// `tokenizers` package:
-//   added tokens   matched first in the raw text (leftmost, longest; special or not)
-//   normalizer     none, or an empty Sequence
+// BPE tokenizers read from Hugging Face's tokenizer.json, applied natively with the
+// ids of the `tokenizers` package: byte-level ones (GPT-2, Llama 3, DeepSeek-LLM and
+// DeepSeek-Coder style) and SentencePiece-like ones over characters (Llama 2 /
+// TinyLlama / Mistral style, byte_fallback):
+//   added tokens   matched first (leftmost, longest; lstrip, rstrip, single_word);
+//                  normalized ones in the normalized text, the others in the raw text
+//   normalizer     Prepend, Replace, Sequence (tokenizer/text_steps.h)
 //   pre-tokenizer  ByteLevel (add_prefix_space, use_regex with GPT-2's pattern), Split
 //                  (a Unicode regex through PCRE2, or a string; behaviors Isolated,
-//                  Removed, MergedWithPrevious, MergedWithNext), Digits, Sequence
-//   model          BPE: merges as "a b" strings or [a, b] pairs, ignore_merges, unk
-//   decoder        ByteLevel
-// A part hyft does not implement is refused by name (the file is never tokenized
-// differently). The post-processor's BOS/EOS are the caller's business, as with
-// SentencePiece (bos_id()).
+//                  Removed, MergedWithPrevious, MergedWithNext), Digits, Metaspace
+//                  (first in the list), Sequence
+//   model          BPE: merges as "a b" strings or [a, b] pairs, ignore_merges, unk,
+//                  byte_fallback, fuse_unk
+//   decoder        ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence
+// A part hyft does not implement (NFC/NFKC normalizers, Punctuation, WordPiece, ...)
+// is refused by name: the file is never tokenized differently. The post-processor's
+// BOS/EOS are the caller's business, as with SentencePiece (bos_id()).
 #pragma once
 
 #include <cstdint>

@@ -6,13 +6,16 @@ hyft's tokenizer.json reader (test/tokenizer/test_tokenizer.cpp).
 
 Styles: the pre-tokenizer layouts of GPT-2 (ByteLevel with its regex), Llama 3 (one
 Split regex, ignore_merges) and DeepSeek-LLM / DeepSeek-Coder (a Sequence of Splits,
-Digits and ByteLevel), each with special tokens and a BOS template.
+Digits and ByteLevel), each with special tokens and a BOS template; and two
+SentencePiece-like layouts over characters with byte_fallback: Llama 2's
+(normalizer Prepend + Replace) and Metaspace's, with added tokens that rstrip and lstrip.
 """
 import json
 import os
 import sys
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                        trainers)
 
 LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
           r"\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -37,8 +40,46 @@ def pre_tokenizer(style):
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
 
 
+def with_byte_tokens(tok):
+    """The 256 <0xXX> byte tokens appended to the vocabulary (as Llama 2's has them)."""
+    j = json.loads(tok.to_str())
+    vocab = j["model"]["vocab"]
+    top = max(max(vocab.values()), max(a["id"] for a in j["added_tokens"]))
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", top + 1 + b)
+    return Tokenizer.from_str(json.dumps(j))
+
+
+def make_spm_style(out_dir, lines, style):
+    """SentencePiece-like BPEs over characters with byte_fallback: Llama 2's layout
+    (normalizer Prepend + Replace, decoders Replace, ByteFallback, Fuse, Strip) and the
+    Metaspace layout (pre-tokenizer and decoder Metaspace, prepend_scheme first)."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    if style == "llama2":
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    specials = ["<unk>", "<|begin_of_text|>", "<|end_of_text|>"]
+    # A small alphabet: characters outside it reach the model as byte tokens.
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials, limit_alphabet=120, show_progress=False)
+    tok.train_from_iterator(lines, trainer)
+    tok = with_byte_tokens(tok)
+    tok.add_special_tokens([AddedToken("<|im_start|>", normalized=False),
+                            AddedToken("<|im_end|>", normalized=False, rstrip=True),
+                            AddedToken("<mask>", lstrip=True, normalized=False, single_word=False)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
+    os.makedirs(f"{out_dir}/{style}", exist_ok=True)
+    tok.save(f"{out_dir}/{style}/tokenizer.json")
+
+
 def make(out_dir, corpus):
     lines = open(corpus, encoding="utf-8").read().splitlines()
+    for style in ("llama2", "metaspace"):
+        make_spm_style(out_dir, lines, style)
     for style in ("gpt2", "llama3", "deepseek"):
         tok = Tokenizer(models.BPE(ignore_merges=(style == "llama3")))
         tok.pre_tokenizer = pre_tokenizer(style)
@@ -51,7 +92,7 @@ def make(out_dir, corpus):
             single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
         os.makedirs(f"{out_dir}/{style}", exist_ok=True)
         tok.save(f"{out_dir}/{style}/tokenizer.json")
-    print(json.dumps({"styles": ["gpt2", "llama3", "deepseek"]}))
+    print(json.dumps({"styles": ["gpt2", "llama3", "deepseek", "llama2", "metaspace"]}))
 
 
 def encode(path, texts_path):
