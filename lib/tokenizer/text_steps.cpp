@@ -5,6 +5,12 @@
 
 #include <cstdio>
 
+#ifdef HYFT_HAVE_ICU
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
+#endif
+
 namespace hyft::tokenizer {
 
 AlignedText AlignedText::of(const std::string& text, size_t start) {
@@ -54,6 +60,52 @@ void replace(AlignedText& a, const std::string& pattern, const std::string& text
   a = std::move(out);
 }
 
+// Unicode normalization in chunks that normalize independently (each starts at a
+// character with a normalization boundary before it), so that every output byte
+// maps to the end of its chunk in the original.
+void unicode_normalize(AlignedText& a, const std::string& form) {
+#ifdef HYFT_HAVE_ICU
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* n = form == "NFC"    ? icu::Normalizer2::getNFCInstance(status)
+                              : form == "NFD"  ? icu::Normalizer2::getNFDInstance(status)
+                              : form == "NFKC" ? icu::Normalizer2::getNFKCInstance(status)
+                                               : icu::Normalizer2::getNFKDInstance(status);
+  TORCH_INTERNAL_ASSERT(U_SUCCESS(status), "ICU has no ", form, " normalizer");
+  AlignedText out;
+  out.start = a.start;
+  size_t chunk = 0;
+  auto flush = [&](size_t end) {
+    if (end == chunk) return;
+    const icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(a.s.data() + chunk, int32_t(end - chunk)));
+    UErrorCode st = U_ZERO_ERROR;
+    if (n->isNormalized(u, st) && U_SUCCESS(st)) {
+      out.s.append(a.s, chunk, end - chunk);
+      out.end.insert(out.end.end(), a.end.begin() + int64_t(chunk), a.end.begin() + int64_t(end));
+    } else {
+      st = U_ZERO_ERROR;
+      std::string text;
+      n->normalize(u, st).toUTF8String(text);
+      out.s += text;
+      out.end.insert(out.end.end(), text.size(), a.end[end - 1]);
+    }
+    chunk = end;
+  };
+  const auto* bytes = reinterpret_cast<const uint8_t*>(a.s.data());
+  const int32_t length = int32_t(a.s.size());
+  for (int32_t i = 0; i < length;) {
+    const int32_t at = i;
+    UChar32 cp = 0;
+    U8_NEXT(bytes, i, length, cp);
+    if (at > 0 && cp >= 0 && n->hasBoundaryBefore(cp)) flush(size_t(at));
+  }
+  flush(a.s.size());
+  a = std::move(out);
+#else
+  (void)a;
+  fail("the ", form, " normalizer needs ICU; this hyft was built without it (install libicu-dev and rebuild)");
+#endif
+}
+
 }  // namespace
 
 void read_normalizer(const nlohmann::json& n, const std::string& where, std::vector<NormalizerStep>& out) {
@@ -70,8 +122,15 @@ void read_normalizer(const nlohmann::json& n, const std::string& where, std::vec
   } else if (type == "Replace") {
     HYFT_CHECK(n.contains("content") && n["content"].is_string(), where, ": Replace needs a string 'content'");
     out.push_back({NormalizerStep::Kind::Replace, string_pattern(n, where), n["content"].get<std::string>()});
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+#ifndef HYFT_HAVE_ICU
+    fail(where, ": normalizer \"", type, "\" needs ICU, and this hyft was built without it; install libicu-dev and "
+         "rebuild");
+#endif
+    out.push_back({NormalizerStep::Kind::Unicode, "", type});
   } else {
-    fail(where, ": normalizer \"", type, "\" is not supported yet (Prepend, Replace and Sequence are)");
+    fail(where, ": normalizer \"", type, "\" is not supported yet (Prepend, Replace, NFC, NFD, NFKC, NFKD and "
+         "Sequence are)");
   }
 }
 
@@ -87,7 +146,9 @@ void metaspace_steps(const nlohmann::json& p, const std::string& where, std::vec
 
 AlignedText normalize(const std::vector<NormalizerStep>& steps, AlignedText a) {
   for (const auto& step : steps) {
-    if (step.kind == NormalizerStep::Kind::Replace) {
+    if (step.kind == NormalizerStep::Kind::Unicode) {
+      unicode_normalize(a, step.text);
+    } else if (step.kind == NormalizerStep::Kind::Replace) {
       replace(a, step.pattern, step.text);
     } else if (!a.s.empty() && !(step.only_at_input_start && a.start != 0) &&
                !(step.unless_already_there && a.s.compare(0, step.text.size(), step.text) == 0)) {

@@ -1,5 +1,6 @@
 // The text-to-text steps of a tokenizer.json around its model, for BpeTokenizer:
-//   normalizers  Prepend, Replace (a String pattern), Sequence; and the same steps
+//   normalizers  Prepend, Replace (a String pattern), NFC, NFD, NFKC, NFKD (through ICU,
+//                when hyft is built with it), Sequence; and the same steps
 //                as the Metaspace pre-tokenizer uses them (spaces to "▁", a "▁"
 //                prepended always or at the input's start only, unless already there);
 //   decoders     ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence.
@@ -30,8 +31,8 @@ struct AlignedText {
 };
 
 struct NormalizerStep {
-  enum class Kind { Prepend, Replace } kind;
-  std::string pattern, text;           // Replace: pattern -> text; Prepend: text
+  enum class Kind { Prepend, Replace, Unicode } kind;
+  std::string pattern, text;           // Replace: pattern -> text; Prepend: text; Unicode: NFC, NFD, NFKC or NFKD
   bool only_at_input_start = false;    // Prepend: only when the text starts the input (Metaspace "first")
   bool unless_already_there = false;   // Prepend: not when the text already starts with it (Metaspace)
 };

@@ -6,7 +6,8 @@ hyft's tokenizer.json reader (test/tokenizer/test_tokenizer.cpp).
 
 Styles: the pre-tokenizer layouts of GPT-2 (ByteLevel with its regex), Llama 3 (one
 Split regex, ignore_merges) and DeepSeek-LLM / DeepSeek-Coder (a Sequence of Splits,
-Digits and ByteLevel), each with special tokens and a BOS template; and two
+Digits and ByteLevel), Qwen2 (NFC, then a Llama 3-like regex), each with special
+tokens and a BOS template; and two
 SentencePiece-like layouts over characters with byte_fallback: Llama 2's
 (normalizer Prepend + Replace) and Metaspace's, with added tokens that rstrip and lstrip.
 """
@@ -26,9 +27,10 @@ DEEPSEEK_LETTERS = r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿ�
 def pre_tokenizer(style):
     if style == "gpt2":
         return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if style == "llama3":
+    if style in ("llama3", "qwen2"):  # Qwen2: the Llama 3 regex with single digits, after NFC
+        pattern = LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}") if style == "qwen2" else LLAMA3
         return pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(LLAMA3), behavior="isolated"),
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     return pre_tokenizers.Sequence([  # deepseek
         pre_tokenizers.Split(Regex(r"[\r\n]"), behavior="isolated"),
@@ -80,8 +82,10 @@ def make(out_dir, corpus):
     lines = open(corpus, encoding="utf-8").read().splitlines()
     for style in ("llama2", "metaspace"):
         make_spm_style(out_dir, lines, style)
-    for style in ("gpt2", "llama3", "deepseek"):
+    for style in ("gpt2", "llama3", "deepseek", "qwen2"):
         tok = Tokenizer(models.BPE(ignore_merges=(style == "llama3")))
+        if style == "qwen2":
+            tok.normalizer = normalizers.NFC()
         tok.pre_tokenizer = pre_tokenizer(style)
         tok.decoder = decoders.ByteLevel()
         specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>"]
@@ -92,7 +96,7 @@ def make(out_dir, corpus):
             single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
         os.makedirs(f"{out_dir}/{style}", exist_ok=True)
         tok.save(f"{out_dir}/{style}/tokenizer.json")
-    print(json.dumps({"styles": ["gpt2", "llama3", "deepseek", "llama2", "metaspace"]}))
+    print(json.dumps({"styles": ["gpt2", "llama3", "deepseek", "qwen2", "llama2", "metaspace"]}))
 
 
 def encode(path, texts_path):
