@@ -5,6 +5,7 @@
 #include "commands.h"
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "data/jsonl.h"
 #include "data/records.h"
 #include "io/atomic_file.h"
@@ -35,7 +36,7 @@ int tokenizer_train(int argc, char** argv) {
   require(!out.empty(), argv[0], "output");
   io::check_output_file(out, force, "--output");
   HYFT_CHECK(o.model_type == "bpe" || o.model_type == "unigram", "--model-type: use bpe or unigram");
-  o.num_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  o.num_threads = thread_count(0);
   if (data::looks_like_jsonl(input))
     o.jsonl_to_text = [](const std::string& jsonl, const std::string& text) { data::write_text_corpus(jsonl, text); };
   tokenizer::train_tokenizer(input, out, o);
@@ -56,12 +57,15 @@ tokenizer::Tokenizer open_tokenizer(const std::string& path) {
 int tokenizer_encode(int argc, char** argv) {
   std::string path, text, input;
   bool no_special = false;
+  int threads = 0;
   OptionTable opts(argv[0], "Token ids of texts, as training sees them: BOS first (the model's), the text encoded "
                             "whole (added tokens matched first), no EOS. One JSON list of ids per text, in order.");
   opts.optional("", "tokenizer", "a model folder or a SentencePiece .model file", path);
   opts.optional("", "text", "one text to encode", text);
   opts.optional("", "input", "JSONL of {\"text\": ...} records to encode, one list per line", input);
   opts.flag("", "no-special", "no BOS", no_special);
+  opts.value("", "threads", "threads encoding --input's texts (0: one per core)", threads);
+  opts.at_least("threads", threads, 0);
   if (!parse_or_help(opts, argc, argv)) return 0;
   HYFT_CHECK(opts.given("text") != !input.empty(), "give one of --text STR and --input FILE.jsonl");
   const tokenizer::Tokenizer tok = open_tokenizer(path);
@@ -76,11 +80,15 @@ int tokenizer_encode(int argc, char** argv) {
     std::printf("%s\n", encode(text).c_str());
     return 0;
   }
+  std::vector<std::string> texts;
   data::read_jsonl(input, [&](const data::JsonlLine& line) {
     HYFT_CHECK(line.value.contains("text") && line.value["text"].is_string(), input, ":", line.line,
                ": expected a record {\"text\": \"...\"}");
-    std::printf("%s\n", encode(line.value["text"].get<std::string>()).c_str());
+    texts.push_back(line.value["text"].get<std::string>());
   });
+  // Encoded on every core, printed in order.
+  parallel_for(texts.size(), thread_count(threads), [&](size_t i) { texts[i] = encode(texts[i]) + "\n"; }, 64);
+  for (const auto& t : texts) std::fwrite(t.data(), 1, t.size(), stdout);
   return 0;
 }
 

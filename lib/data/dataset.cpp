@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "data/dataset_cache.h"
 #include "data/shuffle.h"
 
@@ -182,20 +183,10 @@ Dataset tokenize_dataset(const std::string& path, const tokenizer::Tokenizer* to
 
   // Lines are independent: render and tokenize them on every core, in blocks.
   std::vector<LineResult> results(lines.size());
-  const int threads = std::max(1, o.threads > 0 ? o.threads : int(std::thread::hardware_concurrency()));
-  std::atomic<size_t> next{0};
-  constexpr size_t kBlock = 256;
-  auto work = [&] {
-    for (size_t start; (start = next.fetch_add(kBlock)) < lines.size();)
-      for (size_t i = start; i < std::min(lines.size(), start + kBlock); ++i) {
-        results[i] = process_line(lines[i], path, int64_t(i) + 1, tok, vocab_size, o);
-        std::string().swap(lines[i]);
-      }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  parallel_for(lines.size(), thread_count(o.threads), [&](size_t i) {
+    results[i] = process_line(lines[i], path, int64_t(i) + 1, tok, vocab_size, o);
+    std::string().swap(lines[i]);
+  });
 
   Dataset d;
   d.max_seq_len = o.tokens.max_seq_len;

@@ -14,9 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <unordered_map>
 
 namespace hyft::tokenizer {
@@ -112,7 +114,10 @@ class Regex {
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
     size_t at = 0;
     while (at <= s.size()) {
-      const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), at, 0, md, nullptr);
+      // The text was checked as UTF-8 once (encode_with_ends); PCRE2 would check the
+      // whole subject again on every call.
+      const int rc =
+          pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), at, PCRE2_NO_UTF_CHECK, md, nullptr);
       if (rc < 0) break;
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
       const size_t b = ov[0], e = ov[1];
@@ -175,7 +180,13 @@ struct BpeTokenizer::Impl {
   std::string path;
   std::unordered_map<std::string, int64_t> vocab;
   std::vector<std::string> id_to_token;
-  std::map<std::pair<std::string, std::string>, int64_t> merge_rank;
+  // Merges by the ids of the pair: its rank (priority) and the merged token's id.
+  struct Merge {
+    int32_t rank;
+    int64_t merged;
+  };
+  std::unordered_map<uint64_t, Merge> merges;
+  static uint64_t pair_key(int64_t a, int64_t b) { return (uint64_t(a) << 32) | uint64_t(uint32_t(b)); }
   bool ignore_merges = false, byte_fallback = false, fuse_unk = false;
   std::optional<int64_t> unk;
   std::vector<NormalizerStep> normalizer;  // on each stretch between non-normalized added tokens
@@ -185,8 +196,14 @@ struct BpeTokenizer::Impl {
   std::vector<AddedToken> added_raw, added_normalized;  // matched before / after normalizing
   std::optional<int64_t> bos;
   std::vector<DecoderStep> decoders;
-  mutable std::mutex cache_mutex;
-  mutable std::unordered_map<std::string, std::vector<std::pair<int64_t, size_t>>> cache;
+  // Words already encoded, in shards with a lock each (threads encode in parallel).
+  struct CacheShard {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::vector<std::pair<int64_t, size_t>>> words;
+  };
+  static constexpr size_t kShards = 32;
+  mutable std::array<CacheShard, kShards> cache;
+  CacheShard& shard(const std::string& word) const { return cache[std::hash<std::string>()(word) % kShards]; }
 
   std::string where(const std::string& part) const { return path + ": " + part; }
 
@@ -331,75 +348,89 @@ struct BpeTokenizer::Impl {
 
   // BPE over one pre-tokenized piece: merge the adjacent pair of lowest rank
   // (leftmost on ties) until none is in the merges.
-  // Each token of `word` with the bytes of `word` it covers.
+  // Each token of `word` with the bytes of `word` it covers. The merges run as in
+  // the tokenizers package: a heap of adjacent pairs by (rank, position), so the
+  // pair of lowest rank merges first, the leftmost on ties; O(n log n) per word.
   using Tokens = std::vector<std::pair<int64_t, size_t>>;
   Tokens bpe(const std::string& word) const {
+    CacheShard& cached = shard(word);
     {
-      std::lock_guard<std::mutex> lock(cache_mutex);
-      const auto it = cache.find(word);
-      if (it != cache.end()) return it->second;
+      std::lock_guard<std::mutex> lock(cached.mutex);
+      const auto it = cached.words.find(word);
+      if (it != cached.words.end()) return it->second;
     }
     Tokens out;
     const auto whole = vocab.find(word);
     if (ignore_merges && whole != vocab.end()) {
       out.emplace_back(whole->second, word.size());
     } else {
-      // Symbols with the bytes they cover. A character outside the vocabulary
-      // becomes its <0xXX> byte tokens (byte_fallback), else the unknown token,
-      // consecutive ones fused into one (fuse_unk).
-      static const std::string kUnk("\x01unk");  // a symbol no merge contains
-      std::vector<std::string> sym;
-      std::vector<size_t> len;
-      for (auto& ch : characters(word)) {
-        const size_t n = ch.size();
-        if (vocab.count(ch)) {
-          sym.push_back(std::move(ch));
-          len.push_back(n);
+      // Symbols: a character's id, or its <0xXX> byte tokens (byte_fallback), or the
+      // unknown token (-1 without one), consecutive unknowns fused (fuse_unk).
+      struct Sym {
+        int64_t id;
+        size_t len;
+        int prev, next;
+      };
+      std::vector<Sym> sym;
+      bool last_unknown = false;
+      for (const auto& ch : characters(word)) {
+        const auto v = vocab.find(ch);
+        if (v != vocab.end()) {
+          sym.push_back({v->second, ch.size(), 0, 0});
+          last_unknown = false;
           continue;
         }
         if (byte_fallback) {
-          std::vector<std::string> bytes;
+          std::vector<int64_t> bytes;
           for (const unsigned char b : ch) {
             char name[8];
             std::snprintf(name, sizeof name, "<0x%02X>", b);
-            if (vocab.count(name)) bytes.push_back(name);
+            const auto bv = vocab.find(name);
+            if (bv != vocab.end()) bytes.push_back(bv->second);
           }
-          if (bytes.size() == n) {
-            sym.insert(sym.end(), bytes.begin(), bytes.end());
-            len.insert(len.end(), n, 1);
+          if (bytes.size() == ch.size()) {
+            for (const int64_t id : bytes) sym.push_back({id, 1, 0, 0});
+            last_unknown = false;
             continue;
           }
         }
-        if (fuse_unk && !sym.empty() && sym.back() == kUnk) {
-          len.back() += n;
-        } else {
-          sym.push_back(kUnk);
-          len.push_back(n);
-        }
+        if (!unk) fail(path, ": '", word, "' has a character outside the vocabulary and the model has no unk_token");
+        if (fuse_unk && last_unknown) sym.back().len += ch.size();
+        else sym.push_back({*unk, ch.size(), 0, 0});
+        last_unknown = true;
       }
-      // Merge the adjacent pair of lowest rank (leftmost on ties) until none is in the merges.
-      while (sym.size() > 1) {
-        int64_t best = std::numeric_limits<int64_t>::max();
-        size_t at = 0;
-        for (size_t i = 0; i + 1 < sym.size(); ++i) {
-          const auto r = merge_rank.find({sym[i], sym[i + 1]});
-          if (r != merge_rank.end() && r->second < best) best = r->second, at = i;
-        }
-        if (best == std::numeric_limits<int64_t>::max()) break;
-        sym[at] += sym[at + 1];
-        len[at] += len[at + 1];
-        sym.erase(sym.begin() + int64_t(at) + 1);
-        len.erase(len.begin() + int64_t(at) + 1);
+      const int n = int(sym.size());
+      for (int k = 0; k < n; ++k) sym[size_t(k)].prev = k - 1, sym[size_t(k)].next = k + 1 < n ? k + 1 : -1;
+      using Entry = std::pair<int32_t, int>;  // (rank, position)
+      std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap;
+      auto merge_of = [&](int a) -> const Merge* {
+        const int b = sym[size_t(a)].next;
+        if (b < 0) return nullptr;
+        const auto it = merges.find(pair_key(sym[size_t(a)].id, sym[size_t(b)].id));
+        return it == merges.end() ? nullptr : &it->second;
+      };
+      for (int k = 0; k + 1 < n; ++k)
+        if (const Merge* mg = merge_of(k)) heap.push({mg->rank, k});
+      while (!heap.empty()) {
+        const auto [rank, at] = heap.top();
+        heap.pop();
+        Sym& a = sym[size_t(at)];
+        const Merge* mg = a.len ? merge_of(at) : nullptr;
+        if (!mg || mg->rank != rank) continue;  // stale: a side merged since
+        Sym& b = sym[size_t(a.next)];
+        a.id = mg->merged;
+        a.len += b.len;
+        b.len = 0;
+        a.next = b.next;
+        if (a.next >= 0) sym[size_t(a.next)].prev = at;
+        if (a.prev >= 0)
+          if (const Merge* left = merge_of(a.prev)) heap.push({left->rank, a.prev});
+        if (const Merge* right = merge_of(at)) heap.push({right->rank, at});
       }
-      for (size_t i = 0; i < sym.size(); ++i) {
-        const auto v = vocab.find(sym[i]);
-        if (v != vocab.end()) out.emplace_back(v->second, len[i]);
-        else if (unk) out.emplace_back(*unk, len[i]);
-        else fail(path, ": '", word, "' has a character outside the vocabulary and the model has no unk_token");
-      }
+      for (int k = n > 0 ? 0 : -1; k >= 0; k = sym[size_t(k)].next) out.emplace_back(sym[size_t(k)].id, sym[size_t(k)].len);
     }
-    std::lock_guard<std::mutex> lock(cache_mutex);
-    if (cache.size() < 200000) cache.emplace(word, out);
+    std::lock_guard<std::mutex> lock(cached.mutex);
+    if (cached.words.size() < 200000 / kShards) cached.words.emplace(word, out);
     return out;
   }
 };
@@ -447,7 +478,11 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
                  ": a merge must be \"a b\" or [\"a\", \"b\"]");
       pair = {mg[0].get<std::string>(), mg[1].get<std::string>()};
     }
-    m.merge_rank.emplace(pair, rank++);
+    // A merge whose parts or result are not in the vocabulary can never apply.
+    const auto x = m.vocab.find(pair.first), y = m.vocab.find(pair.second), xy = m.vocab.find(pair.first + pair.second);
+    if (x != m.vocab.end() && y != m.vocab.end() && xy != m.vocab.end())
+      m.merges.emplace(Impl::pair_key(x->second, y->second), Impl::Merge{int32_t(rank), xy->second});
+    ++rank;
   }
   if (model.contains("unk_token") && model["unk_token"].is_string()) {
     const auto u = m.vocab.find(model["unk_token"].get<std::string>());
@@ -514,10 +549,11 @@ BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) c
     for (const auto& piece : m.pre_tokenize(a.s, 0)) {
       // In a mapped piece each character stands for one byte of a.s (less a prefix
       // space a.s does not have); in an unmapped piece bytes are bytes.
-      size_t covered = 0;  // bytes of piece.s
+      size_t covered = 0, chars = 0;  // bytes and characters of piece.s so far
       for (const auto& [id, n] : m.bpe(piece.s)) {
+        if (piece.mapped) chars += char_count(piece.s, covered, covered + n);
         covered += n;
-        size_t end = piece.mapped ? char_count(piece.s, 0, covered) : covered;
+        size_t end = piece.mapped ? chars : covered;
         if (piece.prefixed) end = end > 0 ? end - 1 : 0;
         push(id, a.original_end(piece.start + end));
       }
