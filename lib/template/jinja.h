@@ -14,7 +14,8 @@
 // // % ~, and the string methods templates call (strip, lstrip, rstrip, split,
 // startswith, endswith, upper, lower, title, replace; dict get, items, keys,
 // values). Anything else (macros, call blocks, filters it lacks, ...) is refused
-// when the template is parsed, with the construct named: never rendered differently.
+// when the template is parsed (template/jinja_syntax.h, the tree and its parser),
+// with the construct named: never rendered differently.
 #pragma once
 
 #include <nlohmann/json.hpp>
