@@ -11,17 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
-#include <sstream>
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 std::string refusal(const std::string& source) {
   try {
@@ -41,12 +32,12 @@ TEST_CASE("chat templates render as transformers' apply_chat_template renders th
                                  "/test/python/chat_template_reference.py " + dir);
   REQUIRE(r.exit_code == 0);
   const auto rows = nlohmann::json::parse(r.out);
-  const auto conversations = nlohmann::json::parse(read_file(dir + "/conversations.json"));
+  const auto conversations = nlohmann::json::parse(hyft::test::read_text(dir + "/conversations.json"));
   REQUIRE(rows.size() == 60);
   int same = 0, refused = 0;
   for (const auto& row : rows) {
     const std::string name = row["template"];
-    hyft::tmpl::Template t(read_file(dir + "/" + name), name);
+    hyft::tmpl::Template t(hyft::test::read_text(dir + "/" + name), name);
     const nlohmann::json context = {{"messages", conversations[row["conversation"].get<size_t>()]},
                                     {"add_generation_prompt", row["add_generation_prompt"]},
                                     {"bos_token", "<BOS>"},
