@@ -247,11 +247,21 @@ struct BpeTokenizer::Impl {
       t.kind = PreTokenizer::Kind::Split;
       t.regex = std::make_shared<Regex>(escape_literal(p.value("replacement", std::string("\xE2\x96\x81"))), where(at));
       t.behavior = Behavior::MergedWithNext;
+    } else if (type == "Punctuation") {
+      // Each punctuation character (Unicode P*, and ASCII punctuation) on its own.
+      t.kind = PreTokenizer::Kind::Split;
+      t.regex = std::make_shared<Regex>(R"([\p{P}!-/:-@\[-`{-~])", where(at));
+      const std::string b = p.value("behavior", std::string("Isolated"));
+      t.behavior = b == "Removed" ? Behavior::Removed : b == "MergedWithPrevious" ? Behavior::MergedWithPrevious
+                 : b == "MergedWithNext" ? Behavior::MergedWithNext : Behavior::Isolated;
+      HYFT_CHECK(b == "Isolated" || b == "Removed" || b == "MergedWithPrevious" || b == "MergedWithNext", where(at),
+                 ": Punctuation behavior '", b, "' is not supported");
     } else if (type == "Digits") {
       t.kind = PreTokenizer::Kind::Digits;
       t.individual_digits = p.value("individual_digits", false);
     } else {
-      fail(where(at), ": pre-tokenizer '", type, "' is not supported (ByteLevel, Split, Digits, Metaspace, Sequence are)");
+      fail(where(at), ": pre-tokenizer '", type,
+           "' is not supported (ByteLevel, Split, Digits, Punctuation, Metaspace, Sequence are)");
     }
     pre.push_back(std::move(t));
   }

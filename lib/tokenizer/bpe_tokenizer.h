@@ -7,12 +7,12 @@
 //   normalizer     Prepend, Replace, Sequence (tokenizer/text_steps.h)
 //   pre-tokenizer  ByteLevel (add_prefix_space, use_regex with GPT-2's pattern), Split
 //                  (a Unicode regex through PCRE2, or a string; behaviors Isolated,
-//                  Removed, MergedWithPrevious, MergedWithNext), Digits, Metaspace
-//                  (first in the list), Sequence
+//                  Removed, MergedWithPrevious, MergedWithNext), Digits, Punctuation,
+//                  Metaspace (first in the list), Sequence
 //   model          BPE: merges as "a b" strings or [a, b] pairs, ignore_merges, unk,
 //                  byte_fallback, fuse_unk
 //   decoder        ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence
-// A part hyft does not implement (NFC/NFKC normalizers, Punctuation, WordPiece, ...)
+// A part hyft does not implement (Lowercase or Bert normalizers, Whitespace, WordPiece, ...)
 // is refused by name: the file is never tokenized differently. The post-processor's
 // BOS/EOS are the caller's business, as with SentencePiece (bos_id()).
 #pragma once

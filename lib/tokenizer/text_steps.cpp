@@ -211,6 +211,41 @@ int byte_token(const std::string& t) {
   return int(v);
 }
 
+// Bytes as UTF-8, each maximal invalid subsequence replaced by one U+FFFD (the
+// Unicode recommendation that Rust's from_utf8_lossy and Python's "replace" follow):
+// a lead byte and the continuation bytes that could still belong to it go as one.
+std::string lossy_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += char(c);
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    size_t ok = 1;  // bytes of a valid prefix
+    while (len && ok < len && i + ok < s.size()) {
+      const auto d = static_cast<unsigned char>(s[i + ok]);
+      if (d < (ok == 1 ? lo : 0x80) || d > (ok == 1 ? hi : 0xBF)) break;
+      ++ok;
+    }
+    if (len && ok == len) out.append(s, i, len);
+    else out += "\xEF\xBF\xBD";
+    i += ok;
+  }
+  return out;
+}
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   if (from.empty()) return s;
   for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
@@ -285,19 +320,7 @@ std::string run_decoders(const std::vector<DecoderStep>& steps, std::vector<std:
   }
   std::string text;
   for (const auto& t : tokens) text += t;
-  if (!raw_bytes) return text;
-  std::string out;  // bytes that are not valid UTF-8 become U+FFFD, one per byte
-  for (size_t i = 0; i < text.size();) {
-    const size_t bad = first_invalid_utf8(text, i);
-    if (bad == std::string::npos) {
-      out.append(text, i, std::string::npos);
-      break;
-    }
-    out.append(text, i, bad - i);
-    out += "\xEF\xBF\xBD";
-    i = bad + 1;
-  }
-  return out;
+  return raw_bytes ? lossy_utf8(text) : text;
 }
 
 }  // namespace hyft::tokenizer

@@ -53,7 +53,9 @@ struct DecoderStep {
 
 void read_decoder(const nlohmann::json& d, const std::string& where, std::vector<DecoderStep>& out);
 // Tokens -> text through the steps; `byte_level` maps a token of byte-level
-// characters to its bytes. Invalid UTF-8 becomes U+FFFD, one per byte.
+// characters to its bytes. After ByteLevel, invalid UTF-8 becomes U+FFFD, one per
+// maximal invalid subsequence; in ByteFallback, one per byte of an invalid run
+// (both as the tokenizers package).
 std::string run_decoders(const std::vector<DecoderStep>& steps, std::vector<std::string> tokens,
                          const std::function<std::string(const std::string&)>& byte_level);
 

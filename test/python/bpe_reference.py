@@ -62,7 +62,9 @@ def make_spm_style(out_dir, lines, style):
         tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                          decoders.Strip(" ", 1, 0)])
     else:
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
+            pre_tokenizers.Punctuation()])
         tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=True)
     specials = ["<unk>", "<|begin_of_text|>", "<|end_of_text|>"]
     # A small alphabet: characters outside it reach the model as byte tokens.
@@ -103,8 +105,11 @@ def encode(path, texts_path):
     tok = Tokenizer.from_file(path)
     texts = json.load(open(texts_path, encoding="utf-8"))
     ids = [tok.encode(t, add_special_tokens=False).ids for t in texts]
+    # Every prefix of every encoding decoded too: cut multi-byte characters show how
+    # invalid UTF-8 is replaced.
+    prefixes = [[tok.decode(i[:k], skip_special_tokens=False) for k in range(len(i))] for i in ids]
     print(json.dumps({"ids": ids, "decoded": [tok.decode(i, skip_special_tokens=False) for i in ids],
-                      "bos": tok.token_to_id("<|begin_of_text|>")}))
+                      "decoded_prefixes": prefixes, "bos": tok.token_to_id("<|begin_of_text|>")}))
 
 
 if __name__ == "__main__":

@@ -149,6 +149,9 @@ TEST_CASE("tokenizer.json (byte-level BPE) gives the ids of the tokenizers packa
       REQUIRE(ours == py["ids"][i].get<std::vector<int64_t>>());
       REQUIRE(tok.decode(ours) == py["decoded"][i].get<std::string>());
       if (py["decoded"][i] == texts[i]) REQUIRE(tok.decode(ours) == texts[i]);  // where tokenizers round-trips
+      for (size_t k = 0; k < ours.size(); ++k)  // prefixes: cut characters replaced as the package does
+        REQUIRE(tok.decode(std::vector<int64_t>(ours.begin(), ours.begin() + int64_t(k))) ==
+                py["decoded_prefixes"][i][k].get<std::string>());
       // Token ends (the loss mask's anchor) stay in the text, in order, the last at its end.
       const auto enc = tok.encode_with_ends(texts[i]);
       for (size_t k = 0; k < enc.ends.size(); ++k) REQUIRE(enc.ends[k] <= texts[i].size());
