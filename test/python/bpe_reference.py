@@ -5,7 +5,7 @@ hyft's tokenizer.json reader (test/tokenizer/test_tokenizer.cpp).
     python bpe_reference.py encode TOKENIZER_JSON TEXTS_JSON   # {"ids": [...], "decoded": [...]}
 
 Styles: the pre-tokenizer layouts of GPT-2 (ByteLevel with its regex), Llama 3 (one
-Split regex, ignore_merges) and DeepSeek-LLM / DeepSeek-Coder (a Sequence of Splits,
+Split regex, ignore_merges), DeepSeek-LLM and DeepSeek-Coder (Sequences of Splits,
 Digits and ByteLevel), Qwen2 (NFC, then a Llama 3-like regex), each with special
 tokens and a BOS template; and two
 SentencePiece-like layouts over characters with byte_fallback: Llama 2's
@@ -32,7 +32,15 @@ def pre_tokenizer(style):
         return pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    return pre_tokenizers.Sequence([  # deepseek
+    if style == "deepseek_coder":  # letters and punctuation by Unicode class, CJK runs, single digits
+        return pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"[\r\n]"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(r"\s?\p{L}+"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(r"\s?\p{P}+"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(r"[一-龥ࠀ-一가-퟿]+"), behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    return pre_tokenizers.Sequence([  # deepseek (DeepSeek-LLM)
         pre_tokenizers.Split(Regex(r"[\r\n]"), behavior="isolated"),
         pre_tokenizers.Split(Regex(DEEPSEEK_LETTERS), behavior="isolated"),
         pre_tokenizers.Split(Regex(r"\s?[!-/:-~！-／：-～‘-‟　-。]+"), behavior="isolated"),
@@ -84,7 +92,7 @@ def make(out_dir, corpus):
     lines = open(corpus, encoding="utf-8").read().splitlines()
     for style in ("llama2", "metaspace"):
         make_spm_style(out_dir, lines, style)
-    for style in ("gpt2", "llama3", "deepseek", "qwen2"):
+    for style in ("gpt2", "llama3", "deepseek", "deepseek_coder", "qwen2"):
         tok = Tokenizer(models.BPE(ignore_merges=(style == "llama3")))
         if style == "qwen2":
             tok.normalizer = normalizers.NFC()
@@ -98,7 +106,7 @@ def make(out_dir, corpus):
             single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
         os.makedirs(f"{out_dir}/{style}", exist_ok=True)
         tok.save(f"{out_dir}/{style}/tokenizer.json")
-    print(json.dumps({"styles": ["gpt2", "llama3", "deepseek", "qwen2", "llama2", "metaspace"]}))
+    print(json.dumps({"styles": ["gpt2", "llama3", "deepseek", "deepseek_coder", "qwen2", "llama2", "metaspace"]}))
 
 
 def encode(path, texts_path):

@@ -106,7 +106,8 @@ TEST_CASE("tokenizer.json (byte-level BPE) gives the ids of the tokenizers packa
     return;
   }
   // BPEs trained by the tokenizers package on the test corpus in the layouts of
-  // GPT-2, Llama 3 and DeepSeek, then texts the training never saw.
+  // GPT-2, Llama 3, DeepSeek-LLM, DeepSeek-Coder and Qwen2, and two SentencePiece-like
+  // ones with byte_fallback (Llama 2, Metaspace), then texts the training never saw.
   const std::string dir = test::temp_dir("bpe");
   const std::string script = test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/bpe_reference.py");
   auto r = test::run_python(script + " make " + test::quote(dir) + " " +
@@ -134,7 +135,7 @@ TEST_CASE("tokenizer.json (byte-level BPE) gives the ids of the tokenizers packa
       "decomposed: Cafe\u0301 A\u030Angstro\u0308m, Hangul \u1100\u1161\u11A8, ﬁ ㎏ ①",
   };
   std::ofstream(dir + "/texts.json") << nlohmann::json(texts).dump();
-  for (const std::string style : {"gpt2", "llama3", "deepseek", "qwen2", "llama2", "metaspace"}) {
+  for (const std::string style : {"gpt2", "llama3", "deepseek", "deepseek_coder", "qwen2", "llama2", "metaspace"}) {
     const std::string path = dir + "/" + style + "/tokenizer.json";
     const tokenizer::BpeTokenizer tok(path);
     r = test::run_python(script + " encode " + test::quote(path) + " " + test::quote(dir + "/texts.json"));
