@@ -161,6 +161,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
     j["record_lengths"] = std::to_string(o.min_len) + "-" + std::to_string(o.max_len);
     j["step_ms_median"] = rounded(step_ms[step_ms.size() / 2], 1);
     j["step_ms_max"] = rounded(step_ms.back(), 1);
+    j["row_fill"] = rounded(double(tokens) / double(B * T * o.steps), 3);  // real tokens / row slots
   }
   if (o.profile) {
     j["forward_ms"] = rounded(phases.forward_ms / double(o.steps), 1);

@@ -20,6 +20,12 @@ struct PackedRow {
 // length policy sees to it).
 std::vector<PackedRow> pack(const std::vector<const Example*>& documents, int64_t max_len);
 
+// Packing a training micro-batch draws past the first document that fits no row
+// (it waits for the next micro-batch) until this many have missed, so that shorter
+// ones fill the rows' gaps; at most kPackMaxWaiting documents wait at a time.
+constexpr int64_t kPackLookahead = 32;
+constexpr int64_t kPackMaxWaiting = 128;
+
 // The same packing, fed one document at a time into at most `max_rows` rows: add()
 // refuses (and leaves out) the document that fits no row when all are open.
 class RowPacker {

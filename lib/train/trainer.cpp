@@ -118,16 +118,23 @@ StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
     if (!o_.packing) {
       batches.push_back(data::make_batch(draw_examples(o_.micro_batch), o_.device));
     } else {
-      // Fill micro_batch rows greedily; the example that opens one row too many waits.
+      // Fill micro_batch rows, first fit: the examples waiting from earlier steps
+      // first (oldest first), then new draws; one that fits no row waits for the next
+      // micro-batch. Drawing goes on past the first that does not fit, so shorter
+      // ones fill the gaps (data::kPackLookahead misses, at most data::kPackMaxWaiting
+      // waiting). Nothing is dropped; the waiting list is in the checkpoint.
       data::RowPacker packer(row_len_, o_.micro_batch);
-      while (true) {
-        const int64_t idx = pending_ >= 0 ? pending_ : sampler_.next();
-        pending_ = -1;
+      std::vector<int64_t> waiting;
+      for (const int64_t idx : pending_)
+        if (!packer.add(&train_[size_t(idx)])) waiting.push_back(idx);
+      for (int64_t misses = 0; misses < data::kPackLookahead && int64_t(waiting.size()) < data::kPackMaxWaiting;) {
+        const int64_t idx = sampler_.next();
         if (!packer.add(&train_[size_t(idx)])) {
-          pending_ = idx;
-          break;
+          waiting.push_back(idx);
+          ++misses;
         }
       }
+      pending_ = std::move(waiting);
       batches.push_back(data::make_packed_batch(packer.rows(), o_.device));
     }
     targets += batches.back().targets;
@@ -230,7 +237,10 @@ int64_t Trainer::restore(const std::string& dir, double& best_eval) {
   if (o_.device.is_cuda() && c.rng.count("cuda")) set_rng_state(o_.device, c.rng.at("cuda"));
   const auto& s = c.state;
   sampler_.restore({s.at("sampler_epoch").get<int64_t>(), s.at("sampler_offset").get<int64_t>()});
-  pending_ = s.at("pending").get<int64_t>();
+  pending_.clear();
+  const auto& pending = s.at("pending");
+  if (pending.is_array()) pending_ = pending.get<std::vector<int64_t>>();
+  else if (pending.get<int64_t>() >= 0) pending_.push_back(pending.get<int64_t>());  // one example (older checkpoints)
   scaler_.load_state(s.at("scaler").get<std::vector<double>>());
   consecutive_nonfinite_ = s.at("consecutive_nonfinite").get<int64_t>();
   tokens_seen_ = s.value("tokens_seen", int64_t(0));

@@ -101,7 +101,7 @@ class Trainer {
   AdamW optimizer_;
   LossScaler scaler_;
   data::Sampler sampler_;
-  int64_t pending_ = -1;  // packing: an example drawn but not yet placed
+  std::vector<int64_t> pending_;  // packing: examples drawn but not yet placed, oldest first
   int64_t total_steps_ = 0, consecutive_nonfinite_ = 0;
   int64_t tokens_seen_ = 0;  // tokens of every step so far, resumed runs included
 };
