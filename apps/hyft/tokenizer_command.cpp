@@ -80,15 +80,22 @@ int tokenizer_encode(int argc, char** argv) {
     std::printf("%s\n", encode(text).c_str());
     return 0;
   }
+  // Blocks of texts encoded on every core and printed in order, so memory stays
+  // bounded by a block whatever the file's size.
+  constexpr size_t kBlock = 16384;
   std::vector<std::string> texts;
+  auto flush = [&] {
+    parallel_for(texts.size(), thread_count(threads), [&](size_t i) { texts[i] = encode(texts[i]) + "\n"; }, 64);
+    for (const auto& t : texts) std::fwrite(t.data(), 1, t.size(), stdout);
+    texts.clear();
+  };
   data::read_jsonl(input, [&](const data::JsonlLine& line) {
     HYFT_CHECK(line.value.contains("text") && line.value["text"].is_string(), input, ":", line.line,
                ": expected a record {\"text\": \"...\"}");
     texts.push_back(line.value["text"].get<std::string>());
+    if (texts.size() == kBlock) flush();
   });
-  // Encoded on every core, printed in order.
-  parallel_for(texts.size(), thread_count(threads), [&](size_t i) { texts[i] = encode(texts[i]) + "\n"; }, 64);
-  for (const auto& t : texts) std::fwrite(t.data(), 1, t.size(), stdout);
+  flush();
   return 0;
 }
 
