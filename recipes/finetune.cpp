@@ -183,7 +183,7 @@ int run_finetune(FinetuneOptions o) {
   TrainedWith trained_with;
   trained_with.attention = model->attention_settings;
   if (tok)
-    for (const auto& [text, id] : tok->added_tokens()) trained_with.added_tokens.push_back(text);
+    for (const auto& t : tok->added_tokens()) trained_with.added_tokens.push_back(t.content);
   if (s.records_by_kind.count(data::kind_name(data::RecordKind::Chat)))
     trained_with.chat_template = o.data.records.chat_template;
 

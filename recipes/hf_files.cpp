@@ -63,9 +63,9 @@ void add_added_tokens(nlohmann::ordered_json& tokenizer_config, nlohmann::ordere
   auto& decoder = tokenizer_config["added_tokens_decoder"];
   if (!decoder.is_object()) decoder = nlohmann::ordered_json::object();
   nlohmann::ordered_json extra = nlohmann::ordered_json::array();
-  for (const auto& [text, id] : tok.added_tokens()) {
-    decoder[std::to_string(id)] = added_token_entry(text);
-    extra.push_back(text);
+  for (const auto& t : tok.added_tokens()) {
+    decoder[std::to_string(t.id)] = added_token_entry(t.content);
+    extra.push_back(t.content);
   }
   tokenizer_config["additional_special_tokens"] = extra;
   special_map["additional_special_tokens"] = extra;

@@ -1,5 +1,6 @@
-// Small string helpers shared across hyft: prefix/suffix tests, trimming and
-// comma-separated lists. Header-only; nothing here knows about tensors.
+// Small string helpers shared across hyft: prefix/suffix tests, trimming,
+// replacing, comma-separated lists and UTF-8 checks and counts. Header-only;
+// nothing here knows about tensors.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,20 @@ inline std::string trim(const std::string& s) {
   const auto a = s.find_first_not_of(" \t\r\n");
   if (a == std::string::npos) return "";
   return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
+}
+
+// `s` with every occurrence of `from` (not empty) replaced by `to`, left to right.
+inline std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  if (from.empty()) return s;
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  return s;
+}
+
+// Characters in s[begin, end) of valid UTF-8 (the bytes that start one).
+inline size_t char_count(const std::string& s, size_t begin = 0, size_t end = std::string::npos) {
+  size_t n = 0;
+  for (size_t i = begin; i < end && i < s.size(); ++i) n += (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+  return n;
 }
 
 // "a, b,,c" -> {"a", "b", "c"}: items trimmed, empty ones dropped, order kept.

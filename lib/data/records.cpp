@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "data/pretokenized.h"
 #include "io/json_file.h"
+#include "tokenizer/tokenizer.h"
 
 #include <filesystem>
 #include <fstream>
@@ -147,9 +148,10 @@ void append_template_text(std::vector<Segment>& out, const std::string& text, bo
 // difference is the assistant's (it carries the loss), the rest is prompt.
 std::vector<Segment> model_template_chat(const JsonlLine& line, const std::vector<Message>& msgs,
                                          const ModelChatTemplate& t) {
-  auto render = [&](size_t n, bool generation_prompt) {
-    nlohmann::json messages = nlohmann::json::array();
-    for (size_t i = 0; i < n; ++i) messages.push_back({{"role", msgs[i].role}, {"content", msgs[i].content}});
+  nlohmann::json all_messages = nlohmann::json::array();
+  for (const auto& m : msgs) all_messages.push_back({{"role", m.role}, {"content", m.content}});
+  auto render = [&](size_t n, bool generation_prompt) {  // the first n messages
+    const nlohmann::json messages(all_messages.begin(), all_messages.begin() + int64_t(n));
     try {
       return t.jinja->render({{"messages", messages}, {"add_generation_prompt", generation_prompt},
                               {"bos_token", t.bos_token}, {"eos_token", t.eos_token}});
@@ -170,8 +172,10 @@ std::vector<Segment> model_template_chat(const JsonlLine& line, const std::vecto
     append_template_text(s, with.substr(before.size()), true, t);
     done = with;
   }
-  const std::string all = render(msgs.size(), false);
-  if (all.size() > done.size()) append_template_text(s, all.substr(done.size()), false, t);
+  if (msgs.back().role != "assistant") {  // turns after the last assistant's: prompt text
+    const std::string all = render(msgs.size(), false);
+    if (all.size() > done.size()) append_template_text(s, all.substr(done.size()), false, t);
+  }
   return s;
 }
 
@@ -256,17 +260,6 @@ void validate_chat_template(const std::string& name, const std::string& flag) {
                  "chat_template of the model folder's tokenizer_config.json)");
 }
 
-namespace {
-// A special token of tokenizer_config.json: a string, or {"content": ...}; "" when absent.
-std::string special_token_text(const nlohmann::json& config, const char* key) {
-  if (!config.contains(key)) return "";
-  const auto& v = config[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return "";
-}
-}  // namespace
-
 ModelChatTemplate read_model_chat_template(const std::string& folder) {
   const std::string path = (std::filesystem::path(folder) / "tokenizer_config.json").string();
   HYFT_CHECK(std::filesystem::exists(path), "--chat-template model: ", folder,
@@ -288,8 +281,8 @@ ModelChatTemplate read_model_chat_template(const std::string& folder) {
     fail(path, ": 'chat_template' must be a string (or a list of {name, template})");
   }
   t.jinja = std::make_shared<const tmpl::Template>(t.source, path + ": chat_template");
-  t.bos_token = special_token_text(config, "bos_token");
-  t.eos_token = special_token_text(config, "eos_token");
+  t.bos_token = tokenizer::special_token(config, "bos_token").value_or("");
+  t.eos_token = tokenizer::special_token(config, "eos_token").value_or("");
   return t;
 }
 

@@ -17,10 +17,18 @@ at::Tensor plain_head_weight(const LlamaForCausalLMImpl& model) {
   return head && !head->bias.defined() ? head->weight : at::Tensor();
 }
 
-// Shift: hidden at t predicts labels at t+1. -> (B*(T-1), D), (B*(T-1),)
-std::pair<at::Tensor, at::Tensor> shifted(const at::Tensor& hidden, const at::Tensor& labels) {
+// The target positions: hidden at t predicts labels at t+1, and only labels other
+// than kIgnoreIndex count. h (N, D) and y (N,) at those positions; `where` their
+// indices among the B*(T-1) shifted positions.
+struct Targets {
+  at::Tensor h, y, where;
+};
+Targets target_positions(const at::Tensor& hidden, const at::Tensor& labels) {
   const int64_t D = hidden.size(-1);
-  return {hidden.narrow(1, 0, hidden.size(1) - 1).reshape({-1, D}), labels.narrow(1, 1, labels.size(1) - 1).reshape({-1})};
+  const at::Tensor h = hidden.narrow(1, 0, hidden.size(1) - 1).reshape({-1, D});  // (B*(T-1), D)
+  const at::Tensor y = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1});     // (B*(T-1),)
+  const at::Tensor where = (y != kIgnoreIndex).nonzero().squeeze(1);
+  return {h.index_select(0, where), y.index_select(0, where), where};
 }
 
 }  // namespace
@@ -38,12 +46,9 @@ at::Tensor target_nll_unfused(const LlamaForCausalLMImpl& model, const at::Tenso
 
 TargetNll target_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden, const at::Tensor& labels,
                      int64_t chunk_tokens) {
-  auto [h, y] = shifted(hidden, labels);
-  const at::Tensor where = (y != kIgnoreIndex).nonzero().squeeze(1);
+  const auto [h, y, where] = target_positions(hidden, labels);
   const int64_t n = where.size(0);
   if (n == 0) return {at::zeros({}, hidden.options().dtype(at::kFloat)), 0};
-  h = h.index_select(0, where);
-  y = y.index_select(0, where);
   const at::Tensor w = plain_head_weight(model);
   if (w.defined()) return {kernels::linear_cross_entropy_sum(h, w, y, chunk_tokens), n};
   return {target_nll_unfused(model, h, y, chunk_tokens > 0 ? chunk_tokens : 4096), n};
@@ -51,13 +56,10 @@ TargetNll target_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden
 
 at::Tensor row_nll(const LlamaForCausalLMImpl& model, const at::Tensor& hidden, const at::Tensor& labels) {
   const int64_t B = hidden.size(0), T = hidden.size(1);
-  auto [h, y] = shifted(hidden, labels);
-  const at::Tensor rows = at::arange(B, labels.options()).unsqueeze(1).expand({B, T - 1}).reshape({-1});
-  const at::Tensor where = (y != kIgnoreIndex).nonzero().squeeze(1);
+  const auto [h, y, where] = target_positions(hidden, labels);
   at::Tensor out = at::zeros({B}, hidden.options().dtype(at::kFloat));
   if (where.size(0) == 0) return out;
-  h = h.index_select(0, where);
-  y = y.index_select(0, where);
+  const at::Tensor rows = at::arange(B, labels.options()).unsqueeze(1).expand({B, T - 1}).reshape({-1});
   const at::Tensor w = plain_head_weight(model);
   at::Tensor nll;
   if (w.defined()) {

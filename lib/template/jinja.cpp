@@ -1,6 +1,7 @@
 #include "template/jinja.h"
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "template/jinja_syntax.h"
 
 #include <algorithm>
@@ -128,11 +129,6 @@ void python_json(const json& j, int indent, int depth, std::string& out) {
 }
 
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  if (from.empty()) return s;
-  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
-  return s;
-}
 
 
 // --- evaluation ------------------------------------------------------------------
@@ -297,11 +293,7 @@ class Renderer {
       return {s};
     }
     if (f == "length" || f == "count") {
-      if (j.is_string()) {  // characters, not bytes
-        int64_t n = 0;
-        for (unsigned char c : j.get_ref<const std::string&>()) n += (c & 0xC0) != 0x80;
-        return {json(n)};
-      }
+      if (j.is_string()) return {json(int64_t(char_count(j.get_ref<const std::string&>())))};  // characters
       return {json(int64_t(j.size()))};
     }
     if (f == "first" || f == "last") {

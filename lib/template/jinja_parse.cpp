@@ -80,6 +80,22 @@ ExprPtr make(Expr::Kind k) {
   return e;
 }
 
+// Operands as a vector (unique_ptrs cannot come from an initializer list).
+std::vector<ExprPtr> vec(ExprPtr a, ExprPtr b = nullptr) {
+  std::vector<ExprPtr> v;
+  v.push_back(std::move(a));
+  if (b) v.push_back(std::move(b));
+  return v;
+}
+
+// A node of `k` over `operands` (a unary or binary operator; `op` names a binary one).
+ExprPtr make_op(Expr::Kind k, std::vector<ExprPtr> operands, std::string op = "") {
+  auto e = make(k);
+  e->name = std::move(op);
+  e->args = std::move(operands);
+  return e;
+}
+
 const std::set<std::string> kFilters = {"trim", "upper", "lower", "capitalize", "title", "length", "count", "first",
                                         "last", "default", "d", "string", "int", "float", "join", "replace",
                                         "tojson", "list", "items", "safe"};
@@ -129,9 +145,7 @@ class ExprParser {
   ExprPtr not_expr() {
     if (at_name("not")) {
       ++i_;
-      auto n = make(Expr::Not);
-      n->args.push_back(not_expr());
-      return n;
+      return make_op(Expr::Not, vec(not_expr()));
     }
     return compare();
   }
@@ -158,11 +172,7 @@ class ExprParser {
       } else {
         return left;
       }
-      auto b = make(Expr::Binary);
-      b->name = op;
-      b->args.push_back(std::move(left));
-      b->args.push_back(math1());
-      left = std::move(b);
+      left = make_op(Expr::Binary, vec(std::move(left), math1()), op);
     }
   }
   ExprPtr math1() { return binary_chain({"+", "-"}, [this] { return concat(); }, false); }
@@ -171,9 +181,7 @@ class ExprParser {
   ExprPtr unary() {
     if (at_op("-")) {
       ++i_;
-      auto n = make(Expr::Neg);
-      n->args.push_back(unary());
-      return n;
+      return make_op(Expr::Neg, vec(unary()));
     }
     if (at_op("+")) ++i_;
     return filtered(postfix(primary()));
@@ -302,11 +310,7 @@ class ExprParser {
         if (words ? at_name(o) : at_op(o)) op = o;
       if (!op) return left;
       ++i_;
-      auto b = make(Expr::Binary);
-      b->name = op;
-      b->args.push_back(std::move(left));
-      b->args.push_back(operand());
-      left = std::move(b);
+      left = make_op(Expr::Binary, vec(std::move(left), operand()), op);
     }
   }
 

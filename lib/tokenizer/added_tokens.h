@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace hyft::tokenizer {
@@ -60,16 +59,6 @@ inline void split_on_added_tokens(const std::string& text, const std::vector<Add
     at = end;
   }
   if (at < text.size()) on_text(at, text.size());
-}
-
-// The same for plain (text, id) tokens.
-inline void split_on_added_tokens(const std::string& text, const std::vector<std::pair<std::string, int64_t>>& added,
-                                  const std::function<void(size_t, size_t)>& on_text,
-                                  const std::function<void(int64_t, size_t)>& on_token) {
-  std::vector<AddedToken> tokens;
-  tokens.reserve(added.size());
-  for (const auto& [content, id] : added) tokens.push_back({content, id});
-  split_on_added_tokens(text, tokens, on_text, on_token);
 }
 
 }  // namespace hyft::tokenizer

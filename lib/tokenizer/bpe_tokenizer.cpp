@@ -53,13 +53,6 @@ size_t char_bytes(char lead) {
   return c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;
 }
 
-// Characters in s[begin, end) of valid UTF-8 (bytes that start one).
-size_t char_count(const std::string& s, size_t begin = 0, size_t end = std::string::npos) {
-  size_t n = 0;
-  for (size_t i = begin; i < std::min(end, s.size()); ++i) n += (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
-  return n;
-}
-
 // The characters of valid UTF-8 text, each as its bytes.
 std::vector<std::string> characters(const std::string& s) {
   std::vector<std::string> out;
@@ -192,7 +185,6 @@ struct BpeTokenizer::Impl {
   std::vector<NormalizerStep> normalizer;  // on each stretch between non-normalized added tokens
   std::vector<NormalizerStep> metaspace;   // the Metaspace pre-tokenizer's replace/prepend, per section
   std::vector<PreTokenizer> pre;
-  std::vector<std::pair<std::string, int64_t>> added;  // content, id (every added token)
   std::vector<AddedToken> added_raw, added_normalized;  // matched before / after normalizing
   std::optional<int64_t> bos;
   std::vector<DecoderStep> decoders;
@@ -206,6 +198,16 @@ struct BpeTokenizer::Impl {
   CacheShard& shard(const std::string& word) const { return cache[std::hash<std::string>()(word) % kShards]; }
 
   std::string where(const std::string& part) const { return path + ": " + part; }
+
+  // A Split's or Punctuation's behavior (Isolated when absent).
+  Behavior read_behavior(const nlohmann::json& p, const std::string& at) const {
+    const std::string b = p.value("behavior", std::string("Isolated"));
+    if (b == "Isolated") return Behavior::Isolated;
+    if (b == "Removed") return Behavior::Removed;
+    if (b == "MergedWithPrevious") return Behavior::MergedWithPrevious;
+    if (b == "MergedWithNext") return Behavior::MergedWithNext;
+    fail(where(at), ": behavior '", b, "' is not supported (Isolated, Removed, MergedWithPrevious, MergedWithNext are)");
+  }
 
   void read_pre(const nlohmann::json& p, const std::string& at) {
     HYFT_CHECK(p.is_object() && p.contains("type") && p["type"].is_string(), where(at), " must be an object with a type");
@@ -232,13 +234,7 @@ struct BpeTokenizer::Impl {
         t.regex = std::make_shared<Regex>(escape_literal(pat["String"].get<std::string>()), where(at));
       else
         fail(where(at), ": Split needs a pattern {\"Regex\": ...} or {\"String\": ...}");
-      const std::string b = p.value("behavior", std::string("Isolated"));
-      if (b == "Isolated") t.behavior = Behavior::Isolated;
-      else if (b == "Removed") t.behavior = Behavior::Removed;
-      else if (b == "MergedWithPrevious") t.behavior = Behavior::MergedWithPrevious;
-      else if (b == "MergedWithNext") t.behavior = Behavior::MergedWithNext;
-      else fail(where(at), ": Split behavior '", b, "' is not supported (Isolated, Removed, MergedWithPrevious, "
-                "MergedWithNext are)");
+      t.behavior = read_behavior(p, at);
     } else if (type == "Metaspace") {
       // As normalizing steps of each section, then a split before every replacement.
       HYFT_CHECK(pre.empty() && metaspace.empty(), where(at), ": Metaspace is supported as the first pre-tokenizer only");
@@ -251,11 +247,7 @@ struct BpeTokenizer::Impl {
       // Each punctuation character (Unicode P*, and ASCII punctuation) on its own.
       t.kind = PreTokenizer::Kind::Split;
       t.regex = std::make_shared<Regex>(R"([\p{P}!-/:-@\[-`{-~])", where(at));
-      const std::string b = p.value("behavior", std::string("Isolated"));
-      t.behavior = b == "Removed" ? Behavior::Removed : b == "MergedWithPrevious" ? Behavior::MergedWithPrevious
-                 : b == "MergedWithNext" ? Behavior::MergedWithNext : Behavior::Isolated;
-      HYFT_CHECK(b == "Isolated" || b == "Removed" || b == "MergedWithPrevious" || b == "MergedWithNext", where(at),
-                 ": Punctuation behavior '", b, "' is not supported");
+      t.behavior = read_behavior(p, at);
     } else if (type == "Digits") {
       t.kind = PreTokenizer::Kind::Digits;
       t.individual_digits = p.value("individual_digits", false);
@@ -305,8 +297,9 @@ struct BpeTokenizer::Impl {
     return out;
   }
 
-  std::vector<Piece> pre_tokenize(const std::string& text, size_t start) const {
-    std::vector<Piece> pieces = {{text, start, false, false}};
+  // `text` through the pre-tokenizers; pieces' starts are offsets in `text`.
+  std::vector<Piece> pre_tokenize(const std::string& text) const {
+    std::vector<Piece> pieces = {{text, 0, false, false}};
     for (const auto& t : pre) {
       std::vector<Piece> next;
       for (auto& piece : pieces) {
@@ -512,12 +505,12 @@ BpeTokenizer::BpeTokenizer(const std::string& path) : impl_(std::make_unique<Imp
                          a.value("rstrip", false), a.value("single_word", false)};
       // normalized (default: not special): matched in the normalized text.
       (a.value("normalized", !a.value("special", false)) ? m.added_normalized : m.added_raw).push_back(t);
-      m.added.emplace_back(t.content, t.id);
       largest = std::max(largest, a["id"].get<int64_t>());
     }
   m.id_to_token.assign(size_t(largest + 1), "");
   for (const auto& [token, id] : m.vocab) m.id_to_token[size_t(id)] = token;
-  for (const auto& [token, id] : m.added) m.id_to_token[size_t(id)] = token;
+  for (const auto* list : {&m.added_raw, &m.added_normalized})
+    for (const auto& t : *list) m.id_to_token[size_t(t.id)] = t.content;
 
   // Post-processor: the BOS of a TemplateProcessing; ByteLevel changes no id.
   if (j.contains("post_processor") && !j["post_processor"].is_null()) {
@@ -543,11 +536,11 @@ BpeTokenizer::BpeTokenizer(BpeTokenizer&&) noexcept = default;
 
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const { return encode_with_ends(text).ids; }
 
-BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) const {
+TokenSpans BpeTokenizer::encode_with_ends(const std::string& text) const {
   const Impl& m = *impl_;
   const size_t bad = first_invalid_utf8(text);
   HYFT_CHECK(bad == std::string::npos, "the text to encode is not valid UTF-8 (byte ", bad + 1, ")");
-  Encoding out;
+  TokenSpans out;
   auto push = [&](int64_t id, size_t end) {
     out.ids.push_back(id);
     out.ends.push_back(end);
@@ -556,7 +549,7 @@ BpeTokenizer::Encoding BpeTokenizer::encode_with_ends(const std::string& text) c
   // pre-tokenizers, BPE; token ends mapped back to the input through the alignment.
   auto encode_section = [&](const AlignedText& section) {
     const AlignedText a = normalize(m.metaspace, section);
-    for (const auto& piece : m.pre_tokenize(a.s, 0)) {
+    for (const auto& piece : m.pre_tokenize(a.s)) {
       // In a mapped piece each character stands for one byte of a.s (less a prefix
       // space a.s does not have); in an unmapped piece bytes are bytes.
       size_t covered = 0, chars = 0;  // bytes and characters of piece.s so far
@@ -612,8 +605,9 @@ std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
 int64_t BpeTokenizer::vocab_size() const { return int64_t(impl_->id_to_token.size()); }
 
 std::optional<int64_t> BpeTokenizer::token_id(const std::string& token) const {
-  for (const auto& [content, id] : impl_->added)
-    if (content == token) return id;
+  for (const auto* list : {&impl_->added_raw, &impl_->added_normalized})
+    for (const auto& t : *list)
+      if (t.content == token) return t.id;
   const auto it = impl_->vocab.find(token);
   return it == impl_->vocab.end() ? std::nullopt : std::optional<int64_t>(it->second);
 }

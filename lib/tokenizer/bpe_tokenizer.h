@@ -17,6 +17,8 @@
 // BOS/EOS are the caller's business, as with SentencePiece (bos_id()).
 #pragma once
 
+#include "tokenizer/token_spans.h"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -39,11 +41,7 @@ class BpeTokenizer {
   // Text (valid UTF-8) -> ids, without the post-processor's special tokens.
   std::vector<int64_t> encode(const std::string& text) const;
   // The same ids with, for each, the byte offset in `text` where it ends.
-  struct Encoding {
-    std::vector<int64_t> ids;
-    std::vector<size_t> ends;
-  };
-  Encoding encode_with_ends(const std::string& text) const;
+  TokenSpans encode_with_ends(const std::string& text) const;
   // The vocabulary entry of `id` (byte-level characters), or the added token's text.
   std::string token(int64_t id) const;
   std::string decode(const std::vector<int64_t>& ids) const;

@@ -134,12 +134,21 @@ void read_normalizer(const nlohmann::json& n, const std::string& where, std::vec
   }
 }
 
-void metaspace_steps(const nlohmann::json& p, const std::string& where, std::vector<NormalizerStep>& out) {
-  const std::string replacement = p.value("replacement", std::string("\xE2\x96\x81"));
+namespace {
+// A Metaspace pre-tokenizer's or decoder's prepend_scheme: always, first or never
+// (older files say add_prefix_space instead).
+std::string metaspace_scheme(const nlohmann::json& p, const std::string& where) {
   std::string scheme = p.value("prepend_scheme", std::string());
-  if (scheme.empty()) scheme = p.value("add_prefix_space", true) ? "always" : "never";  // older files
+  if (scheme.empty()) scheme = p.value("add_prefix_space", true) ? "always" : "never";
   HYFT_CHECK(scheme == "always" || scheme == "first" || scheme == "never", where, ": Metaspace prepend_scheme '",
              scheme, "' is not always, first or never");
+  return scheme;
+}
+}  // namespace
+
+void metaspace_steps(const nlohmann::json& p, const std::string& where, std::vector<NormalizerStep>& out) {
+  const std::string replacement = p.value("replacement", std::string("\xE2\x96\x81"));
+  const std::string scheme = metaspace_scheme(p, where);
   out.push_back({NormalizerStep::Kind::Replace, " ", replacement});
   if (scheme != "never") out.push_back({NormalizerStep::Kind::Prepend, "", replacement, scheme == "first", true});
 }
@@ -186,9 +195,7 @@ void read_decoder(const nlohmann::json& d, const std::string& where, std::vector
   } else if (type == "Metaspace") {
     DecoderStep s{K::Metaspace};
     s.content = d.value("replacement", std::string("\xE2\x96\x81"));
-    std::string scheme = d.value("prepend_scheme", std::string());
-    if (scheme.empty()) scheme = d.value("add_prefix_space", true) ? "always" : "never";
-    s.first_space = scheme != "never";
+    s.first_space = metaspace_scheme(d, where) != "never";
     out.push_back(s);
   } else {
     fail(where, ": decoder '", type, "' is not supported (ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace "
@@ -246,11 +253,6 @@ std::string lossy_utf8(const std::string& s) {
   return out;
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  if (from.empty()) return s;
-  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
-  return s;
-}
 
 }  // namespace
 

@@ -46,7 +46,7 @@ AlignedText normalize(const std::vector<NormalizerStep>& steps, AlignedText text
 
 struct DecoderStep {
   enum class Kind { ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace } kind;
-  std::string pattern, content;  // Replace; Strip's content; Metaspace's replacement
+  std::string pattern = {}, content = {};  // Replace; Strip's content; Metaspace's replacement
   size_t start = 0, stop = 0;    // Strip
   bool first_space = false;      // Metaspace: drop the first token's leading space
 };

@@ -66,10 +66,7 @@ Tokenizer::Spans Tokenizer::encode_spans(const std::string& text, bool starts_in
 }
 
 Tokenizer::Spans Tokenizer::encode_pieces(const std::string& text, bool starts_input) const {
-  if (bpe_) {  // byte-level: no dummy prefix either way
-    auto e = bpe_->encode_with_ends(text);
-    return {std::move(e.ids), std::move(e.ends)};
-  }
+  if (bpe_) return bpe_->encode_with_ends(text);  // no dummy prefix either way
   // Without the prefix: encode "<unk>" + text and drop the pieces of "<unk>", as
   // transformers' slow Llama tokenizer does; the text then starts mid-input.
   const std::string lead = starts_input ? "" : sp_->IdToPiece(sp_->unk_id());
@@ -126,7 +123,7 @@ std::string Tokenizer::piece(int64_t id) const {
   if (id >= piece_count()) {
     HYFT_CHECK(id - piece_count() < int64_t(added_.size()), path_, ": id ", id, " is outside the vocabulary (",
                vocab_size(), " tokens)");
-    return added_[size_t(id - piece_count())].first;
+    return added_[size_t(id - piece_count())].content;
   }
   if (bpe_) return bpe_->token(id);
   return sp_->IdToPiece(static_cast<int>(id));
@@ -138,9 +135,9 @@ int64_t Tokenizer::add_special_tokens(const std::vector<std::string>& texts) {
     HYFT_CHECK(!t.empty(), "an added token cannot be empty");
     bool known = bpe_ ? bpe_->token_id(t).has_value()
                       : sp_->PieceToId(t) != sp_->unk_id() || t == sp_->IdToPiece(sp_->unk_id());
-    for (const auto& a : added_) known |= a.first == t;
+    for (const auto& a : added_) known |= a.content == t;
     if (known) continue;
-    added_.emplace_back(t, vocab_size());
+    added_.push_back({t, vocab_size()});
     ++added;
   }
   return added;
@@ -167,16 +164,14 @@ void Tokenizer::set_special_ids(std::optional<int64_t> bos, std::optional<int64_
 }
 
 std::optional<int64_t> Tokenizer::token_id(const std::string& token) const {
-  for (const auto& [text, id] : added_)
-    if (text == token) return id;
+  for (const auto& a : added_)
+    if (a.content == token) return a.id;
   if (bpe_) return bpe_->token_id(token);
   const int id = sp_->PieceToId(token);
   if (id == sp_->unk_id() && token != sp_->IdToPiece(sp_->unk_id())) return std::nullopt;
   return id;
 }
 
-namespace {
-// A special token of tokenizer_config.json: a string, or {"content": ...}.
 std::optional<std::string> special_token(const nlohmann::json& config, const char* key) {
   if (!config.contains(key)) return std::nullopt;
   const auto& v = config[key];
@@ -184,7 +179,6 @@ std::optional<std::string> special_token(const nlohmann::json& config, const cha
   if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
   return std::nullopt;
 }
-}  // namespace
 
 Tokenizer load_tokenizer(const std::string& model_dir, const std::string& explicit_path) {
   if (!explicit_path.empty()) return Tokenizer(explicit_path);

@@ -5,6 +5,11 @@
 // model on a corpus. Everything that tokenizes goes through this one class.
 #pragma once
 
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/token_spans.h"
+
+#include <nlohmann/json_fwd.hpp>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,10 +42,7 @@ class Tokenizer {
   // input, and SentencePiece's "▁" prefix is added as encode() adds it; false:
   // the text follows a special token, and no prefix is added, as transformers'
   // Llama tokenizers (legacy=false) encode the text after a special token.
-  struct Spans {
-    std::vector<int64_t> ids;
-    std::vector<size_t> ends;
-  };
+  using Spans = TokenSpans;
   // Added tokens in the text are matched first (exactly, leftmost, longest) and
   // become their ids; the text between them is encoded as above, the text after
   // one without the prefix (as after any special token).
@@ -54,8 +56,8 @@ class Tokenizer {
   // vocab_size() on, in order; a text that already is a piece (or an added
   // token) keeps its id. Returns how many were new.
   int64_t add_special_tokens(const std::vector<std::string>& texts);
-  // The added tokens, (text, id) in id order.
-  const std::vector<std::pair<std::string, int64_t>>& added_tokens() const { return added_; }
+  // The added tokens (content, id), in id order.
+  const std::vector<AddedToken>& added_tokens() const { return added_; }
   // The SentencePiece vocabulary alone (ids below it are pieces).
   int64_t piece_count() const;
 
@@ -76,7 +78,7 @@ class Tokenizer {
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;  // one of these two
   std::unique_ptr<BpeTokenizer> bpe_;
   std::optional<int64_t> bos_, eos_;  // BPE: from tokenizer_config.json / the post-processor
-  std::vector<std::pair<std::string, int64_t>> added_;
+  std::vector<AddedToken> added_;
 };
 
 // The tokenizer of a model folder (its tokenizer.model, else its tokenizer.json with
@@ -91,6 +93,10 @@ std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_dir, const st
 // The tokens `tokenizer_config.json` in `folder` adds beyond `piece_count` (ids from
 // piece_count on, contiguous), in id order; none when the file is not there.
 std::vector<std::string> read_added_tokens(const std::string& folder, int64_t piece_count);
+
+// A special token of a tokenizer_config.json object (`key` such as "bos_token"): a
+// string, or {"content": ...}; nullopt when absent or of another shape.
+std::optional<std::string> special_token(const nlohmann::json& config, const char* key);
 
 // A tokenizer whose ids would overflow the model's embedding is a UserError.
 void check_fits_model(const Tokenizer& tok, int64_t model_vocab_size);
