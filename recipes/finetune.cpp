@@ -6,17 +6,20 @@
 #include "common/interrupt.h"
 #include "common/runtime.h"
 #include "common/strings.h"
+#include "distributed/communicator.h"
 #include "io/remove_tree.h"
 #include "io/model_folder_writer.h"
 #include "recipes/hf_files.h"
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 
 namespace hyft::recipes {
@@ -46,16 +49,26 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
       {"max_steps", t.max_steps}, {"packing", t.packing}, {"sampling", data::sampling_name(t.sampling.kind)},
       {"balance_power", t.sampling.balance_power}, {"loss_scale_init", t.scaler.init_scale},
       {"eval_every", t.eval_every}, {"save_every", t.save_every}, {"keep_last", t.keep_last},
-      {"log_every", t.log_every}, {"output", t.output_dir}};
+      {"log_every", t.log_every}, {"output", t.output_dir}, {"processes", t.sampling.world}};
   return j;
 }
 
 std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now) {
   static const std::set<std::string> harmless = {"log_every", "save_every", "keep_last", "eval_every", "eval",
                                                  "output", "device", "grad_checkpointing"};
+  // The batch of a step is micro_batch x grad_accum x processes examples (or rows):
+  // another split of the same batch (another number of GPUs) computes the same.
+  static const std::set<std::string> batch_split = {"micro_batch", "grad_accum", "processes"};
+  auto global_batch = [](const nlohmann::json& c) {
+    auto get = [&](const char* k) { return c.contains(k) && c[k].is_number_integer() ? c[k].get<int64_t>() : 1; };
+    return get("micro_batch") * get("grad_accum") * get("processes");
+  };
   std::vector<std::string> out;
+  if (global_batch(saved) != global_batch(now))
+    out.push_back("batch (micro_batch x grad_accum x processes): " + std::to_string(global_batch(saved)) + " -> " +
+                  std::to_string(global_batch(now)));
   for (const auto& [key, value] : now.items()) {
-    if (harmless.count(key)) continue;
+    if (harmless.count(key) || batch_split.count(key)) continue;
     const nlohmann::json before = saved.contains(key) ? saved[key] : nlohmann::json("(not recorded)");
     const bool same = before == value || (before.is_number() && value.is_number() &&
                                           before.get<double>() == value.get<double>());
@@ -66,16 +79,17 @@ std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlo
 
 namespace {
 
-// A fresh run may not start in a folder that holds another run's results.
-void claim_output_folder(const FinetuneOptions& o) {
+// A fresh run may not start in a folder that holds another run's results. Every
+// rank checks (so all refuse alike); only `change` (rank 0) removes anything.
+void claim_output_folder(const FinetuneOptions& o, bool change) {
   const fs::path out(o.trainer.output_dir);
   std::error_code ec;
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
     fail("--output ", out.string(), ": is a file, not a folder; choose a folder for the run");
   if (!fs::is_directory(out, ec)) return;
   // What interrupted writes of earlier runs left behind (checkpoints, adapters).
-  const int64_t stale = io::remove_stale_temporaries(out.string()) +
-                        io::remove_stale_temporaries((out / "checkpoints").string());
+  const int64_t stale = !change ? 0 : io::remove_stale_temporaries(out.string()) +
+                                       io::remove_stale_temporaries((out / "checkpoints").string());
   if (stale) std::printf("removed %lld unfinished folder(s) left by interrupted runs\n", static_cast<long long>(stale));
   if (!o.trainer.resume.empty()) return;
   std::vector<fs::path> found;
@@ -92,8 +106,29 @@ void claim_output_folder(const FinetuneOptions& o) {
     fail("--output ", out.string(), ": holds another run (", what, "); continue it with --resume, choose a new "
          "--output, or pass --overwrite to clear it first");
   }
+  if (!change) return;
   for (const auto& p : found) io::remove_tree(p.string());
   std::printf("cleared %s (--overwrite)\n", out.string().c_str());
+}
+
+// Several processes (torchrun, Slurm): each takes the GPU of its local rank (or
+// the CPU) and joins the others; rank 0 alone prints. nullptr for one process.
+std::unique_ptr<dist::Communicator> join_processes(FinetuneOptions& o) {
+  const dist::LaunchEnv env = dist::launch_env();
+  if (!env.distributed()) return nullptr;
+  const std::string& d = o.model.device;
+  HYFT_CHECK(d == "auto" || d == "cuda" || d == "cpu", "--device ", d, ": with several processes each one takes "
+             "the GPU of its LOCAL_RANK; pass --device cuda (or auto, or cpu)");
+  if (d != "cpu" && (d == "cuda" || parse_device("auto").is_cuda())) o.model.device = "cuda:" + std::to_string(env.local_rank);
+  else o.model.device = "cpu";
+  if (env.rank > 0 && !std::freopen("/dev/null", "w", stdout)) std::perror("hyft: rank > 0: stdout");
+  auto comm = std::make_unique<dist::Communicator>(env, parse_device(o.model.device),
+                                                   std::chrono::seconds(o.dist_timeout_s));
+  std::printf("%d processes (%s, launched by %s); rank 0 on %s writes the outputs\n", env.world,
+              comm->backend_name(), env.launcher.c_str(), o.model.device.c_str());
+  o.trainer.sampling.rank = env.rank;
+  o.trainer.sampling.world = env.world;
+  return comm;
 }
 
 // --add-special-tokens: the tokenizer learns the new tokens and the vocabulary grows
@@ -131,10 +166,12 @@ void add_tokens(FinetuneOptions& o, tokenizer::Tokenizer* tok, model::LlamaForCa
 
 int run_finetune(FinetuneOptions o) {
   HYFT_CHECK(!o.trainer.output_dir.empty(), "hyft finetune: --output is required");
-  claim_output_folder(o);
+  const auto comm = join_processes(o);
+  claim_output_folder(o, !comm || comm->is_main());
+  if (comm) comm->barrier();  // every rank has looked before rank 0 writes
   HYFT_CHECK(o.eval_file.empty() || o.eval_split == 0.0, "give --eval FILE or --eval-split, not both");
   validate(o.lora, "LoRA settings");
-  o.trainer.config = resolved_config(o);
+  o.trainer.config = resolved_config(o);  // after join_processes: the number of processes is in it
   at::manual_seed(o.seed);
   o.trainer.sampling.seed = o.seed;
   model::LoadOptions load = load_options(o.model);
@@ -236,7 +273,7 @@ int run_finetune(FinetuneOptions o) {
                "\nresume with the checkpoint's settings, or pass --accept-changes to continue with the new ones");
     std::printf("resuming with changed settings (--accept-changes):%s\n", list.c_str());
   };
-  train::Trainer trainer(*model, std::move(trainable), train, held_out, o.trainer, hooks);
+  train::Trainer trainer(*model, std::move(trainable), train, held_out, o.trainer, hooks, comm.get());
   const auto result = trainer.run();
   if (result.exit_code == 0 && result.steps > result.start_step)
     std::printf("done: %lld steps, final loss %.4f; written to %s/%s\n", static_cast<long long>(result.steps),

@@ -30,6 +30,7 @@ struct FinetuneOptions {
   uint64_t seed = 42;  // sampling, dropout, LoRA initialisation, the held-out split
   bool overwrite = false;       // clear an output folder that holds another run
   bool accept_changes = false;  // resume although settings differ from the checkpoint's (logged)
+  int64_t dist_timeout_s = 600;  // several processes: the rendezvous and each collective give up after this
   train::TrainerOptions trainer;  // precision and device come from `model`
 };
 
@@ -38,7 +39,8 @@ nlohmann::json resolved_config(const FinetuneOptions& options);
 
 // The settings of `now` that differ from `saved` and change what training
 // computes ("lr: 0.003 -> 0.5"); logging, saving and evaluation cadence, the
-// output path and the device are not among them.
+// output path and the device are not among them, nor how a step's batch is split
+// into micro-batches, accumulation and processes, as long as its size stays.
 std::vector<std::string> changed_settings(const nlohmann::json& saved, const nlohmann::json& now);
 
 // Runs the whole recipe; returns the exit code (0, or 130/143 after a signal).

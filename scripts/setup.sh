@@ -18,7 +18,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # 1. System packages ---------------------------------------------------------
 apt_pkgs=(build-essential cmake ninja-build ccache pkg-config python3-venv
           libsentencepiece-dev sentencepiece nlohmann-json3-dev libcxxopts-dev
-          catch2 libyaml-cpp-dev libpcre2-dev libicu-dev)
+          catch2 libyaml-cpp-dev libpcre2-dev libicu-dev libgloo-dev)
 if [ "${HYFT_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${apt_pkgs[@]}"; do

@@ -77,6 +77,8 @@ int finetune_command(int argc, char** argv) {
   opts.optional_implicit("training", "resume", "continue from the latest checkpoint, or from PATH", t.resume,
                          "latest");
   opts.value("training", "log-every", "progress line every N steps", t.log_every);
+  opts.value("training", "dist-timeout", "several processes (torchrun): seconds before a rank that does not answer "
+             "(dead or hung) stops the others with an error", o.dist_timeout_s);
   opts.flag("training", "overwrite", "clear an --output folder that holds another run before starting", o.overwrite);
   opts.flag("training", "accept-changes", "resume although settings differ from the checkpoint's (they are listed)",
             o.accept_changes);
@@ -98,6 +100,7 @@ int finetune_command(int argc, char** argv) {
   opts.at_least<int64_t>("keep-last", t.keep_last, 0, "0 = keep every checkpoint");
   opts.at_least<int64_t>("eval-every", t.eval_every, 0, "0 = only at the end");
   opts.at_least<int64_t>("log-every", t.log_every, 1);
+  opts.at_least<int64_t>("dist-timeout", o.dist_timeout_s, 1);
   opts.within("eval-split", o.eval_split, 0.0, 1.0, false, "0 = none");
   opts.within("balance-power", t.sampling.balance_power, 0.0, 1.0, true);
   opts.above<double>("loss-scale-init", t.scaler.init_scale, 0.0);

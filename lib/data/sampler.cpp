@@ -60,16 +60,18 @@ Sampler::Sampler(const std::vector<Example>& examples, const SamplerOptions& opt
   double acc = 0;
   for (size_t i = 0; i < probs_.size(); ++i) cumulative_[i] = acc += probs_[i];
   cumulative_.back() = 1.0;
+  state_.position = options.rank;
 }
 
 int64_t Sampler::epoch_length() const {
-  const int64_t n = int64_t(probs_.size());
-  return (n - options_.rank + options_.world - 1) / options_.world;
+  return (int64_t(probs_.size()) + options_.world - 1) / options_.world;
 }
 
-void Sampler::build_epoch() {
+double Sampler::epoch() const { return double(state_.position) / double(probs_.size()); }
+
+void Sampler::build_epoch(int64_t epoch) {
   const size_t n = probs_.size();
-  const uint64_t stream = uint64_t(state_.epoch) + 1;
+  const uint64_t stream = uint64_t(epoch) + 1;
   if (options_.kind == SamplingKind::Uniform) {
     epoch_order_ = permutation(n, options_.seed, stream);
   } else {
@@ -78,24 +80,46 @@ void Sampler::build_epoch() {
     for (auto& idx : epoch_order_)
       idx = size_t(std::upper_bound(cumulative_.begin(), cumulative_.end(), rng.uniform()) - cumulative_.begin());
   }
-  built_epoch_ = state_.epoch;
+  built_epoch_ = epoch;
+}
+
+int64_t Sampler::index_at(int64_t position) {
+  const int64_t n = int64_t(probs_.size());
+  if (built_epoch_ != position / n) build_epoch(position / n);
+  return int64_t(std::min(epoch_order_[size_t(position % n)], probs_.size() - 1));
 }
 
 int64_t Sampler::next() {
-  if (state_.offset >= epoch_length()) {
-    ++state_.epoch;
-    state_.offset = 0;
-  }
-  if (built_epoch_ != state_.epoch) build_epoch();
-  const size_t pos = size_t(options_.rank + state_.offset * options_.world);
-  ++state_.offset;
-  return int64_t(std::min(epoch_order_[pos], probs_.size() - 1));
+  const int64_t idx = index_at(state_.position);
+  state_.position += options_.world;
+  return idx;
 }
 
 void Sampler::restore(const SamplerState& state) {
-  HYFT_CHECK(state.epoch >= 0 && state.offset >= 0 && state.offset <= epoch_length(),
-             "sampler state (epoch ", state.epoch, ", offset ", state.offset, ") does not fit this dataset");
+  HYFT_CHECK(state.position >= 0, "sampler position ", state.position, " is negative");
   state_ = state;
+}
+
+std::vector<RankDraws> reshard_draws(const std::vector<RankDraws>& saved, int64_t world,
+                                     const std::function<int64_t(int64_t)>& index_at) {
+  HYFT_CHECK(!saved.empty() && world >= 1, "bad sampler state: ", saved.size(), " ranks saved");
+  const int64_t old_world = int64_t(saved.size());
+  if (old_world == world) return saved;
+  int64_t first = saved[0].position, furthest = saved[0].position;
+  for (const auto& r : saved) first = std::min(first, r.position), furthest = std::max(furthest, r.position);
+  // In step: no rank has consumed a position at or past the lowest next position.
+  bool in_step = true;
+  for (const auto& r : saved) in_step = in_step && r.position - old_world < first;
+  const int64_t base = in_step ? first : furthest;
+  std::vector<int64_t> waiting;
+  for (const auto& r : saved) waiting.insert(waiting.end(), r.pending.begin(), r.pending.end());
+  if (!in_step)
+    for (const auto& r : saved)
+      for (int64_t p = r.position; p < furthest; p += old_world) waiting.push_back(index_at(p));
+  std::vector<RankDraws> out(static_cast<size_t>(world));
+  for (int64_t k = 0; k < world; ++k) out[size_t(k)].position = base + k;
+  for (size_t i = 0; i < waiting.size(); ++i) out[i % size_t(world)].pending.push_back(waiting[i]);
+  return out;
 }
 
 }  // namespace hyft::data

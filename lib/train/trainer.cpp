@@ -5,6 +5,8 @@
 #include "common/interrupt.h"
 #include "data/batch.h"
 #include "data/packing.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_reducer.h"
 #include "eval/evaluate.h"
 #include "io/atomic_file.h"
 #include "model/causal_lm_loss.h"
@@ -24,6 +26,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <thread>
 
 namespace hyft::train {
 
@@ -62,7 +66,7 @@ std::string hms(double seconds) {
 
 Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable,
                  const data::Dataset& train, const std::vector<data::Example>& eval, TrainerOptions options,
-                 TrainerHooks hooks)
+                 TrainerHooks hooks, dist::Communicator* comm)
     : model_(model),
       train_(train.examples),
       row_len_(train.max_seq_len),
@@ -71,8 +75,21 @@ Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter>
       hooks_(std::move(hooks)),
       optimizer_(std::move(trainable), o_.adamw),
       scaler_(o_.scaler, o_.device),
-      sampler_(train.examples, o_.sampling) {
+      sampler_(train.examples, o_.sampling),
+      comm_(comm && comm->world() > 1 ? comm : nullptr) {
   HYFT_CHECK(o_.micro_batch > 0 && o_.grad_accum > 0, "--micro-batch and --grad-accum must be positive");
+  TORCH_INTERNAL_ASSERT(!comm_ || (o_.sampling.rank == comm_->rank() && o_.sampling.world == comm_->world()),
+                        "trainer: the sampler's rank and world must be the communicator's");
+  if (comm_) {
+    // Every rank starts from rank 0's weights, then sums gradients with the others.
+    std::vector<at::Tensor> params;
+    for (const auto& p : optimizer_.parameters()) params.push_back(p.param);
+    {
+      at::NoGradGuard no_grad;
+      comm_->broadcast(params);
+    }
+    reducer_ = std::make_unique<dist::GradientReducer>(*comm_, params);
+  }
   const int64_t per_step = o_.micro_batch * o_.grad_accum;
   if (o_.max_steps > 0) {
     total_steps_ = o_.max_steps;
@@ -94,6 +111,10 @@ Trainer::Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter>
                                                                    : layer.forward(x, ctx);
     };
 }
+
+Trainer::~Trainer() = default;
+
+bool Trainer::is_main() const { return !comm_ || comm_->is_main(); }
 
 std::vector<const data::Example*> Trainer::draw_examples(int64_t count) {
   std::vector<const data::Example*> out;
@@ -140,10 +161,12 @@ StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
     targets += batches.back().targets;
   }
   StepStats st;
+  if (comm_) targets = int64_t(comm_->sum({double(targets)})[0]);  // the global batch's targets
   const double denom = double(std::max<int64_t>(1, targets));
   const bool fp16 = o_.precision == at::kHalf;
   double nll_sum = 0.0;
   for (auto& b : batches) {
+    if (reducer_) reducer_->begin_micro_batch(&b == &batches.back());
     at::Tensor nll;
     {
       AutocastGuard autocast(o_.device.type(), o_.precision);
@@ -156,6 +179,12 @@ StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
     if (phases) mark(&phases->backward_ms);
     nll_sum += nll.item<double>();
     st.tokens += b.tokens;
+  }
+  if (reducer_) {
+    reducer_->finish();  // every rank now holds the summed gradients
+    const auto sums = comm_->sum({nll_sum, double(st.tokens)});
+    nll_sum = sums[0];
+    st.tokens = int64_t(sums[1]);
   }
   st.loss = nll_sum / denom;
   st.lr = learning_rate(o_.schedule, o_.adamw.lr, step, o_.warmup_steps, total_steps_);
@@ -189,7 +218,8 @@ StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
                 : std::string("No checkpoint was saved before the failure")));
     }
   }
-  optimizer_.zero_grad();
+  if (reducer_) reducer_->zero();  // the gradients stay views into the buckets
+  else optimizer_.zero_grad();
   if (fp16) scaler_.update();
   if (phases) mark(&phases->optimizer_ms);
   return st;
@@ -199,27 +229,62 @@ double Trainer::evaluate_held_out() {
   AutocastGuard autocast(o_.device.type(), o_.precision);
   eval::EvalOptions eo;
   eo.micro_batch = o_.micro_batch;
-  return eval::evaluate(model_, eval_, eo).loss;
+  if (!comm_) return eval::evaluate(model_, eval_, eo).loss;
+  std::vector<data::Example> share;  // every world-th example, from this rank's
+  for (size_t i = size_t(comm_->rank()); i < eval_.size(); i += size_t(comm_->world())) share.push_back(eval_[i]);
+  const auto r = share.empty() ? eval::EvalResult() : eval::evaluate(model_, share, eo);
+  const auto sums = comm_->sum({r.tokens ? r.loss * double(r.tokens) : 0.0, double(r.tokens)});
+  return sums[1] > 0 ? sums[0] / sums[1] : std::nan("");
+}
+
+// What each rank keeps of its own: where it is in the draws, what it drew but has
+// not placed, its random generators.
+nlohmann::json Trainer::rank_state() const {
+  auto bytes = [](const at::Tensor& t) {
+    const at::Tensor c = t.contiguous().to(at::kByte);
+    return nlohmann::json::binary(std::vector<uint8_t>(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel()));
+  };
+  nlohmann::json j = {{"position", sampler_.state().position}, {"pending", pending_},
+                      {"rng_cpu", bytes(get_rng_state(at::kCPU))}};
+  if (o_.device.is_cuda()) j["rng_cuda"] = bytes(get_rng_state(o_.device));
+  return j;
 }
 
 void Trainer::save(int64_t step, double best_eval) {
-  CheckpointData c;
-  c.step = step;
-  for (const auto& p : optimizer_.parameters()) c.trainable.emplace_back(p.name, p.param.detach());
-  c.optimizer = optimizer_.state();
-  c.rng.emplace_back("cpu", get_rng_state(at::kCPU));
-  if (o_.device.is_cuda()) c.rng.emplace_back("cuda", get_rng_state(o_.device));
-  const auto sampler = sampler_.state();
-  c.state = {{"sampler_epoch", sampler.epoch},
-             {"sampler_offset", sampler.offset},
-             {"pending", pending_},
-             {"scaler", scaler_.state()},
-             {"best_eval_loss", std::isnan(best_eval) ? nlohmann::json(nullptr) : nlohmann::json(best_eval)},
-             {"consecutive_nonfinite", consecutive_nonfinite_},
-             {"tokens_seen", tokens_seen_}};
-  c.config = o_.config;
-  save_checkpoint(o_.output_dir, c, [&](const std::string& dir) { hooks_.save(dir + "/" + hooks_.final_name); },
-                  o_.keep_last);
+  std::vector<nlohmann::json> ranks{rank_state()};
+  if (comm_) {  // rank 0 writes what every rank keeps
+    const auto all = comm_->all_gather_bytes("checkpoint/" + std::to_string(exchanges_++),
+                                             nlohmann::json::to_cbor(ranks[0]));
+    ranks.clear();
+    for (const auto& b : all) ranks.push_back(nlohmann::json::from_cbor(b));
+  }
+  if (is_main()) {
+    CheckpointData c;
+    c.step = step;
+    for (const auto& p : optimizer_.parameters()) c.trainable.emplace_back(p.name, p.param.detach());
+    c.optimizer = optimizer_.state();
+    nlohmann::json draws = nlohmann::json::array();
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      const std::string suffix = r == 0 ? "" : ".rank" + std::to_string(r);
+      for (const char* kind : {"cpu", "cuda"}) {
+        const std::string key = std::string("rng_") + kind;
+        if (!ranks[r].contains(key)) continue;
+        auto bytes = ranks[r][key].get_binary();
+        c.rng.emplace_back(kind + suffix, at::tensor(std::vector<uint8_t>(bytes.begin(), bytes.end()), at::kByte));
+      }
+      draws.push_back({{"position", ranks[r]["position"]}, {"pending", ranks[r]["pending"]}});
+    }
+    c.state = {{"world", ranks.size()},
+               {"ranks", draws},
+               {"scaler", scaler_.state()},
+               {"best_eval_loss", std::isnan(best_eval) ? nlohmann::json(nullptr) : nlohmann::json(best_eval)},
+               {"consecutive_nonfinite", consecutive_nonfinite_},
+               {"tokens_seen", tokens_seen_}};
+    c.config = o_.config;
+    save_checkpoint(o_.output_dir, c, [&](const std::string& dir) { hooks_.save(dir + "/" + hooks_.final_name); },
+                    o_.keep_last);
+  }
+  if (comm_) comm_->barrier();  // no rank goes on (or exits) before the checkpoint is whole
 }
 
 int64_t Trainer::restore(const std::string& dir, double& best_eval) {
@@ -233,14 +298,35 @@ int64_t Trainer::restore(const std::string& dir, double& best_eval) {
     p.param.copy_(it->second);
   }
   optimizer_.load_state(c.optimizer, dir);
-  set_rng_state(at::kCPU, c.rng.at("cpu"));
-  if (o_.device.is_cuda() && c.rng.count("cuda")) set_rng_state(o_.device, c.rng.at("cuda"));
   const auto& s = c.state;
-  sampler_.restore({s.at("sampler_epoch").get<int64_t>(), s.at("sampler_offset").get<int64_t>()});
-  pending_.clear();
-  const auto& pending = s.at("pending");
-  if (pending.is_array()) pending_ = pending.get<std::vector<int64_t>>();
-  else if (pending.get<int64_t>() >= 0) pending_.push_back(pending.get<int64_t>());  // one example (older checkpoints)
+  // Each rank's draws; a checkpoint of another number of ranks is re-dealt.
+  std::vector<data::RankDraws> saved;
+  if (s.contains("ranks")) {
+    for (const auto& r : s.at("ranks")) saved.push_back({r.at("position"), r.at("pending")});
+  } else {  // one rank, saved as (epoch, offset) with one waiting example or a list
+    data::RankDraws d;
+    d.position = s.at("sampler_epoch").get<int64_t>() * int64_t(train_.size()) + s.at("sampler_offset").get<int64_t>();
+    const auto& pending = s.at("pending");
+    if (pending.is_array()) d.pending = pending.get<std::vector<int64_t>>();
+    else if (pending.get<int64_t>() >= 0) d.pending.push_back(pending.get<int64_t>());
+    saved.push_back(d);
+  }
+  const int64_t world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
+  const auto draws = data::reshard_draws(saved, world, [&](int64_t p) { return sampler_.index_at(p); });
+  sampler_.restore({draws[size_t(rank)].position});
+  pending_ = draws[size_t(rank)].pending;
+  // Generators: this rank's own when the world is the same, else rank 0's for rank
+  // 0 and fresh streams (from the seed, rank and step) for the others.
+  const std::string suffix = rank == 0 ? "" : ".rank" + std::to_string(rank);
+  if (int64_t(saved.size()) == world || rank == 0) {
+    set_rng_state(at::kCPU, c.rng.at("cpu" + suffix));
+    if (o_.device.is_cuda() && c.rng.count("cuda" + suffix)) set_rng_state(o_.device, c.rng.at("cuda" + suffix));
+  } else {
+    at::manual_seed(o_.sampling.seed + uint64_t(rank) * 1000003u + uint64_t(c.step));
+  }
+  if (int64_t(saved.size()) != world && is_main())
+    std::printf("resuming a run saved by %zu process(es) with %lld: the draws continue where they stopped\n",
+                saved.size(), static_cast<long long>(world));
   scaler_.load_state(s.at("scaler").get<std::vector<double>>());
   consecutive_nonfinite_ = s.at("consecutive_nonfinite").get<int64_t>();
   tokens_seen_ = s.value("tokens_seen", int64_t(0));
@@ -250,6 +336,7 @@ int64_t Trainer::restore(const std::string& dir, double& best_eval) {
 
 TrainResult Trainer::run() {
   fs::create_directories(o_.output_dir);
+  const bool main = is_main();
   install_interrupt_handlers();  // already done by `hyft finetune`; here for library callers
   TrainResult result;
   double best_eval = std::nan("");
@@ -269,13 +356,26 @@ TrainResult Trainer::run() {
       std::printf("no checkpoint under %s/checkpoints; starting from the beginning\n", o_.output_dir.c_str());
     }
   }
-  if (start > 0) truncate_metrics(o_.output_dir + "/metrics.jsonl", start);
-  EventWriter events(o_.output_dir);
-  std::ofstream metrics(o_.output_dir + "/metrics.jsonl", std::ios::app);
-  const char* signal_at = std::getenv("HYFT_TEST_SIGNAL_AT_STEP");  // tests: raise SIGTERM after that step
-  std::printf("training %lld steps: micro-batch %lld x accumulation %lld, %s, %s, gradient checkpointing %s\n",
+  if (start > 0 && main) truncate_metrics(o_.output_dir + "/metrics.jsonl", start);
+  if (comm_) comm_->barrier();  // metrics.jsonl is whole before rank 0 appends to it
+  // Rank 0 alone writes the logs; the others' streams stay closed.
+  std::optional<EventWriter> events;
+  std::ofstream metrics;
+  if (main) {
+    events.emplace(o_.output_dir);
+    metrics.open(o_.output_dir + "/metrics.jsonl", std::ios::app);
+  }
+  // Tests: raise SIGTERM after that step (on the rank HYFT_TEST_SIGNAL_RANK only, when set).
+  const char* signal_at = std::getenv("HYFT_TEST_SIGNAL_AT_STEP");
+  const char* signal_rank = std::getenv("HYFT_TEST_SIGNAL_RANK");
+  if (signal_rank && std::atoi(signal_rank) != o_.sampling.rank) signal_at = nullptr;
+  const char* hang_at = std::getenv("HYFT_TEST_HANG_AT_STEP");  // tests: that rank stops answering
+  if (signal_rank && std::atoi(signal_rank) != o_.sampling.rank) hang_at = nullptr;
+  std::printf("training %lld steps: micro-batch %lld x accumulation %lld%s, %s, %s, gradient checkpointing %s\n",
               static_cast<long long>(total_steps_), static_cast<long long>(o_.micro_batch),
               static_cast<long long>(o_.grad_accum),
+              comm_ ? (" x " + std::to_string(comm_->world()) + " processes (" + comm_->backend_name() + ")").c_str()
+                    : "",
               o_.precision == at::kBFloat16 ? "bf16" : o_.precision == at::kHalf ? "fp16" : "fp32",
               o_.device.str().c_str(), checkpointing_name(o_.checkpointing));
   std::fflush(stdout);
@@ -286,7 +386,8 @@ TrainResult Trainer::run() {
   int64_t step = start, last_saved = start;
   result.start_step = result.steps = start;
   while (step < total_steps_) {
-    if (const int sig = interrupt_signal()) {  // between steps: the safe point
+    // Between steps, the safe point; a signal to any rank stops them all here.
+    if (const int sig = comm_ ? int(comm_->max(interrupt_signal())) : interrupt_signal()) {
       if (last_saved != step) save(step, best_eval);
       if (step > 0)
         std::printf("%s: saved a checkpoint at step %lld under %s/checkpoints; continue with --resume\n",
@@ -325,8 +426,7 @@ TrainResult Trainer::run() {
       if (o_.precision == at::kHalf) std::printf(" | scale %.0f", scaler_.scale());
       std::printf("\n");
       std::fflush(stdout);
-      const auto pos = sampler_.state();
-      const double epoch = double(pos.epoch) + double(pos.offset) / double(std::max<int64_t>(1, sampler_.epoch_length()));
+      const double epoch = sampler_.epoch();
       nlohmann::json m = {{"step", step}, {"epoch", epoch}, {"loss", st.loss}, {"lr", st.lr},
                           {"grad_norm", st.grad_norm}, {"tokens_per_s", tps}, {"tokens_seen", tokens_seen_},
                           {"elapsed_s", std::chrono::duration<double>(now - t0).count()}, {"skipped", st.skipped},
@@ -335,12 +435,14 @@ TrainResult Trainer::run() {
         m["loss_scale"] = scaler_.scale();
         m["skipped_steps"] = scaler_.skipped_steps();
       }
-      metrics << m.dump() << "\n" << std::flush;
-      events.scalar("train/loss", st.loss, step);
-      events.scalar("train/lr", st.lr, step);
-      events.scalar("train/grad_norm", st.grad_norm, step);
-      events.scalar("train/tokens_per_s", tps, step);
-      events.flush();
+      if (main) {
+        metrics << m.dump() << "\n" << std::flush;
+        events->scalar("train/loss", st.loss, step);
+        events->scalar("train/lr", st.lr, step);
+        events->scalar("train/grad_norm", st.grad_norm, step);
+        events->scalar("train/tokens_per_s", tps, step);
+        events->flush();
+      }
       window_tokens = 0;
       window_start = now;
     }
@@ -350,14 +452,16 @@ TrainResult Trainer::run() {
       std::printf("eval step %lld | loss %.4f | perplexity %.3f%s\n", (long long)step, loss, std::exp(loss),
                   best ? (" | best so far, kept in best-" + hooks_.final_name + "/").c_str() : "");
       std::fflush(stdout);
-      metrics << nlohmann::json({{"step", step}, {"eval_loss", loss}, {"eval_perplexity", std::exp(loss)}}).dump()
-              << "\n" << std::flush;
-      events.scalar("eval/loss", loss, step);
-      events.scalar("eval/perplexity", std::exp(loss), step);
-      events.flush();
+      if (main) {
+        metrics << nlohmann::json({{"step", step}, {"eval_loss", loss}, {"eval_perplexity", std::exp(loss)}}).dump()
+                << "\n" << std::flush;
+        events->scalar("eval/loss", loss, step);
+        events->scalar("eval/perplexity", std::exp(loss), step);
+        events->flush();
+      }
       if (best) {
         best_eval = loss;
-        hooks_.save(o_.output_dir + "/best-" + hooks_.final_name);
+        if (main) hooks_.save(o_.output_dir + "/best-" + hooks_.final_name);
       }
     }
     if (o_.save_every > 0 && step % o_.save_every == 0 && !last) {
@@ -369,10 +473,12 @@ TrainResult Trainer::run() {
       }
     }
     if (signal_at && std::atoll(signal_at) == step) std::raise(SIGTERM);
+    if (hang_at && std::atoll(hang_at) == step) std::this_thread::sleep_for(std::chrono::hours(1));
   }
   if (result.exit_code == 0) {
-    hooks_.save(o_.output_dir + "/" + hooks_.final_name);
+    if (main) hooks_.save(o_.output_dir + "/" + hooks_.final_name);
     if (o_.save_every > 0) save(step, best_eval);
+    if (comm_) comm_->barrier();  // every rank exits after the outputs are whole
   }
   return result;
 }

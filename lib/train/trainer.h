@@ -5,7 +5,11 @@
 // checkpoints, exact resume, SIGINT/SIGTERM, non-finite and out-of-memory stops,
 // progress, metrics.jsonl and TensorBoard events. What is trained and how it is
 // saved (a LoRA adapter, or every weight) is the recipe's business: it passes the
-// trainable parameters and a save function.
+// trainable parameters and a save function. Data parallel when given a
+// communicator: each rank draws its share of the global batch, gradients are
+// summed over the ranks during the last backward pass of a step, the loss is
+// normalised by the target tokens of all ranks, held-out evaluation is split
+// between them, and rank 0 alone writes files.
 #pragma once
 
 #include "data/dataset.h"
@@ -19,8 +23,14 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace hyft::dist {
+class Communicator;
+class GradientReducer;
+}  // namespace hyft::dist
 
 namespace hyft::train {
 
@@ -77,9 +87,12 @@ struct PhaseTimes {
 
 class Trainer {
  public:
-  // `train` and `eval` must outlive the trainer.
+  // `train`, `eval` and `comm` must outlive the trainer; `comm` (several
+  // processes) makes it data parallel: options.sampling's rank and world are its.
   Trainer(model::LlamaForCausalLMImpl& model, std::vector<NamedParameter> trainable, const data::Dataset& train,
-          const std::vector<data::Example>& eval, TrainerOptions options, TrainerHooks hooks);
+          const std::vector<data::Example>& eval, TrainerOptions options, TrainerHooks hooks,
+          dist::Communicator* comm = nullptr);
+  ~Trainer();
   // The whole run: steps, evaluation, checkpoints, resume, signals, logs.
   TrainResult run();
   // One optimizer step (0-based `step`) over micro-batches the sampler draws;
@@ -88,7 +101,9 @@ class Trainer {
 
  private:
   std::vector<data::Example const*> draw_examples(int64_t count);
+  bool is_main() const;  // the rank that writes files (the only one without a communicator)
   double evaluate_held_out();
+  nlohmann::json rank_state() const;
   void save(int64_t step, double best_eval);
   int64_t restore(const std::string& dir, double& best_eval);  // returns the checkpoint's step
 
@@ -104,6 +119,9 @@ class Trainer {
   std::vector<int64_t> pending_;  // packing: examples drawn but not yet placed, oldest first
   int64_t total_steps_ = 0, consecutive_nonfinite_ = 0;
   int64_t tokens_seen_ = 0;  // tokens of every step so far, resumed runs included
+  dist::Communicator* comm_ = nullptr;
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  int64_t exchanges_ = 0;  // numbers the store exchanges of checkpoints
 };
 
 }  // namespace hyft::train

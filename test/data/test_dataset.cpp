@@ -404,12 +404,62 @@ TEST_CASE("a sampler saved mid-epoch continues identically; ranks are disjoint",
       o.rank = rank;
       o.world = 3;
       data::Sampler s(ex, o);
-      s.restore({epoch, 0});
-      for (int64_t i = 0; i < s.epoch_length(); ++i) seen.insert(s.next());
+      s.restore({epoch * int64_t(ex.size()) + rank});
+      while (s.state().position < (epoch + 1) * int64_t(ex.size())) seen.insert(s.next());
     }
     REQUIRE(seen.size() == ex.size());
     REQUIRE(std::set<int64_t>(seen.begin(), seen.end()).size() == ex.size());
   }
+}
+
+TEST_CASE("the draws are one global sequence whatever the number of ranks", "[data]") {
+  std::vector<Example> ex(23);
+  for (auto& e : ex) e.input_ids = e.labels = {1, 2};
+  data::SamplerOptions o;
+  o.seed = 5;
+  data::Sampler one(ex, o);
+  std::vector<int64_t> sequence;  // 4 epochs, one rank
+  for (int i = 0; i < 92; ++i) sequence.push_back(one.next());
+  // 2 ranks drawing 3 each per step take what 1 rank drawing 6 takes, step by step.
+  o.world = 2;
+  std::vector<data::Sampler> ranks;
+  for (int64_t r = 0; r < 2; ++r) {
+    o.rank = r;
+    ranks.emplace_back(ex, o);
+  }
+  for (int step = 0; step < 15; ++step) {
+    std::multiset<int64_t> a, b(sequence.begin() + step * 6, sequence.begin() + step * 6 + 6);
+    for (auto& s : ranks)
+      for (int i = 0; i < 3; ++i) a.insert(s.next());
+    REQUIRE(a == b);
+  }
+}
+
+TEST_CASE("draws saved by some ranks are re-dealt to another number of ranks", "[data]") {
+  const auto identity = [](int64_t p) { return p; };  // pending entries are then positions
+  // In step (fixed batches): 3 ranks drew 5 each; 2 ranks continue at position 15.
+  std::vector<data::RankDraws> saved = {{15, {}}, {16, {}}, {17, {}}};
+  auto out = data::reshard_draws(saved, 2, identity);
+  REQUIRE(out.size() == 2);
+  REQUIRE(out[0].position == 15);
+  REQUIRE(out[1].position == 16);
+  REQUIRE(out[0].pending.empty());
+  REQUIRE(data::reshard_draws(saved, 3, identity)[2].position == 17);  // same count: unchanged
+  // Unequal counts (packing): 3 ranks drew 4, 7 and 5 draws, two wait with examples.
+  saved = {{0 + 4 * 3, {100}}, {1 + 7 * 3, {}}, {2 + 5 * 3, {101, 102}}};
+  out = data::reshard_draws(saved, 2, identity);
+  std::multiset<int64_t> covered;  // drawn before, waiting, or drawn next: each position once
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t p = r; p < saved[size_t(r)].position; p += 3) covered.insert(p);
+  for (const auto& r : out) covered.insert(r.pending.begin(), r.pending.end());
+  const int64_t end = out[0].position + 2 * 10;
+  for (const auto& r : out)
+    for (int64_t p = r.position; p < end; p += 2) covered.insert(p);
+  std::multiset<int64_t> expected = {100, 101, 102};
+  for (int64_t p = 0; p < end; ++p) expected.insert(p);
+  REQUIRE(covered == expected);
+  // The 3 waiting, and the 6 positions below 22 that ranks 0 and 2 had not reached.
+  REQUIRE(out[0].pending.size() + out[1].pending.size() == 3 + 6);
 }
 
 TEST_CASE("the held-out split is deterministic and disjoint", "[data]") {
