@@ -7,6 +7,7 @@
 #include "common/gpu_memory.h"
 #include "common/runtime.h"
 #include "common/strings.h"
+#include "recipes/processes.h"
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
@@ -58,7 +59,12 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   HYFT_CHECK(o.seq >= 2 && o.micro_batch > 0 && o.steps > 0 && o.warmup >= 0,
              "--seq must be >= 2, --micro-batch and --steps positive, --warmup >= 0");
   attention::validate(o.attention, "--window-size/--global-ratio");
-  const at::Device device = parse_device(o.device);
+  // Under torchrun: data parallel, each rank its own rows; tokens/s counts every
+  // rank's tokens, memory is rank 0's (as the peer reports them).
+  std::string device_name = o.device;
+  const auto comm = join_processes(device_name, 600);
+  const int64_t world = comm ? comm->world() : 1;
+  const at::Device device = parse_device(device_name);
   const at::ScalarType compute = device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (!device.is_cuda() && o.shape != "tiny")
     std::fprintf(stderr, "warning: bench on the CPU with shape %s takes minutes per step; --shape tiny checks the "
@@ -87,7 +93,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   if (o.packing) {
     HYFT_CHECK(o.min_len >= 2 && o.max_len >= o.min_len && o.max_len <= T,
                "--min-len and --max-len must satisfy 2 <= min <= max <= --seq");
-    const int64_t need = 2 * B * T * (o.warmup + o.steps);  // tokens: twice what the steps draw
+    const int64_t need = 2 * B * T * (o.warmup + o.steps) * world;  // tokens: twice what the steps draw
     const at::Tensor lens = at::randint(o.min_len, o.max_len + 1, {need / o.min_len + 1}, at::kLong);
     const at::Tensor ids = at::randint(0, cfg.vocab_size, {need + o.max_len}, at::kLong);
     int64_t at = 0;
@@ -100,7 +106,8 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
       at += n;
     }
   } else {
-    const at::Tensor ids = at::randint(0, cfg.vocab_size, {B * (o.warmup + o.steps), T}, at::kLong).contiguous();
+    const at::Tensor ids =
+        at::randint(0, cfg.vocab_size, {B * (o.warmup + o.steps) * world, T}, at::kLong).contiguous();
     for (int64_t r = 0; r < ids.size(0); ++r) {
       data::Example ex;
       ex.input_ids.assign(ids[r].data_ptr<int64_t>(), ids[r].data_ptr<int64_t>() + T);
@@ -116,8 +123,12 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   t.schedule = train::Schedule::Constant;
   t.max_grad_norm = 0.0;  // no clipping, as the peer
   t.packing = o.packing;
+  if (comm) {
+    t.sampling.rank = comm->rank();
+    t.sampling.world = comm->world();
+  }
   const std::vector<data::Example> no_eval;
-  train::Trainer trainer(*model, std::move(trainable), rows, no_eval, t, {});
+  train::Trainer trainer(*model, std::move(trainable), rows, no_eval, t, {}, comm.get());
 
   train::PhaseTimes phases;
   for (int64_t i = 0; i < o.warmup; ++i) trainer.train_step(i);
@@ -130,7 +141,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   for (int64_t i = 0; i < o.steps; ++i) {
     const auto s0 = std::chrono::steady_clock::now();
     last = trainer.train_step(o.warmup + i, o.profile ? &phases : nullptr);
-    tokens += o.packing ? last.tokens : B * T;
+    tokens += o.packing ? last.tokens : B * T * world;  // a step's tokens are every rank's
     if (o.packing) {  // per-step times need a sync; only packing reports them
       synchronize(device);
       step_ms.push_back(1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count());
@@ -144,10 +155,10 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   // (2N) only when every weight trains. Recompute is not counted.
   double flops = 4.0 * double(n_base) + 3.0 * 2.0 * double(cfg.num_hidden_layers * T * cfg.hidden_size);
   if (o.full) flops += 2.0 * double(n_base);
-  const double mfu = tps * flops / (o.peak_tflops * 1e12);
+  const double mfu = tps * flops / (o.peak_tflops * 1e12 * double(world));  // per GPU
   const std::string targets = join_list(o.lora.targets);
   nlohmann::ordered_json j = {
-      {"system", o.full ? "hyft-full" : "hyft"}, {"shape", o.shape}, {"mode", o.full ? "full" : "lora"},
+      {"gpus", world}, {"system", o.full ? "hyft-full" : "hyft"}, {"shape", o.shape}, {"mode", o.full ? "full" : "lora"},
       {"precision", device.is_cuda() ? "bf16" : "fp32"}, {"seq", T}, {"batch", B},
       {"grad_ckpt", int(o.checkpointing != train::Checkpointing::Off)},
       {"checkpointing", train::checkpointing_name(o.checkpointing)}, {"rank", o.lora.r}, {"targets", targets},
@@ -161,7 +172,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
     j["record_lengths"] = std::to_string(o.min_len) + "-" + std::to_string(o.max_len);
     j["step_ms_median"] = rounded(step_ms[step_ms.size() / 2], 1);
     j["step_ms_max"] = rounded(step_ms.back(), 1);
-    j["row_fill"] = rounded(double(tokens) / double(B * T * o.steps), 3);  // real tokens / row slots
+    j["row_fill"] = rounded(double(tokens) / double(B * T * o.steps * world), 3);  // real tokens / row slots
   }
   if (o.profile) {
     j["forward_ms"] = rounded(phases.forward_ms / double(o.steps), 1);

@@ -6,14 +6,13 @@
 #include "common/interrupt.h"
 #include "common/runtime.h"
 #include "common/strings.h"
-#include "distributed/communicator.h"
 #include "io/remove_tree.h"
 #include "io/model_folder_writer.h"
 #include "recipes/hf_files.h"
+#include "recipes/processes.h"
 
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -49,7 +48,7 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
       {"max_steps", t.max_steps}, {"packing", t.packing}, {"sampling", data::sampling_name(t.sampling.kind)},
       {"balance_power", t.sampling.balance_power}, {"loss_scale_init", t.scaler.init_scale},
       {"eval_every", t.eval_every}, {"save_every", t.save_every}, {"keep_last", t.keep_last},
-      {"log_every", t.log_every}, {"output", t.output_dir}, {"processes", t.sampling.world}};
+      {"log_every", t.log_every}, {"output", t.output_dir}};
   return j;
 }
 
@@ -111,23 +110,13 @@ void claim_output_folder(const FinetuneOptions& o, bool change) {
   std::printf("cleared %s (--overwrite)\n", out.string().c_str());
 }
 
-// Several processes (torchrun, Slurm): each takes the GPU of its local rank (or
-// the CPU) and joins the others; rank 0 alone prints. nullptr for one process.
-std::unique_ptr<dist::Communicator> join_processes(FinetuneOptions& o) {
-  const dist::LaunchEnv env = dist::launch_env();
-  if (!env.distributed()) return nullptr;
-  const std::string& d = o.model.device;
-  HYFT_CHECK(d == "auto" || d == "cuda" || d == "cpu", "--device ", d, ": with several processes each one takes "
-             "the GPU of its LOCAL_RANK; pass --device cuda (or auto, or cpu)");
-  if (d != "cpu" && (d == "cuda" || parse_device("auto").is_cuda())) o.model.device = "cuda:" + std::to_string(env.local_rank);
-  else o.model.device = "cpu";
-  if (env.rank > 0 && !std::freopen("/dev/null", "w", stdout)) std::perror("hyft: rank > 0: stdout");
-  auto comm = std::make_unique<dist::Communicator>(env, parse_device(o.model.device),
-                                                   std::chrono::seconds(o.dist_timeout_s));
-  std::printf("%d processes (%s, launched by %s); rank 0 on %s writes the outputs\n", env.world,
-              comm->backend_name(), env.launcher.c_str(), o.model.device.c_str());
-  o.trainer.sampling.rank = env.rank;
-  o.trainer.sampling.world = env.world;
+// Several processes: this rank's device and its share of the draws.
+std::unique_ptr<dist::Communicator> join_run(FinetuneOptions& o) {
+  auto comm = join_processes(o.model.device, o.dist_timeout_s);
+  if (comm) {
+    o.trainer.sampling.rank = comm->rank();
+    o.trainer.sampling.world = comm->world();
+  }
   return comm;
 }
 
@@ -166,12 +155,13 @@ void add_tokens(FinetuneOptions& o, tokenizer::Tokenizer* tok, model::LlamaForCa
 
 int run_finetune(FinetuneOptions o) {
   HYFT_CHECK(!o.trainer.output_dir.empty(), "hyft finetune: --output is required");
-  const auto comm = join_processes(o);
+  const auto comm = join_run(o);
   claim_output_folder(o, !comm || comm->is_main());
   if (comm) comm->barrier();  // every rank has looked before rank 0 writes
   HYFT_CHECK(o.eval_file.empty() || o.eval_split == 0.0, "give --eval FILE or --eval-split, not both");
   validate(o.lora, "LoRA settings");
-  o.trainer.config = resolved_config(o);  // after join_processes: the number of processes is in it
+  o.trainer.config = resolved_config(o);
+  o.trainer.config["processes"] = o.trainer.sampling.world;  // how the batch is split (see changed_settings)
   at::manual_seed(o.seed);
   o.trainer.sampling.seed = o.seed;
   model::LoadOptions load = load_options(o.model);

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace hyft::dist {
 
@@ -82,7 +83,13 @@ Communicator::Communicator(const LaunchEnv& env, at::Device device, std::chrono:
   if (device.is_cuda())  // this rank's GPU is the current one: kernels, NCCL and the caching allocator use it
     c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(device);
   impl_->store = c10::make_intrusive<c10d::PrefixStore>("hyft", join_store(env, timeout));
-  if (device.is_cuda()) {
+  // HYFT_DIST_BACKEND=gloo runs CUDA tensors over gloo (through host memory):
+  // slower, but several processes may then share one GPU (NCCL refuses that).
+  const char* forced = std::getenv("HYFT_DIST_BACKEND");
+  HYFT_CHECK(!forced || !*forced || std::string(forced) == "nccl" || std::string(forced) == "gloo",
+             "HYFT_DIST_BACKEND='", forced, "': use nccl or gloo (or leave it unset)");
+  const bool use_nccl = device.is_cuda() && !(forced && std::string(forced) == "gloo");
+  if (use_nccl) {
 #ifdef HYFT_HAVE_NCCL
     auto o = c10d::ProcessGroupNCCL::Options::create();
     o->timeout = timeout;

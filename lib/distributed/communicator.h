@@ -1,7 +1,7 @@
 // The processes of a data-parallel run and what they say to each other: joins
 // the rendezvous (c10d's TCPStore at MASTER_ADDR:MASTER_PORT), then talks through
 // NCCL when the run is on CUDA and through gloo on the CPU (c10d's process groups
-// from LibTorch). Sums of tensors (blocking or overlapped), a barrier, a
+// from LibTorch; HYFT_DIST_BACKEND=gloo takes gloo on CUDA too). Sums of tensors (blocking or overlapped), a barrier, a
 // broadcast from rank 0, and small byte strings exchanged through the store.
 // A collective that waits past the timeout fails the process with a message, so a
 // rank that dies or hangs never leaves the others waiting for ever.

@@ -1,7 +1,13 @@
 """Data-parallel fine-tuning on the CPU: real processes under torchrun, talking
 through c10d's TCPStore and gloo's collectives.
 
-  python3 data_parallel_check.py HYFT_BINARY MODEL_DIR WORK_DIR
+  python3 data_parallel_check.py HYFT_BINARY MODEL_DIR WORK_DIR [--device cuda]
+
+On the CPU (CTest): gloo, fp32, the tolerances below. With --device cuda (a
+machine of 2 GPUs, scripts/gpu_check.sh): NCCL, bf16, tolerances of bf16 noise
+(losses 1e-2 relative, adapters 2e-3 absolute), and a rank that hangs is ended by
+NCCL's watchdog rather than with hyft's message. HYFT_DIST_BACKEND=gloo runs it over
+gloo on CUDA, two processes sharing one GPU (a machine of one GPU).
 
 Checks, each printing its figures:
   1. 2 processes x micro-batch 2, and 2 x micro-batch 1 x accumulation 2, train the
@@ -27,6 +33,8 @@ import torch
 from safetensors.torch import load_file
 
 hyft, model, work = sys.argv[1:4]
+cuda = sys.argv[4:6] == ["--device", "cuda"]
+loss_tol, adapter_tol, resume_tol = (1e-2, 2e-3, 2e-3) if cuda else (1e-5, 1e-4, 1e-6)
 failures = []
 
 
@@ -78,7 +86,8 @@ with open(data, "w") as f:
     for _ in range(64):
         n = int(torch.randint(5, 40, (1,), generator=gen))
         f.write(json.dumps({"input_ids": torch.randint(3, 96, (n,), generator=gen).tolist()}) + "\n")
-common = ["--model", model, "--train", data, "--device", "cpu", "--precision", "fp32", "--lora-dropout", "0",
+common = ["--model", model, "--train", data, "--device", "cuda" if cuda else "cpu",
+          "--precision", "bf16" if cuda else "fp32", "--lora-dropout", "0",
           "--targets", "all", "--max-steps", "4", "--lr", "1e-3", "--log-every", "1", "--save-every", "2",
           "--eval-split", "0.2", "--eval-every", "2"]
 o = lambda name: ["--output", os.path.join(work, name)]
@@ -90,17 +99,21 @@ if rc: print(log)
 for name, args, static in [("two", ["--micro-batch", "2"], False),
                            ("two_accum", ["--micro-batch", "1", "--grad-accum", "2"], True)]:
     rc, log, _ = run(common + args + o(name), processes=2, static=static)
-    check(rc == 0 and "2 processes (gloo" in log, "2 processes (%s) run over gloo (rc %d)" % (" ".join(args), rc))
+    backend = os.environ.get("HYFT_DIST_BACKEND") or ("nccl" if cuda else "gloo")
+    check(rc == 0 and "2 processes (%s" % backend in log,
+          "2 processes (%s) run over %s (rc %d)" % (" ".join(args), backend, rc))
     if rc:
         print(log)
         continue
     (l1, e1), (l2, e2) = metrics(os.path.join(work, "one")), metrics(os.path.join(work, name))
     rel = max(abs(a - b) / abs(a) for a, b in zip(l1, l2))
-    check(len(l1) == len(l2) == 4 and rel < 1e-5, "%s: per-step losses equal 1 process's: max rel diff %.2e" % (name, rel))
+    check(len(l1) == len(l2) == 4 and rel < loss_tol,
+          "%s: per-step losses equal 1 process's: max rel diff %.2e (tolerance %g)" % (name, rel, loss_tol))
     erel = max(abs(a - b) / abs(a) for a, b in zip(e1, e2))
-    check(len(e1) == len(e2) == 2 and erel < 1e-5, "%s: held-out losses equal: max rel diff %.2e" % (name, erel))
+    check(len(e1) == len(e2) == 2 and erel < loss_tol,
+          "%s: held-out losses equal: max rel diff %.2e (tolerance %g)" % (name, erel, loss_tol))
     d = max_diff(adapter(os.path.join(work, "one")), adapter(os.path.join(work, name)))
-    check(d < 1e-4, "%s: adapter equals 1 process's: max abs diff %.2e (tolerance 1e-4)" % (name, d))
+    check(d < adapter_tol, "%s: adapter equals 1 process's: max abs diff %.2e (tolerance %g)" % (name, d, adapter_tol))
     events = [f for f in os.listdir(os.path.join(work, name)) if f.startswith("events.out.tfevents.")]
     check(len(events) == 1, "%s: one writer of the logs (%d TensorBoard event files)" % (name, len(events)))
 
@@ -122,7 +135,7 @@ for source, name, procs in [("two", "two_then_one", 1), ("one", "one_then_two", 
         print(log)
         continue
     d = max_diff(adapter(os.path.join(work, source)), adapter(os.path.join(work, name)))
-    check(d < 1e-6, "%s: ends where %s ends: max abs diff %.2e (tolerance 1e-6)" % (name, source, d))
+    check(d < resume_tol, "%s: ends where %s ends: max abs diff %.2e (tolerance %g)" % (name, source, d, resume_tol))
 
 packing = ["--packing", "--max-seq-len", "48"]
 rc, log, _ = run(common + packing + ["--micro-batch", "2"] + o("pack_two"), processes=2)
@@ -149,8 +162,11 @@ else:
 # 4. A rank that hangs.
 rc, log, seconds = run(common + ["--micro-batch", "2", "--dist-timeout", "5"] + o("hang"), processes=2,
                        env={"HYFT_TEST_HANG_AT_STEP": "1", "HYFT_TEST_SIGNAL_RANK": "1"}, timeout=200)
-check(rc != 0 and "another process died or did not answer in time" in log and seconds < 120,
-      "rank 1 hangs: rank 0 stops with a message, all ended after %.0f s (rc %d)" % (seconds, rc))
+said = "another process died or did not answer in time" in log or (cuda and "Watchdog" in log)
+check(rc != 0 and said and seconds < 120, "rank 1 hangs: rank 0 stops with a message, all ended after %.0f s (rc %d)"
+      % (seconds, rc))
+if not said:
+    print(log[-3000:])
 
 print("%d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)
