@@ -12,6 +12,9 @@
 #     hybrid loss, rel < 2e-3;
 #   hyft's CUDA kernels (RoPE, SwiGLU, cross-entropy, the fused linear +
 #     cross-entropy) against their ATen references (hyft_kernels_check).
+#   data parallel on CUDA: 2 processes equal 1 in bf16, resume across process counts,
+#     a signal to one rank, a rank that hangs (NCCL on 2+ GPUs; on one GPU, two
+#     processes share it over gloo when gloo's headers were found).
 # Exits non-zero when any check fails; logs go to ${OUT:-/tmp}.
 set -uo pipefail
 out=${OUT:-/tmp}
@@ -68,5 +71,14 @@ build/bin/hyft_attention_check --check --cases 60 | grep -E "FAIL|attention chec
 echo "== CUDA kernels against their references"
 build/bin/hyft_kernels_check --check >"$out/kernels_check.log" 2>&1 || fail "kernels check (see kernels_check.log)"
 grep -E "FAIL|kernels check" "$out/kernels_check.log"
+echo "== data parallel on CUDA (test/distributed/data_parallel_check.py)"
+if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then  # NCCL, one process a GPU
+  python3 test/distributed/data_parallel_check.py build/bin/hyft $fx/mha/model /tmp/dp-cuda --device cuda \
+    >"$out/dp_cuda.log" 2>&1 || fail "data parallel on CUDA (see dp_cuda.log)"
+elif grep -q "several processes over gloo ON" "$out/configure.log"; then  # one GPU: 2 processes share it over gloo
+  HYFT_DIST_BACKEND=gloo python3 test/distributed/data_parallel_check.py build/bin/hyft $fx/mha/model /tmp/dp-cuda \
+    --device cuda >"$out/dp_cuda.log" 2>&1 || fail "data parallel on CUDA over gloo (see dp_cuda.log)"
+fi
+grep -E "^(ok|FAIL)|failure" "$out/dp_cuda.log" 2>/dev/null
 echo "gpu_check: $failures failure(s)"
 [ "$failures" = 0 ]

@@ -5,7 +5,8 @@ through c10d's TCPStore and gloo's collectives.
 
 On the CPU (CTest): gloo, fp32, the tolerances below. With --device cuda (a
 machine of 2 GPUs, scripts/gpu_check.sh): NCCL, bf16, tolerances of bf16 noise
-(losses 1e-2 relative, adapters 2e-3 absolute), and a rank that hangs is ended by
+(losses 1e-2 relative; adapters 5e-2 in relative Frobenius norm, since AdamW's
+normalised first steps turn bf16 noise in near-zero gradients into whole updates), and a rank that hangs is ended by
 NCCL's watchdog rather than with hyft's message. HYFT_DIST_BACKEND=gloo runs it over
 gloo on CUDA, two processes sharing one GPU (a machine of one GPU).
 
@@ -34,7 +35,7 @@ from safetensors.torch import load_file
 
 hyft, model, work = sys.argv[1:4]
 cuda = sys.argv[4:6] == ["--device", "cuda"]
-loss_tol, adapter_tol, resume_tol = (1e-2, 2e-3, 2e-3) if cuda else (1e-5, 1e-4, 1e-6)
+loss_tol, adapter_tol, resume_tol = (1e-2, 5e-2, 5e-2) if cuda else (1e-5, 1e-4, 1e-6)
 failures = []
 
 
@@ -69,8 +70,15 @@ def adapter(out):
 
 
 def max_diff(a, b):
+    """fp32: the largest absolute difference; bf16 (cuda): ||a - b|| / ||a|| over every tensor."""
     assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    if cuda:
+        num = sum(float((a[k].double() - b[k].double()).norm()) ** 2 for k in a) ** 0.5
+        return num / sum(float(a[k].double().norm()) ** 2 for k in a) ** 0.5
     return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+diff_name = "relative norm diff" if cuda else "max abs diff"
 
 
 def metrics(out):
@@ -113,7 +121,7 @@ for name, args, static in [("two", ["--micro-batch", "2"], False),
     check(len(e1) == len(e2) == 2 and erel < loss_tol,
           "%s: held-out losses equal: max rel diff %.2e (tolerance %g)" % (name, erel, loss_tol))
     d = max_diff(adapter(os.path.join(work, "one")), adapter(os.path.join(work, name)))
-    check(d < adapter_tol, "%s: adapter equals 1 process's: max abs diff %.2e (tolerance %g)" % (name, d, adapter_tol))
+    check(d < adapter_tol, "%s: adapter equals 1 process's: %s %.2e (tolerance %g)" % (name, diff_name, d, adapter_tol))
     events = [f for f in os.listdir(os.path.join(work, name)) if f.startswith("events.out.tfevents.")]
     check(len(events) == 1, "%s: one writer of the logs (%d TensorBoard event files)" % (name, len(events)))
 
@@ -135,7 +143,7 @@ for source, name, procs in [("two", "two_then_one", 1), ("one", "one_then_two", 
         print(log)
         continue
     d = max_diff(adapter(os.path.join(work, source)), adapter(os.path.join(work, name)))
-    check(d < resume_tol, "%s: ends where %s ends: max abs diff %.2e (tolerance %g)" % (name, source, d, resume_tol))
+    check(d < resume_tol, "%s: ends where %s ends: %s %.2e (tolerance %g)" % (name, source, diff_name, d, resume_tol))
 
 packing = ["--packing", "--max-seq-len", "48"]
 rc, log, _ = run(common + packing + ["--micro-batch", "2"] + o("pack_two"), processes=2)
@@ -154,7 +162,7 @@ check(rc != 0 and log.count("exitcode  : 143") + log.count("exitcode: 143") >= 1
 rc, log, _ = run(common + ["--micro-batch", "2", "--resume"] + o("term"), processes=2)
 if rc == 0:
     d = max_diff(adapter(os.path.join(work, "two")), adapter(term))
-    check(d == 0.0, "resumed after SIGTERM: adapter equals the uninterrupted run's (max abs diff %.1e)" % d)
+    check(d == 0.0, "resumed after SIGTERM: adapter equals the uninterrupted run's (%s %.1e)" % (diff_name, d))
 else:
     check(False, "resume after SIGTERM (rc %d)" % rc)
     print(log)
