@@ -24,6 +24,11 @@ struct ReadyHook : torch::autograd::PostAccumulateGradHook {
 
 GradientReducer::GradientReducer(Communicator& comm, std::vector<at::Tensor> params, int64_t bucket_bytes)
     : comm_(comm), params_(std::move(params)) {
+  if (bucket_bytes <= 0) {
+    int64_t total = 0;
+    for (const auto& p : params_) total += p.numel() * int64_t(p.element_size());
+    bucket_bytes = std::clamp<int64_t>(total / 8, int64_t(1) << 20, int64_t(25) << 20);
+  }
   // Buckets in reverse order, one dtype and device each, up to bucket_bytes.
   std::vector<std::vector<size_t>> members;
   int64_t bytes = 0;

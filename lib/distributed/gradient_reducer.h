@@ -20,10 +20,11 @@ namespace hyft::dist {
 
 class GradientReducer {
  public:
-  static constexpr int64_t kDefaultBucketBytes = 25 << 20;  // as torch's DistributedDataParallel
-
   // `params`: contiguous leaves that require grad, in registration order.
-  GradientReducer(Communicator& comm, std::vector<at::Tensor> params, int64_t bucket_bytes = kDefaultBucketBytes);
+  // bucket_bytes 0: about eight buckets, each 1 to 25 MiB (25 MiB as torch's
+  // DistributedDataParallel; a LoRA adapter of a few MiB still gets several, so
+  // its sums overlap the backward pass too).
+  GradientReducer(Communicator& comm, std::vector<at::Tensor> params, int64_t bucket_bytes = 0);
   ~GradientReducer();  // removes the hooks
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
