@@ -73,6 +73,22 @@ AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout,
   return mask;
 }
 
+namespace {
+
+// Whether a query at pi may see a key at pj of its own sequence (broadcasting).
+at::Tensor allowed_by_rule(const HybridSettings& s, const at::Tensor& pi, const at::Tensor& pj) {
+  at::Tensor allowed = pj <= pi;
+  if (s.window_size > 0) {
+    at::Tensor near = (pi - pj) < s.window_size;
+    if (const int64_t stride = s.global_stride(); stride > 0)
+      near = near | (pj.remainder(stride) == 0) | (pi.remainder(stride) == 0);
+    allowed = allowed & near;
+  }
+  return allowed;
+}
+
+}  // namespace
+
 AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_start, int64_t Tq,
                                         const at::Device& device, bool dense) {
   const int64_t Tk = q_start + Tq;
@@ -89,14 +105,17 @@ AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_star
   auto opts = at::TensorOptions().dtype(at::kLong).device(device);
   at::Tensor pi = at::arange(q_start, Tk, opts).unsqueeze(1);  // (Tq, 1)
   at::Tensor pj = at::arange(0, Tk, opts).unsqueeze(0);        // (1, Tk)
-  at::Tensor allowed = pj <= pi;
-  if (s.window_size > 0) {
-    at::Tensor near = (pi - pj) < s.window_size;
-    if (const int64_t stride = s.global_stride(); stride > 0)
-      near = near | (pj.remainder(stride) == 0) | (pi.remainder(stride) == 0);
-    allowed = allowed & near;
-  }
-  mask.allowed = allowed.unsqueeze(0).unsqueeze(0);  // (1, 1, Tq, Tk)
+  mask.allowed = allowed_by_rule(s, pi, pj).unsqueeze(0).unsqueeze(0);  // (1, 1, Tq, Tk)
+  return mask;
+}
+
+AttentionMask make_slot_attention_mask(const HybridSettings& s, const at::Tensor& positions, int64_t keys) {
+  AttentionMask mask;
+  mask.causal = false;
+  mask.rule = s;
+  at::Tensor pi = positions.view({-1, 1});                       // (B, 1)
+  at::Tensor pj = at::arange(keys, positions.options()).view({1, -1});  // (1, keys)
+  mask.allowed = allowed_by_rule(s, pi, pj).unsqueeze(1).unsqueeze(1);  // (B, 1, 1, keys)
   return mask;
 }
 

@@ -72,6 +72,10 @@ AttentionMask make_attention_mask(const HybridSettings& s, const Layout& layout,
 AttentionMask make_cached_attention_mask(const HybridSettings& s, int64_t q_start, int64_t Tq,
                                         const at::Device& device, bool dense = true);
 
+// One query per row at positions (B,) over keys 0..keys-1 of the row's own
+// sequence (batched decoding over a slotted cache): the dense (B, 1, 1, keys) form.
+AttentionMask make_slot_attention_mask(const HybridSettings& s, const at::Tensor& positions, int64_t keys);
+
 // Attention over q (B, H, T, Dh), k and v (B, Hkv, T, Dh), H a multiple of Hkv,
 // scaled by 1/sqrt(Dh). Returns (B, H, T, Dh) in q's dtype.
 //  reference: repeats k/v per group, q k^T, masked, softmax in float32, times v.

@@ -1,5 +1,6 @@
 // Text generation with a KV cache: the prompt is encoded once, then one
-// token at a time attends over the cache, until EOS or max_new_tokens.
+// token at a time attends over the cache, until EOS or max_new_tokens. One
+// request through the serving engine (engine.h), so both decode alike.
 #pragma once
 
 #include "generate/sampling.h"

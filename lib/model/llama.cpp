@@ -79,7 +79,16 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
   at::Tensor v = v_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
   q = q.transpose(1, 2);
   k = k.transpose(1, 2);
-  if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
+  if (ctx.slots) {  // T == 1: row b's key and value go to its slot, then read the slot's keys
+    const SlotStep& st = *ctx.slots;
+    at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
+    at::Tensor& cv = st.cache->v[size_t(layer_index)];
+    const at::Tensor rows = at::arange(B, st.positions.options());
+    ck.index_put_({rows, st.positions}, k.select(2, 0).to(ck.scalar_type()));
+    cv.index_put_({rows, st.positions}, v.select(2, 0).to(cv.scalar_type()));
+    k = ck.narrow(0, 0, B).narrow(1, 0, st.keys).transpose(1, 2);  // (B, Hkv, keys, Dh)
+    v = cv.narrow(0, 0, B).narrow(1, 0, st.keys).transpose(1, 2);
+  } else if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
     auto& ck = ctx.cache->k[size_t(layer_index)];
     auto& cv = ctx.cache->v[size_t(layer_index)];
     ck = ck.defined() ? at::cat({ck, k}, 2) : k;
@@ -225,6 +234,39 @@ at::Tensor LlamaForCausalLMImpl::forward_cached(const at::Tensor& input_ids, KVC
   at::Tensor logits_out = logits(model->forward(input_ids, ctx));
   cache.length += T;
   return logits_out;
+}
+
+SlotCache LlamaForCausalLMImpl::make_slot_cache(int64_t slots, int64_t max_len) const {
+  const auto& attn = *model->layer_list.front()->self_attn;
+  const auto options = model->embed_tokens->weight.options().requires_grad(false);
+  SlotCache c;
+  for (size_t l = 0; l < model->layer_list.size(); ++l) {
+    c.k.push_back(at::zeros({slots, max_len, attn.num_kv_heads, attn.head_dim}, options));
+    c.v.push_back(at::zeros({slots, max_len, attn.num_kv_heads, attn.head_dim}, options));
+  }
+  return c;
+}
+
+void LlamaForCausalLMImpl::store_in_slot(const KVCache& from, SlotCache& cache, int64_t slot) const {
+  for (size_t l = 0; l < from.k.size(); ++l) {  // (1, Hkv, T, Dh) -> slot's (T, Hkv, Dh)
+    cache.k[l][slot].narrow(0, 0, from.length).copy_(from.k[l][0].transpose(0, 1));
+    cache.v[l][slot].narrow(0, 0, from.length).copy_(from.v[l][0].transpose(0, 1));
+  }
+}
+
+at::Tensor LlamaForCausalLMImpl::forward_slots(const at::Tensor& input_ids, const at::Tensor& positions,
+                                               SlotCache& cache) {
+  const int64_t B = input_ids.size(0);
+  SlotStep step;
+  step.cache = &cache;
+  step.positions = positions;
+  step.keys = positions.max().item<int64_t>() + 1;
+  ForwardContext ctx;
+  std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(positions.view({B, 1}), model->embed_tokens->weight.scalar_type());
+  ctx.mask = attention::make_slot_attention_mask(attention_settings, positions, step.keys);
+  ctx.attention = &attention::sdpa_backend();  // a dense (B, 1, 1, keys) mask
+  ctx.slots = &step;
+  return logits(model->forward(input_ids, ctx)).select(1, 0);
 }
 
 Layout sequential_layout(int64_t B, int64_t T, const at::Device& device) {

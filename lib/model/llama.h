@@ -62,12 +62,29 @@ struct KVCache {
   int64_t length = 0;  // tokens cached
 };
 
+// The keys and values of several sequences at once, allocated once: per layer
+// (S, Tmax, Hkv, Dh), one slot a sequence (continuous batching, generate/engine.h).
+struct SlotCache {
+  std::vector<at::Tensor> k, v;
+  int64_t slots() const { return k.empty() ? 0 : k[0].size(0); }
+  int64_t max_len() const { return k.empty() ? 0 : k[0].size(1); }
+};
+
+// One decoding step over slots 0..B-1: row b's new token goes to position
+// positions[b] of slot b, and attention reads the slot's first `keys` keys.
+struct SlotStep {
+  SlotCache* cache = nullptr;
+  at::Tensor positions;  // (B,) long
+  int64_t keys = 0;
+};
+
 // Per-forward context shared by every layer: rotary tables and the attention mask.
 struct ForwardContext {
   at::Tensor cos, sin;  // (B, T, Dh)
   attention::AttentionMask mask;
   const attention::AttentionBackend* attention = &attention::sdpa_backend();
   KVCache* cache = nullptr;          // when set, attention appends to it and reads all of it
+  const SlotStep* slots = nullptr;   // when set, attention writes into and reads from the slots
 };
 
 class LlamaAttentionImpl : public torch::nn::Module {
@@ -139,6 +156,13 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   // New tokens (B, Tnew) after cache->length cached ones -> logits (B, Tnew, V);
   // the cache grows by Tnew. Rows share one length (no padding).
   at::Tensor forward_cached(const at::Tensor& input_ids, KVCache& cache);
+  // A slotted cache of `slots` sequences of up to `max_len` tokens, zeroed.
+  SlotCache make_slot_cache(int64_t slots, int64_t max_len) const;
+  // Copies a sequence's cache (batch 1, from forward_cached) into `slot`.
+  void store_in_slot(const KVCache& from, SlotCache& cache, int64_t slot) const;
+  // One new token per row, row b in slot b: input_ids (B, 1) at positions (B,) ->
+  // logits (B, V). Every position below a row's is that slot's sequence.
+  at::Tensor forward_slots(const at::Tensor& input_ids, const at::Tensor& positions, SlotCache& cache);
 
   at::Device device() const;  // where the weights are
   const LlamaConfig& config() const { return config_; }

@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 
+#include "generate/engine.h"
 #include "generate/generator.h"
 #include "model/load.h"
 
@@ -71,6 +72,56 @@ TEST_CASE("logits with the KV cache equal those without it at every step", "[gen
       REQUIRE(worst < 1e-5);
       REQUIRE(cache.length == int64_t(seq.size()));
     }
+  }
+}
+
+TEST_CASE("continuous batching: each request gets the tokens it gets alone", "[generate]") {
+  // 7 requests (greedy and sampled, prompts of 1 to 13 tokens, 3 to 20 new tokens)
+  // through an engine of 3 slots: they queue, join and leave the batch mid-way.
+  for (const auto& [W, r] : {std::pair<int64_t, double>{0, 0.0}, {4, 0.25}}) {
+    model::LoadOptions o;
+    o.window_size = W;
+    o.global_ratio = r;
+    auto model = model::load_pretrained(llama("gqa_tied_linear") + "/model", o);
+    std::vector<generate::Request> requests;
+    for (int i = 0; i < 7; ++i) {
+      generate::Request q;
+      for (int t = 0; t <= (i * 5) % 13; ++t) q.prompt.push_back(1 + (i * 7 + t * 3) % 90);
+      q.settings.max_new_tokens = 3 + (i * 11) % 18;
+      q.settings.sampling = i % 2 ? generate::SamplingSettings{0.8, 0.9, 10, 1.1} : generate::SamplingSettings{0.0, 1.0, 0, 1.0};
+      q.settings.seed = uint64_t(i);
+      requests.push_back(q);
+    }
+    generate::EngineOptions eo;
+    eo.slots = 3;
+    eo.max_len = 40;
+    generate::Engine engine(*model, eo);
+    std::vector<std::vector<int64_t>> batched(requests.size());
+    std::vector<int> done(requests.size(), 0);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      generate::Request q = requests[i];
+      q.on_token = [&, i](int64_t t) {
+        batched[i].push_back(t);
+        return true;
+      };
+      q.on_done = [&, i](generate::FinishReason, const std::string& e) {
+        INFO(e);
+        REQUIRE(e.empty());
+        ++done[i];
+      };
+      REQUIRE(engine.submit(q));
+    }
+    engine.run_until_idle();
+    int equal = 0;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      REQUIRE(done[i] == 1);
+      const auto alone = generate::generate(*model, requests[i].prompt, requests[i].settings).tokens;
+      equal += alone == batched[i];
+      INFO("request " << i << " W=" << W);
+      REQUIRE(alone == batched[i]);
+    }
+    std::printf("engine W=%lld: %d of %zu requests batched (3 slots, %lld steps) equal alone\n", (long long)W, equal,
+                requests.size(), (long long)engine.stats().steps);
   }
 }
 
