@@ -18,7 +18,8 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # 1. System packages ---------------------------------------------------------
 apt_pkgs=(build-essential cmake ninja-build ccache pkg-config python3-venv
           libsentencepiece-dev sentencepiece nlohmann-json3-dev libcxxopts-dev
-          catch2 libyaml-cpp-dev libpcre2-dev libicu-dev libgloo-dev)
+          catch2 libyaml-cpp-dev libpcre2-dev libicu-dev libgloo-dev
+          libcpp-httplib-dev)
 if [ "${HYFT_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${apt_pkgs[@]}"; do
@@ -51,6 +52,12 @@ if [ ! -f "$envdir/.complete" ]; then
   "$envdir/bin/python" -m pip install -q --upgrade pip
   "$envdir/bin/python" -m pip install -q -r scripts/requirements.txt
   touch "$envdir/.complete"
+fi
+extra_stamp="$envdir/.extra-$(sha256sum scripts/requirements-extra.txt | cut -c1-12)"
+if [ ! -f "$extra_stamp" ]; then
+  log "installing the extra reference packages (scripts/requirements-extra.txt)"
+  "$envdir/bin/python" -m pip install -q -r scripts/requirements-extra.txt
+  touch "$extra_stamp"
 fi
 if [ "$(readlink .venv 2>/dev/null)" != "$envdir" ]; then
   rm -rf .venv

@@ -21,6 +21,7 @@ int export_command(int argc, char** argv);
 int data_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int generate_command(int argc, char** argv);
+int serve_command(int argc, char** argv);
 int model_command(int argc, char** argv);
 int doctor_command(int argc, char** argv);
 int tokenizer_command(int argc, char** argv);

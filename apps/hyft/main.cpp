@@ -20,6 +20,8 @@ const hyft::app::Command kCommands[] = {
      hyft::app::export_command},
     {"generate", "generate text with a KV cache (temperature, top-p, top-k, repetition penalty)",
      hyft::app::generate_command},
+    {"serve", "serve a model over HTTP, OpenAI-style (completions, chat, streaming, metrics)",
+     hyft::app::serve_command},
     {"doctor", "LibTorch, CUDA, cuDNN, NCCL versions and the GPUs", hyft::app::doctor_command},
     {"bench", "training throughput on random tokens for a named model shape (JSON line)", hyft::app::bench_command},
     {"data", "data stats (what a dataset holds) and data render (records as template segments)",

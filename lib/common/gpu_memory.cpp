@@ -2,6 +2,7 @@
 
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include <sys/resource.h>
 
@@ -19,6 +20,14 @@ double peak_memory_gib(const c10::Device& device) {
 
 void reset_peak_memory(const c10::Device& device) {
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+}
+
+std::pair<double, double> device_memory_bytes(const c10::Device& device) {
+  if (!device.is_cuda()) return {-1.0, -1.0};
+  c10::cuda::CUDAGuard guard(device);
+  size_t free = 0, total = 0;
+  C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return {double(total - free), double(total)};
 }
 
 void synchronize(const c10::Device& device) {

@@ -1,0 +1,39 @@
+// The serving recipe behind `hyft serve`: one model (and adapter) behind an
+// OpenAI-style HTTP API (/v1/completions, /v1/chat/completions, streamed by
+// server-sent events or whole; /v1/models, /health, /metrics), decoding every
+// request in one continuous batch (generate/engine.h). Admission: a cap on
+// requests per second and a bounded queue (429 with Retry-After beyond them),
+// a timeout per request; SIGTERM stops admitting (503), lets running requests
+// finish within a grace period, and exits 0. An audit log takes every request.
+#pragma once
+
+#include "data/records.h"
+#include "recipes/model_setup.h"
+
+#include <cstdint>
+#include <string>
+
+namespace hyft::recipes {
+
+struct ServeOptions {
+  ModelOptions model;
+  data::RecordOptions records;  // how chat messages become a prompt
+  std::string host = "127.0.0.1";
+  int64_t port = 8000;                 // 0: any free port (printed)
+  std::string served_name;             // the model's name in the API ("": the model folder's name)
+  int64_t max_batch = 16;              // sequences decoded together
+  int64_t max_context = 0;             // tokens of one sequence (0: the model's, at most 4096)
+  int64_t max_queue = 64;              // requests waiting for a slot
+  double max_qps = 0;                  // requests per second admitted (0: no cap)
+  int64_t request_timeout_s = 300;     // a request running longer ends
+  int64_t default_max_tokens = 256;    // chat requests without max_tokens (completions: 16, as OpenAI)
+  int64_t max_body_mb = 8;             // larger request bodies get 413
+  int64_t threads = 64;                // HTTP worker threads (each stream holds one)
+  double shutdown_grace_s = 30;        // SIGTERM: how long running requests may finish
+  std::string audit_log;               // JSONL of every request ("" = none)
+};
+
+// Serves until SIGTERM/SIGINT; returns the exit code.
+int run_serve(const ServeOptions& options);
+
+}  // namespace hyft::recipes

@@ -1,0 +1,223 @@
+"""hyft serve against real clients, on 127.0.0.1 only, every wait bounded.
+
+  python3 serve_check.py HYFT_BINARY TOKENIZER_MODEL WORK_DIR
+
+A tiny random model (hyft model init) is served; the checks print what they saw:
+  1. /health, /v1/models; greedy completions equal `hyft generate` and transformers'
+     generate (text); the openai package's completions and chat, streamed and not
+     (the streamed pieces join to the whole answer); curl streams server-sent events.
+  2. 16 concurrent requests (sampled, each its own seed) through 4 slots get what
+     each gets alone.
+  3. Bad requests get a 4xx JSON error naming the field: malformed JSON, wrong
+     types, unknown model, max_tokens beyond the context, an empty and a 10 MB
+     prompt; a client that leaves mid-stream; the server keeps serving.
+  4. --max-qps 4: a burst well above gets 429 with Retry-After, a slow trickle
+     none; /metrics counts match.
+  5. The audit log has one line per request; SIGTERM lets a running request finish
+     and the server exits 0.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+hyft, tokenizer, work = sys.argv[1:4]
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def start(*extra):
+    p = subprocess.Popen([hyft, "serve", "--model", model, "--port", "0", *extra], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    t0 = time.time()
+    line = ""
+    while time.time() - t0 < 60:
+        line = p.stdout.readline()
+        if "serving" in line or not line:
+            break
+    if "http://" not in line:
+        p.kill()
+        raise SystemExit("the server did not start: " + line + p.stdout.read())
+    port = int(line.split("http://127.0.0.1:")[1].split()[0])
+    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()  # keep the pipe drained
+    return p, "http://127.0.0.1:%d" % port
+
+
+def post(base, path, body, timeout=60, raw=None):
+    data = raw if raw is not None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read()), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        try:
+            return e.code, json.loads(text), dict(e.headers)
+        except ValueError:
+            return e.code, {"raw": text.decode(errors="replace")}, dict(e.headers)
+
+
+def get(base, path):
+    with urllib.request.urlopen(base + path, timeout=30) as r:
+        return r.status, r.read().decode()
+
+
+os.makedirs(work, exist_ok=True)
+model = os.path.join(work, "model")
+subprocess.run([hyft, "model", "init", "--model-config",
+                os.path.join(os.path.dirname(__file__), "..", "..", "data", "risk", "base_config.json"),
+                "--output", model, "--force", "--tokenizer", tokenizer], check=True, capture_output=True)
+audit = os.path.join(work, "audit.jsonl")
+if os.path.exists(audit):
+    os.remove(audit)
+server, base = start("--max-batch", "4", "--max-context", "256", "--audit-log", audit)
+requests_made = 0
+try:
+    # 1. Endpoints and agreement.
+    status, body = get(base, "/health")
+    check(status == 200 and json.loads(body)["status"] == "ok", "/health: ok")
+    status, body = get(base, "/v1/models")
+    name = json.loads(body)["data"][0]["id"]
+    check(name == "model", "/v1/models lists '%s'" % name)
+    prompt = "The quick brown fox jumps"
+    status, r, _ = post(base, "/v1/completions", {"model": name, "prompt": prompt, "max_tokens": 12, "temperature": 0})
+    requests_made += 1
+    served = r["choices"][0]["text"]
+    alone = subprocess.run([hyft, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
+                            "--repetition-penalty", "1", "--max-new-tokens", "12"], capture_output=True, text=True)
+    check(status == 200 and served == alone.stdout[:-1],
+          "greedy completion equals hyft generate: %r" % served)
+    hf = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "python", "hf_reference.py"),
+                         "hf-generate-text", model, prompt, "12"], capture_output=True, text=True)
+    hf_text = json.loads(hf.stdout)["text"] if hf.returncode == 0 else None
+    check(hf_text == served, "greedy completion equals transformers' generate: %r" % hf_text)
+    check(r["usage"]["completion_tokens"] == 12 and r["object"] == "text_completion", "usage and object fields")
+
+    import openai
+    client = openai.OpenAI(base_url=base + "/v1", api_key="none", timeout=60, max_retries=0)
+    c = client.completions.create(model=name, prompt=prompt, max_tokens=12, temperature=0)
+    pieces = [ch.choices[0].text for ch in client.completions.create(model=name, prompt=prompt, max_tokens=12,
+                                                                      temperature=0, stream=True)]
+    requests_made += 2
+    check(c.choices[0].text == served and "".join(pieces) == served,
+          "openai completions: whole and streamed (%d events) equal" % len(pieces))
+    msgs = [{"role": "user", "content": "Say something."}]
+    chat = client.chat.completions.create(model=name, messages=msgs, max_tokens=10, temperature=0.9, seed=3)
+    stream = client.chat.completions.create(model=name, messages=msgs, max_tokens=10, temperature=0.9, seed=3,
+                                            stream=True)
+    streamed = "".join(ch.choices[0].delta.content or "" for ch in stream)
+    requests_made += 2
+    check(chat.choices[0].message.role == "assistant" and chat.choices[0].message.content == streamed,
+          "openai chat: whole and streamed equal (%r)" % streamed)
+    curl = subprocess.run(["curl", "-sN", "--max-time", "30", base + "/v1/chat/completions", "-d",
+                           json.dumps({"messages": msgs, "max_tokens": 4, "stream": True})],
+                          capture_output=True, text=True)
+    requests_made += 1
+    events = [l for l in curl.stdout.splitlines() if l.startswith("data: ")]
+    check(len(events) >= 2 and events[-1] == "data: [DONE]", "curl: %d server-sent events ending [DONE]" % len(events))
+
+    # 2. Concurrency.
+    bodies = [{"model": name, "prompt": "Request number %d says" % i, "max_tokens": 6 + i % 7, "temperature": 1.0,
+               "top_p": 0.95, "seed": 100 + i} for i in range(16)]
+    solo = [post(base, "/v1/completions", b)[1]["choices"][0]["text"] for b in bodies]
+    together = [None] * 16
+
+    def one(i):
+        together[i] = post(base, "/v1/completions", bodies[i])[1]["choices"][0]["text"]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    requests_made += 32
+    same = sum(a == b for a, b in zip(solo, together))
+    check(same == 16, "16 concurrent requests through 4 slots: %d of 16 equal alone" % same)
+
+    # 3. Bad requests.
+    cases = [
+        ("malformed JSON", None, b"{bad", 400, None),
+        ("wrong type", {"prompt": "x", "max_tokens": "a"}, None, 400, "max_tokens"),
+        ("wrong type", {"prompt": "x", "temperature": "hot"}, None, 400, "temperature"),
+        ("unknown model", {"model": "nope", "prompt": "x"}, None, 404, "model"),
+        ("max_tokens beyond the context", {"prompt": "x", "max_tokens": 100000}, None, 400, "max_tokens"),
+        ("empty prompt", {"prompt": ""}, None, 400, "prompt"),
+        ("10 MB prompt", {"prompt": "a" * (10 << 20)}, None, 413, None),
+    ]
+    for what, body, raw, want, param in cases:
+        status, r, _ = post(base, "/v1/completions", body, raw=raw)
+        requests_made += 1
+        err = r.get("error", {})
+        check(status == want and isinstance(err.get("message"), str) and (param is None or err.get("param") == param),
+              "%s: %d %s" % (what, status, err.get("message")))
+    status, r, _ = post(base, "/v1/chat/completions", {"messages": [{"role": "user"}]})
+    requests_made += 1
+    check(status == 400 and r["error"]["param"] == "messages[0].content",
+          "chat message without content: 400 naming %s" % r["error"]["param"])
+    s = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30)
+    body = json.dumps({"prompt": "Leaving early", "max_tokens": 200, "stream": True}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % len(body) + body)
+    s.recv(512)
+    s.close()
+    requests_made += 1
+    time.sleep(0.5)
+    status, r, _ = post(base, "/v1/completions", {"prompt": "Still there?", "max_tokens": 3})
+    requests_made += 1
+    check(status == 200, "a client that left mid-stream: the server keeps serving")
+finally:
+    pass
+
+# 5a. The audit log, then SIGTERM with a request running.
+result = {}
+
+
+def long_request():
+    result["r"] = post(base, "/v1/completions", {"prompt": "A long one", "max_tokens": 120, "temperature": 0.8})
+
+
+t = threading.Thread(target=long_request)
+t.start()
+time.sleep(0.3)
+server.send_signal(signal.SIGTERM)
+t.join(60)
+requests_made += 1
+code = server.wait(60)
+check(result.get("r", (0,))[0] == 200 and code == 0, "SIGTERM: the running request finished (%s), exit %d"
+      % (result.get("r", (0,))[0], code))
+lines = [json.loads(l) for l in open(audit)]
+check(len(lines) == requests_made, "audit log: %d lines for %d requests" % (len(lines), requests_made))
+
+# 4. The cap.
+server, base = start("--max-qps", "4", "--max-batch", "4")
+try:
+    burst = [post(base, "/v1/completions", {"prompt": "x", "max_tokens": 1}) for _ in range(30)]
+    limited = [h for s, _, h in burst if s == 429]
+    check(len(limited) >= 15 and all("Retry-After" in h for h in limited),
+          "a burst of 30 at --max-qps 4: %d got 429 with Retry-After" % len(limited))
+    time.sleep(1.5)
+    slow = []
+    for _ in range(4):
+        slow.append(post(base, "/v1/completions", {"prompt": "x", "max_tokens": 1})[0])
+        time.sleep(0.4)
+    check(slow == [200] * 4, "a trickle below the cap: %s" % slow)
+    _, metrics = get(base, "/metrics")
+    rate = [l for l in metrics.splitlines() if l.startswith('hyft_rejected_total{reason="rate"}')]
+    check(rate and int(float(rate[0].split()[-1])) == len(limited), "/metrics: %s" % (rate[0] if rate else "none"))
+    ok429 = [l for l in metrics.splitlines() if 'status="429"' in l]
+    check(ok429 and int(float(ok429[0].split()[-1])) == len(limited), "/metrics counts the 429s: %s" % ok429)
+finally:
+    server.send_signal(signal.SIGTERM)
+    server.wait(60)
+
+print("%d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)
