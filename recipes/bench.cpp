@@ -7,6 +7,7 @@
 #include "common/gpu_memory.h"
 #include "common/runtime.h"
 #include "common/strings.h"
+#include "generate/engine.h"
 #include "recipes/processes.h"
 #include "train/trainer.h"
 
@@ -180,6 +181,60 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
     j["optimizer_ms"] = rounded(phases.optimizer_ms / double(o.steps), 1);
   }
   return j;
+}
+
+std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o) {
+  HYFT_CHECK(o.prompt_len >= 1 && o.new_tokens >= 1 && !o.streams.empty(), "--prompt-len and --new-tokens must be positive");
+  const at::Device device = parse_device(o.device);
+  const at::ScalarType dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  const model::LlamaConfig cfg = shape_config(o.shape, o.prompt_len + o.new_tokens);
+  at::manual_seed(0);
+  model::LlamaForCausalLM model(cfg, at::TensorOptions().dtype(dtype).device(device));
+  model::init_random_weights(*model);
+  model->attention_backend = &attention::default_backend(device);
+  double weight_bytes = 0;  // read once a decoding step: every weight but the embedding table
+  for (const auto& p : model->named_parameters())
+    if (p.key().find("embed_tokens") == std::string::npos || cfg.tie_word_embeddings)
+      weight_bytes += double(p.value().numel()) * double(p.value().element_size());
+  std::vector<nlohmann::ordered_json> out;
+  for (const int64_t n : o.streams) {
+    HYFT_CHECK(n >= 1, "--streams: stream counts must be positive");
+    generate::EngineOptions eo;
+    eo.slots = n;
+    eo.max_len = o.prompt_len + o.new_tokens;
+    eo.max_queue = n;
+    generate::Engine engine(*model, eo);
+    auto run = [&](int64_t tokens) {  // n requests of `tokens` new tokens each; seconds to the last
+      const at::Tensor prompts = at::randint(0, cfg.vocab_size, {n, o.prompt_len}, at::kLong);
+      for (int64_t i = 0; i < n; ++i) {
+        generate::Request r;
+        r.prompt.assign(prompts[i].data_ptr<int64_t>(), prompts[i].data_ptr<int64_t>() + o.prompt_len);
+        r.settings.sampling = {0.0, 1.0, 0, 1.0};  // greedy; no stop ids: exactly `tokens` tokens
+        r.settings.max_new_tokens = tokens;
+        HYFT_CHECK(engine.submit(std::move(r)), "engine queue full");
+      }
+      synchronize(device);
+      const auto t0 = std::chrono::steady_clock::now();
+      engine.run_until_idle();
+      synchronize(device);
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    run(8);  // warm-up
+    // Decode alone: the time of new_tokens minus the time of 1 (the prefills and the first token).
+    const double with_prefill = run(o.new_tokens), prefill = run(1);
+    const double decode_s = std::max(1e-9, with_prefill - prefill);
+    const double tps = double(n) * double(o.new_tokens - 1) / decode_s;
+    nlohmann::ordered_json j = {{"system", "hyft"}, {"shape", o.shape}, {"precision", device.is_cuda() ? "bf16" : "fp32"},
+                                {"streams", n}, {"prompt_len", o.prompt_len}, {"new_tokens", o.new_tokens},
+                                {"decode_tokens_per_s", rounded(tps, 1)},
+                                {"per_stream_tokens_per_s", rounded(tps / double(n), 1)},
+                                {"ms_per_step", rounded(1000.0 * decode_s / double(o.new_tokens - 1), 3)},
+                                {"prefill_ms", rounded(1000.0 * prefill, 1)}};
+    if (n == 1 && device.is_cuda())
+      j["bandwidth_fraction"] = rounded(tps * weight_bytes / (o.bandwidth_tbs * 1e12), 3);
+    out.push_back(j);
+  }
+  return out;
 }
 
 }  // namespace hyft::recipes

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace hyft::recipes {
 
@@ -33,5 +34,19 @@ struct BenchOptions {
 
 // One JSON object: tokens_per_s, step_ms, peak_mem_gib, mfu, loss and the settings.
 nlohmann::ordered_json run_bench(const BenchOptions& options);
+
+// Decoding through the serving engine (generate/engine.h): `streams` requests of
+// `prompt_len` random tokens, each generating exactly `new_tokens`, submitted at
+// once; the model in bf16 (CUDA) with random weights of the named shape. One JSON
+// object per stream count: decode tokens/s over every stream, per stream, and for
+// one stream the share of the memory-bandwidth limit (weight bytes / bandwidth a token).
+struct DecodeBenchOptions {
+  std::string shape = "1.3b";
+  std::vector<int64_t> streams = {1, 32};
+  int64_t prompt_len = 128, new_tokens = 256;
+  std::string device = "auto";
+  double bandwidth_tbs = 4.8;  // H200's HBM3e
+};
+std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& options);
 
 }  // namespace hyft::recipes

@@ -53,7 +53,26 @@ int bench_command(int argc, char** argv) {
   opts.alias_values("grad-ckpt", {{"0", "--grad-checkpointing=false"}, {"1", "--grad-checkpointing=true"}});
   opts.alias_values("mode", {{"lora", "--full=false"}, {"full", "--full=true"}});
   opts.check([&] { o.lora.targets = adapters::parse_targets(targets, "--targets"); });
+  bool decode = false;
+  recipes::DecodeBenchOptions d;
+  std::string streams = "1,32";
+  opts.flag("decode", "decode", "time decoding through the serving engine instead (hyft serve's path)", decode);
+  opts.value("decode", "streams", "concurrent streams for --decode, comma-separated", streams);
+  opts.value("decode", "prompt-len", "prompt tokens of each stream for --decode", d.prompt_len);
+  opts.value("decode", "new-tokens", "tokens each stream generates for --decode", d.new_tokens);
   if (!parse_or_help(opts, argc, argv)) return 0;
+  if (decode) {
+    d.shape = o.shape;
+    d.device = o.device;
+    d.streams.clear();
+    for (const auto& t : split_list(streams)) {
+      HYFT_CHECK(value_problem(t, ValueKind::Integer).empty() && std::stoll(t) > 0, "--streams: '", t,
+                 "' is not a stream count (comma-separated whole numbers > 0)");
+      d.streams.push_back(std::stoll(t));
+    }
+    for (const auto& line : recipes::run_decode_bench(d)) std::printf("%s\n", line.dump().c_str());
+    return 0;
+  }
   if (attention) {
     a.seqs.clear();
     for (const auto& t : split_list(seqs)) {
