@@ -14,7 +14,10 @@ if [ ! -x build-gpu/bin/hyft ] || [ "${REBUILD:-1}" = 1 ]; then
   cmake --build build-gpu -j16 --target hyft >"$out/build.log" 2>&1 \
     || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
 fi
-build-gpu/bin/hyft bench --decode --device cuda --shape "$shape" --streams 1,32 --prompt-len 128 --new-tokens 256
+build-gpu/bin/hyft bench --decode --check --device cuda --shape "$shape" --streams 1,32 --prompt-len 128 --new-tokens 256 \
+  || echo "FAIL: hyft bench --decode --check"
+HYFT_DECODE_GRAPHS=0 build-gpu/bin/hyft bench --decode --device cuda --shape "$shape" --streams 1,32 --prompt-len 128 \
+  --new-tokens 256 | sed 's/"system":"hyft"/"system":"hyft-eager"/'
 python3 bench/decode_peer.py --shape "$shape" --streams 1,32 --prompt-len 128 --new-tokens 256 2>"$out/peer.err" \
   || tail -5 "$out/peer.err"
 python3 bench/decode_peer.py --shape "$shape" --streams 1 --prompt-len 128 --new-tokens 256 --no-cache \

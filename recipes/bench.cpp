@@ -197,6 +197,30 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
     if (p.key().find("embed_tokens") == std::string::npos || cfg.tie_word_embeddings)
       weight_bytes += double(p.value().numel()) * double(p.value().element_size());
   std::vector<nlohmann::ordered_json> out;
+  if (o.check) {  // three sequences of different lengths in a 4-slot cache; one step both ways
+    at::NoGradGuard no_grad;
+    model->eval();
+    model::SlotCache cache = model->make_slot_cache(4, 512);
+    std::vector<int64_t> ids, positions;
+    for (int64_t s = 0; s < 3; ++s) {
+      const int64_t len = 37 + 61 * s;
+      model::KVCache kv;
+      model->forward_cached(at::randint(0, cfg.vocab_size, {1, len}, at::kLong).to(device), kv);
+      model->store_in_slot(kv, cache, s);
+      ids.push_back(11 + s);
+      positions.push_back(len);
+    }
+    generate::DecodeGraphs graphs(*model, cache);
+    const at::Tensor a = graphs.step(ids, positions);  // (3, V)
+    const at::Tensor b = model->forward_slots(at::tensor(ids, at::kLong).view({3, 1}).to(device),
+                                              at::tensor(positions, at::kLong).to(device), cache)
+                             .to(at::kCPU, at::kFloat);
+    const double rel = ((a - b).norm() / b.norm()).item<double>();
+    out.push_back({{"check", "decoding step: CUDA graph vs eager"}, {"graphs", graphs.enabled()},
+                   {"rel_diff", rel}, {"tolerance", 1e-2}});
+    HYFT_CHECK(std::isfinite(rel) && rel < 1e-2, "decode check failed: the graph's logits differ from the eager "
+               "step's by ", rel, " (relative)");
+  }
   for (const int64_t n : o.streams) {
     HYFT_CHECK(n >= 1, "--streams: stream counts must be positive");
     generate::EngineOptions eo;

@@ -46,6 +46,7 @@ struct DecodeBenchOptions {
   int64_t prompt_len = 128, new_tokens = 256;
   std::string device = "auto";
   double bandwidth_tbs = 4.8;  // H200's HBM3e
+  bool check = false;  // first: a decoding step as a CUDA graph against the eager step (a UserError beyond 1e-2)
 };
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& options);
 

@@ -60,6 +60,7 @@ int bench_command(int argc, char** argv) {
   opts.value("decode", "streams", "concurrent streams for --decode, comma-separated", streams);
   opts.value("decode", "prompt-len", "prompt tokens of each stream for --decode", d.prompt_len);
   opts.value("decode", "new-tokens", "tokens each stream generates for --decode", d.new_tokens);
+  opts.flag("decode", "check", "with --decode: first compare a CUDA-graph decoding step with the eager one", d.check);
   if (!parse_or_help(opts, argc, argv)) return 0;
   if (decode) {
     d.shape = o.shape;

@@ -31,6 +31,7 @@ struct Engine::Running {
 Engine::Engine(model::LlamaForCausalLMImpl& model, EngineOptions options) : model_(model), o_(options) {
   HYFT_CHECK(o_.slots >= 1 && o_.max_len >= 2 && o_.max_queue >= 0, "engine: bad sizes");
   cache_ = model_.make_slot_cache(o_.slots, o_.max_len);
+  graphs_ = std::make_unique<DecodeGraphs>(model_, cache_);
   running_.resize(size_t(o_.slots));
 }
 
@@ -166,11 +167,7 @@ bool Engine::step() {
   std::vector<int64_t> ids(size_t(hi), 0), positions(size_t(hi), 0);
   for (int64_t s = 0; s < hi; ++s)
     if (const auto& r = running_[size_t(s)]) ids[size_t(s)] = r->last, positions[size_t(s)] = r->position;
-  const at::Device device = model_.device();
-  const at::Tensor logits =
-      model_.forward_slots(at::tensor(ids, at::kLong).view({hi, 1}).to(device), at::tensor(positions, at::kLong).to(device),
-                           cache_)
-          .to(at::kCPU, at::kFloat);  // (hi, V)
+  const at::Tensor logits = graphs_->step(ids, positions);  // (hi, V) float32 on the CPU
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++steps_;

@@ -5,9 +5,11 @@
 // advances one token per step in one forward pass over slots 0..hi (the lowest
 // free slot is taken first, so the batch stays short). Each request has its own
 // sampling settings and seeded generator, so its tokens are the ones it gets
-// alone. `generate` (generator.h) runs one request through the same engine.
+// alone. `generate` (generator.h) runs one request through the same engine. On a
+// GPU the decoding step replays CUDA graphs (decode_graphs.h).
 #pragma once
 
+#include "generate/decode_graphs.h"
 #include "generate/generator.h"
 #include "model/llama.h"
 
@@ -76,6 +78,7 @@ class Engine {
   model::LlamaForCausalLMImpl& model_;
   EngineOptions o_;
   model::SlotCache cache_;
+  std::unique_ptr<DecodeGraphs> graphs_;  // the decoding step, as CUDA graphs on a GPU
   std::vector<std::unique_ptr<Running>> running_;  // by slot; null when free
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -255,12 +255,12 @@ void LlamaForCausalLMImpl::store_in_slot(const KVCache& from, SlotCache& cache, 
 }
 
 at::Tensor LlamaForCausalLMImpl::forward_slots(const at::Tensor& input_ids, const at::Tensor& positions,
-                                               SlotCache& cache) {
+                                               SlotCache& cache, int64_t keys) {
   const int64_t B = input_ids.size(0);
   SlotStep step;
   step.cache = &cache;
   step.positions = positions;
-  step.keys = positions.max().item<int64_t>() + 1;
+  step.keys = keys > 0 ? keys : positions.max().item<int64_t>() + 1;
   ForwardContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(positions.view({B, 1}), model->embed_tokens->weight.scalar_type());
   ctx.mask = attention::make_slot_attention_mask(attention_settings, positions, step.keys);

@@ -161,8 +161,10 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   // Copies a sequence's cache (batch 1, from forward_cached) into `slot`.
   void store_in_slot(const KVCache& from, SlotCache& cache, int64_t slot) const;
   // One new token per row, row b in slot b: input_ids (B, 1) at positions (B,) ->
-  // logits (B, V). Every position below a row's is that slot's sequence.
-  at::Tensor forward_slots(const at::Tensor& input_ids, const at::Tensor& positions, SlotCache& cache);
+  // logits (B, V). Every position below a row's is that slot's sequence. `keys`:
+  // the keys each row may read (> every position; 0: computed, a device sync).
+  at::Tensor forward_slots(const at::Tensor& input_ids, const at::Tensor& positions, SlotCache& cache,
+                           int64_t keys = 0);
 
   at::Device device() const;  // where the weights are
   const LlamaConfig& config() const { return config_; }

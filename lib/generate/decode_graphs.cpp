@@ -1,0 +1,94 @@
+#include "generate/decode_graphs.h"
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace hyft::generate {
+
+namespace {
+int64_t next_pow2(int64_t n) {
+  int64_t p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+}  // namespace
+
+struct DecodeGraphs::Graph {
+  at::cuda::CUDAGraph graph;
+  at::Tensor ids, positions, logits;  // (B, 1), (B,) inputs; (B, V) output, all the graph's own
+};
+
+DecodeGraphs::DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache)
+    : model_(model), cache_(cache) {
+  const char* env = std::getenv("HYFT_DECODE_GRAPHS");
+  enabled_ = model_.device().is_cuda() && !(env && std::strcmp(env, "0") == 0);
+}
+
+DecodeGraphs::~DecodeGraphs() = default;
+
+DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
+  auto& slot = graphs_[{rows, keys}];
+  if (slot) return *slot;
+  auto g = std::make_unique<Graph>();
+  const auto device = model_.device();
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
+  g->ids = at::zeros({rows, 1}, opts);
+  g->positions = at::zeros({rows}, opts);
+  // Capture on a side stream after two eager runs (lazy allocations and caches
+  // settle), as torch.cuda.graph does. Those runs write keys at position 0 of
+  // slots 0..rows-1, where running sequences keep theirs: saved and put back.
+  std::vector<at::Tensor> saved_k, saved_v;
+  for (size_t l = 0; l < cache_.k.size(); ++l) {
+    saved_k.push_back(cache_.k[l].narrow(0, 0, rows).select(1, 0).clone());
+    saved_v.push_back(cache_.v[l].narrow(0, 0, rows).select(1, 0).clone());
+  }
+  const auto current = c10::cuda::getCurrentCUDAStream(device.index());
+  auto side = c10::cuda::getStreamFromPool(false, device.index());
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    side.synchronize();
+    current.synchronize();
+    for (int i = 0; i < 2; ++i) model_.forward_slots(g->ids, g->positions, cache_, keys);
+    side.synchronize();
+    g->graph.capture_begin();
+    g->logits = model_.forward_slots(g->ids, g->positions, cache_, keys);
+    g->graph.capture_end();
+    side.synchronize();
+  }
+  for (size_t l = 0; l < cache_.k.size(); ++l) {
+    cache_.k[l].narrow(0, 0, rows).select(1, 0).copy_(saved_k[l]);
+    cache_.v[l].narrow(0, 0, rows).select(1, 0).copy_(saved_v[l]);
+  }
+  slot = std::move(g);
+  return *slot;
+}
+
+at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions) {
+  const int64_t hi = int64_t(ids.size());
+  const auto device = model_.device();
+  const int64_t max_pos = *std::max_element(positions.begin(), positions.end());
+  if (!enabled_) {
+    return model_
+        .forward_slots(at::tensor(ids, at::kLong).view({hi, 1}).to(device), at::tensor(positions, at::kLong).to(device),
+                       cache_, max_pos + 1)
+        .to(at::kCPU, at::kFloat);
+  }
+  const int64_t rows = std::min(next_pow2(hi), cache_.slots());
+  const int64_t keys = std::min(std::max<int64_t>(128, next_pow2(max_pos + 1)), cache_.max_len());
+  Graph& g = graph_for(rows, keys);
+  std::vector<int64_t> id_rows(size_t(rows), 0), pos_rows(size_t(rows), 0);  // rows past hi: free slots, position 0
+  std::copy(ids.begin(), ids.end(), id_rows.begin());
+  std::copy(positions.begin(), positions.end(), pos_rows.begin());
+  g.ids.copy_(at::tensor(id_rows, at::kLong).view({rows, 1}));
+  g.positions.copy_(at::tensor(pos_rows, at::kLong));
+  g.graph.replay();
+  return g.logits.narrow(0, 0, hi).to(at::kCPU, at::kFloat);
+}
+
+}  // namespace hyft::generate
