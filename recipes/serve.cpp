@@ -3,7 +3,9 @@
 #include "common/error.h"
 #include "common/gpu_memory.h"
 #include "common/interrupt.h"
+#include "common/strings.h"
 #include "data/prompt.h"
+#include "eval/label_eval.h"
 #include "generate/engine.h"
 #include "serve/admission.h"
 #include "serve/audit_log.h"
@@ -19,6 +21,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
@@ -56,7 +59,7 @@ struct Call {
 
 class Server {
  public:
-  explicit Server(const ServeOptions& o) : o_(o), bucket_(o.max_qps, std::max(1.0, o.max_qps)), audit_(o.audit_log) {
+  Server(const ServeOptions& o, double max_qps) : o_(o), audit_(o.audit_log) {
     model_ = load_model(o_.model, load_options(o_.model));
     tok_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::load_tokenizer(o_.model.model_dir, o_.model.tokenizer_file));
     tokenizer::check_fits_model(*tok_, model_->config().vocab_size);
@@ -72,6 +75,18 @@ class Server {
                                     : std::min<int64_t>(4096, model_->config().max_position_embeddings);
     eo.max_queue = o_.max_queue;
     engine_ = std::make_unique<generate::Engine>(*model_, eo);
+    if (!o_.filter_adapter.empty()) {
+      ModelOptions fo = o_.model;
+      fo.adapter_dir = o_.filter_adapter;
+      filter_ = load_model(fo, load_options(fo));
+      filter_labels_ = split_list(o_.filter_labels);
+      HYFT_CHECK(filter_labels_.size() >= 2, "--filter-labels: give at least two labels, the allowed one first "
+                 "(ok,blocked)");
+      std::printf("output filter: %s, labels %s (all but '%s' block)\n", o_.filter_adapter.c_str(),
+                  o_.filter_labels.c_str(), filter_labels_[0].c_str());
+    }
+    if (max_qps < 0) max_qps = 0.8 * calibrate();
+    bucket_ = std::make_unique<serve::TokenBucket>(max_qps, std::max(1.0, max_qps));
   }
 
   int run() {
@@ -132,7 +147,7 @@ class Server {
     std::printf("serving %s on http://%s:%d (batch %lld, context %lld tokens, queue %lld%s)\n", name_.c_str(),
                 o_.host.c_str(), port, (long long)engine_->options().slots, (long long)engine_->options().max_len,
                 (long long)o_.max_queue,
-                o_.max_qps > 0 ? (", at most " + std::to_string(o_.max_qps) + " requests/s").c_str() : "");
+                bucket_->rate() > 0 ? (", at most " + std::to_string(bucket_->rate()) + " requests/s").c_str() : "");
     std::fflush(stdout);
     std::thread watcher([&] { watch_signals(http); });
     http.listen_after_bind();
@@ -175,6 +190,59 @@ class Server {
     }
   }
 
+  // --max-qps auto: the requests per second the engine finishes at most, from one
+  // full batch of short requests (32 prompt + 32 new tokens) decoded together.
+  double calibrate() {
+    const int64_t n = engine_->options().slots;
+    const int64_t vocab = model_->config().vocab_size;
+    for (int64_t i = 0; i < n; ++i) {
+      generate::Request q;
+      for (int64_t t = 0; t < 32; ++t) q.prompt.push_back((i * 131 + t * 17) % vocab);
+      q.settings.sampling = {0.0, 1.0, 0, 1.0};
+      q.settings.max_new_tokens = 32;
+      engine_->submit(std::move(q));
+    }
+    engine_->run_until_idle();  // the first pass captures the decoding graphs
+    for (int64_t i = 0; i < n; ++i) {
+      generate::Request q;
+      for (int64_t t = 0; t < 32; ++t) q.prompt.push_back((i * 197 + t * 29) % vocab);
+      q.settings.sampling = {0.0, 1.0, 0, 1.0};
+      q.settings.max_new_tokens = 32;
+      engine_->submit(std::move(q));
+    }
+    const auto t0 = Clock::now();
+    engine_->run_until_idle();
+    const double rps = double(n) / std::max(1e-6, seconds_since(t0));
+    std::printf("calibrated: %lld requests of 32 + 32 tokens at once finish at %.1f requests/s; --max-qps auto "
+                "admits %.1f (80%%)\n", (long long)n, rps, 0.8 * rps);
+    return rps;
+  }
+
+  // The filter's verdict on an output: the label's name and whether it blocks.
+  std::pair<std::string, bool> judge(const std::string& text) {
+    std::lock_guard<std::mutex> lock(filter_mutex_);
+    const json record = {{"prompt", text.empty() ? std::string(" ") : text}, {"completion", ""}};
+    const int64_t k = eval::predict_label(*filter_, *tok_, data::JsonlLine{"output", 1, record}, filter_labels_,
+                                          o_.records);
+    return {filter_labels_[size_t(k)], k != 0};
+  }
+
+  // Applies the filter (when there is one) to a finished output: the text to send,
+  // the finish reason, and the verdict for the audit log.
+  json apply_filter(std::string& text, std::string& reason) {
+    if (!filter_) return nullptr;
+    const auto [label, blocked] = judge(text);
+    json verdict = {{"label", label}, {"blocked", blocked}};
+    if (blocked) {
+      verdict["blocked_output"] = text;  // the audit keeps what was generated
+      metrics_.filtered();
+      std::fprintf(stderr, "filter: an output judged '%s' was replaced by the refusal\n", label.c_str());
+      text = o_.filter_refusal;
+      reason = "content_filter";
+    }
+    return verdict;
+  }
+
   void handle(const httplib::Request& req, httplib::Response& res, serve::Endpoint endpoint) {
     const char* path = endpoint == serve::Endpoint::Completions ? "/v1/completions" : "/v1/chat/completions";
     const auto start = Clock::now();
@@ -188,7 +256,7 @@ class Server {
       if (!r.model.empty() && r.model != name_)
         throw ApiError(404, "the model '" + r.model + "' does not exist; this server has '" + name_ + "'", "model");
       double retry = 0;
-      if (!bucket_.take(&retry)) {
+      if (!bucket_->take(&retry)) {
         metrics_.rejected("rate");
         res.set_header("Retry-After", std::to_string(int64_t(std::ceil(retry))));
         throw ApiError(429, "more than --max-qps requests per second; retry later", "", "rate_limit_error");
@@ -255,16 +323,17 @@ class Server {
       std::unique_lock<std::mutex> lock(call->m);
       call->cv.wait(lock, [&] { return call->done; });
       lock.unlock();
-      const auto [text, reason] = final_text(*call, r);
+      auto [text, reason] = final_text(*call, r);
       if (!call->error.empty()) throw ApiError(500, "generation failed: " + call->error, "", "server_error");
       if (call->reason == generate::FinishReason::Timeout)
         throw ApiError(504, "the request ran longer than --request-timeout (" + std::to_string(o_.request_timeout_s) +
                                 " s)", "", "timeout");
       const serve::Usage usage{int64_t(prompt.size()), int64_t(call->tokens.size())};
+      const json verdict = apply_filter(text, reason);
       res.set_content(serve::response_json(r, id, created, name_, text, reason, usage).dump(-1, ' ', false,
                                                                                             json::error_handler_t::replace),
                       "application/json");
-      finished(*call, r, path, 200, text, reason, usage, id);
+      finished(*call, r, path, 200, text, reason, usage, id, verdict);
       return;
     }
     ++open_;
@@ -282,7 +351,10 @@ class Server {
           *seen = call->tokens.size();
           lock.unlock();
           auto [text, reason] = final_text(*call, r);
-          if (!done) {  // hold back what may still change: a split character, the start of a stop string
+          json verdict = nullptr;
+          if (filter_ && !done) text.clear();  // filtered: nothing goes out before the verdict
+          if (filter_ && done) verdict = apply_filter(text, reason);
+          if (!done && !filter_) {  // hold back what may still change: a split character, the start of a stop string
             size_t keep = text.size();
             while (keep >= 3 && text.compare(keep - 3, 3, "\xEF\xBF\xBD") == 0) keep -= 3;
             for (const auto& s : r.stop) keep = std::min(keep, text.size() >= s.size() - 1 ? text.size() - (s.size() - 1) : 0);
@@ -307,7 +379,7 @@ class Server {
           const std::string end = "data: [DONE]\n\n";
           sink.write(end.data(), end.size());
           sink.done();
-          finished(*call, r, path, 200, text, finish, {n_prompt, int64_t(call->tokens.size())}, id);
+          finished(*call, r, path, 200, text, finish, {n_prompt, int64_t(call->tokens.size())}, id, verdict);
           return true;
         },
         [this, call](bool) {  // the stream ended, whichever way
@@ -337,7 +409,8 @@ class Server {
   }
 
   void finished(Call& call, const serve::CompletionRequest& r, const char* path, int status, const std::string& text,
-                const std::string& reason, const serve::Usage& usage, const std::string& id) {
+                const std::string& reason, const serve::Usage& usage, const std::string& id,
+                const json& verdict = nullptr) {
     metrics_.request(path, status, seconds_since(call.start));
     metrics_.tokens(usage.prompt_tokens, usage.completion_tokens);
     if (!call.tokens.empty()) {
@@ -353,7 +426,7 @@ class Server {
                                 {"seed", r.seed ? json(*r.seed) : json()}, {"stop", r.stop}, {"stream", r.stream}}},
                   {"output", text}, {"finish_reason", reason},
                   {"usage", {{"prompt_tokens", usage.prompt_tokens}, {"completion_tokens", usage.completion_tokens}}},
-                  {"filter", nullptr}};
+                  {"filter", verdict}};
     if (r.endpoint == serve::Endpoint::Completions) entry["prompt"] = r.prompt;
     else entry["messages"] = r.messages;
     audit_.write(entry);
@@ -365,7 +438,10 @@ class Server {
   std::vector<int64_t> stop_ids_;
   std::string name_;
   std::unique_ptr<generate::Engine> engine_;
-  serve::TokenBucket bucket_;
+  std::unique_ptr<serve::TokenBucket> bucket_;
+  model::LlamaForCausalLM filter_{nullptr};
+  std::vector<std::string> filter_labels_;
+  std::mutex filter_mutex_;
   serve::ServerMetrics metrics_;
   serve::AuditLog audit_;
   std::atomic<bool> draining_{false}, stopped_{false};
@@ -388,10 +464,16 @@ int run_serve(const ServeOptions& options) {
   HYFT_CHECK(!o.model.model_dir.empty(), "hyft serve: --model is required; see 'hyft serve --help'");
   HYFT_CHECK(o.max_batch >= 1, "--max-batch must be at least 1");
   HYFT_CHECK(o.max_queue >= 0, "--max-queue must be >= 0");
-  HYFT_CHECK(o.max_qps >= 0, "--max-qps must be >= 0 (0 = no cap)");
+  double max_qps = -1;  // auto
+  if (o.max_qps != "auto") {
+    char* end = nullptr;
+    max_qps = std::strtod(o.max_qps.c_str(), &end);
+    HYFT_CHECK(!o.max_qps.empty() && end && *end == '\0' && std::isfinite(max_qps) && max_qps >= 0, "--max-qps '",
+               o.max_qps, "': give requests per second (a number >= 0; 0 = no cap) or auto (80% of a calibration)");
+  }
   HYFT_CHECK(o.port >= 0 && o.port < 65536, "--port must be in 0..65535 (0 = any free port)");
   resolve_chat_template(o.records, o.model);
-  Server server(o);
+  Server server(o, max_qps);
   return server.run();
 #endif
 }

@@ -24,7 +24,9 @@ int serve_command(int argc, char** argv) {
   opts.value("server", "max-context", "tokens of one sequence, prompt and output (0: the model's, at most 4096)",
              o.max_context);
   opts.value("server", "max-queue", "requests waiting for a slot; beyond it 429", o.max_queue);
-  opts.value("server", "max-qps", "requests admitted per second; beyond it 429 with Retry-After (0: no cap)",
+  opts.value("server", "max-qps",
+             "requests admitted per second, beyond it 429 with Retry-After: N (0: no cap) or auto (80% of what a "
+             "short calibration at start-up finishes)",
              o.max_qps);
   opts.value("server", "request-timeout", "seconds a request may run", o.request_timeout_s);
   opts.value("server", "default-max-tokens", "chat requests without max_tokens generate at most this many",
@@ -34,10 +36,14 @@ int serve_command(int argc, char** argv) {
   opts.value("server", "shutdown-grace", "on SIGTERM, seconds running requests may take to finish",
              o.shutdown_grace_s);
   opts.optional("server", "audit-log", "append every request and response to this JSONL file", o.audit_log);
+  opts.optional("filter", "filter-adapter", "classifier adapter (on the same base) that judges every output",
+                o.filter_adapter);
+  opts.value("filter", "filter-labels", "the classifier's labels, the allowed one first; the others block",
+             o.filter_labels);
+  opts.value("filter", "filter-refusal", "what replaces a blocked output", o.filter_refusal);
   opts.at_least<int64_t>("max-batch", o.max_batch, 1);
   opts.at_least<int64_t>("max-context", o.max_context, 0, "0 = the model's");
   opts.at_least<int64_t>("max-queue", o.max_queue, 0);
-  opts.at_least<double>("max-qps", o.max_qps, 0.0, "0 = no cap");
   opts.at_least<int64_t>("request-timeout", o.request_timeout_s, 1);
   opts.at_least<int64_t>("default-max-tokens", o.default_max_tokens, 1);
   opts.at_least<int64_t>("max-body-mb", o.max_body_mb, 1);

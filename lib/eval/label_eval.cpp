@@ -84,9 +84,6 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
   HYFT_CHECK(labels.size() >= 2, path, ": label evaluation needs at least two labels (got ", labels.size(),
              "); pass --labels A,B,...");
 
-  const at::Device device = model.device();
-  at::NoGradGuard no_grad;
-  model.eval();
   std::vector<int64_t> gold_idx, pred_idx;
   Progress progress("labels", int64_t(records.size()), /*enabled=*/true);
   for (size_t r = 0; r < records.size(); ++r) {
@@ -96,22 +93,30 @@ LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer
     const auto it = std::find(labels.begin(), labels.end(), golds[r]);
     HYFT_CHECK(it != labels.end(), path, ":", line_no, ": gold label '", golds[r], "' is not one of --labels");
     gold_idx.push_back(int64_t(it - labels.begin()));
-    // One row per candidate: the record with the candidate as its completion,
-    // tokenized as in training, so the candidate (+ EOS) carries the only loss.
-    std::vector<data::Example> rows;
-    for (const auto& label : labels) {
-      const nlohmann::json v = with_completion(value, label, line);
-      rows.push_back(data::tokenize_record(data::parse_record({path, line_no, v}, options, tok.vocab_size()), &tok,
-                                          false));
-    }
-    std::vector<const data::Example*> ptrs;
-    for (const auto& e : rows) ptrs.push_back(&e);
-    const data::Batch batch = data::make_batch(ptrs, device);
-    const at::Tensor nll = model::row_nll(model, model.hidden_states(batch.input_ids, batch.layout), batch.labels);
-    pred_idx.push_back(nll.argmin().item<int64_t>());
+    pred_idx.push_back(predict_label(model, tok, line, labels, options));
   }
   progress.finish();
   return label_metrics(labels, gold_idx, pred_idx);
+}
+
+int64_t predict_label(model::LlamaForCausalLMImpl& model, const tokenizer::Tokenizer& tok,
+                      const data::JsonlLine& line, const std::vector<std::string>& labels,
+                      const data::RecordOptions& options) {
+  at::NoGradGuard no_grad;
+  model.eval();
+  // One row per candidate: the record with the candidate as its completion,
+  // tokenized as in training, so the candidate (+ EOS) carries the only loss.
+  std::vector<data::Example> rows;
+  for (const auto& label : labels) {
+    const nlohmann::json v = with_completion(line.value, label, line);
+    rows.push_back(data::tokenize_record(data::parse_record({line.file, line.line, v}, options, tok.vocab_size()),
+                                         &tok, false));
+  }
+  std::vector<const data::Example*> ptrs;
+  for (const auto& e : rows) ptrs.push_back(&e);
+  const data::Batch batch = data::make_batch(ptrs, model.device());
+  const at::Tensor nll = model::row_nll(model, model.hidden_states(batch.input_ids, batch.layout), batch.labels);
+  return nll.argmin().item<int64_t>();
 }
 
 nlohmann::ordered_json to_json(const LabelMetrics& m) {

@@ -4,6 +4,7 @@
 // macro-F1 and the confusion matrix against the record's gold label.
 #pragma once
 
+#include "data/jsonl.h"
 #include "data/records.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
@@ -39,6 +40,13 @@ LabelMetrics label_metrics(const std::vector<std::string>& labels, const std::ve
 LabelMetrics evaluate_labels(model::LlamaForCausalLMImpl& model, const tokenizer::Tokenizer& tok,
                              const std::string& path, std::vector<std::string> labels,
                              const data::RecordOptions& options);
+
+// The index in `labels` of the most likely label for one record (its
+// completion, if any, ignored): each label + EOS put in as the completion, scored
+// as in training. `hyft serve --filter-adapter` judges outputs this way.
+int64_t predict_label(model::LlamaForCausalLMImpl& model, const tokenizer::Tokenizer& tok,
+                      const data::JsonlLine& record, const std::vector<std::string>& labels,
+                      const data::RecordOptions& options);
 
 nlohmann::ordered_json to_json(const LabelMetrics& m);
 std::string to_table(const LabelMetrics& m);  // human-readable report

@@ -56,6 +56,11 @@ void ServerMetrics::rejected(const std::string& reason) {
   ++rejected_[reason];
 }
 
+void ServerMetrics::filtered() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++filtered_;
+}
+
 void ServerMetrics::tokens(int64_t prompt, int64_t completion) {
   std::lock_guard<std::mutex> lock(mutex_);
   prompt_tokens_ += prompt;
@@ -91,6 +96,8 @@ std::string ServerMetrics::prometheus(const Gauges& g) {
   for (const char* reason : {"rate", "queue", "draining"})
     o << "hyft_rejected_total{reason=\"" << reason << "\"} " << (rejected_.count(reason) ? rejected_.at(reason) : 0)
       << "\n";
+  o << "# HELP hyft_filtered_total Outputs the filter replaced by its refusal.\n# TYPE hyft_filtered_total counter\n"
+       "hyft_filtered_total " << filtered_ << "\n";
   o << "# TYPE hyft_prompt_tokens_total counter\nhyft_prompt_tokens_total " << prompt_tokens_ << "\n"
     << "# TYPE hyft_completion_tokens_total counter\nhyft_completion_tokens_total " << completion_tokens_ << "\n";
   o << ttft_.text("hyft_time_to_first_token_seconds", "Seconds from arrival to the first generated token.")

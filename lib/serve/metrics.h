@@ -39,6 +39,7 @@ class ServerMetrics {
   ServerMetrics();
   void request(const std::string& endpoint, int status, double seconds);
   void rejected(const std::string& reason);
+  void filtered();  // an output the filter replaced
   void tokens(int64_t prompt, int64_t completion);
   void first_token(double seconds);
   void per_token(double seconds);
@@ -51,7 +52,7 @@ class ServerMetrics {
   std::mutex mutex_;
   std::map<std::pair<std::string, int>, int64_t> requests_;
   std::map<std::string, int64_t> rejected_;
-  int64_t prompt_tokens_ = 0, completion_tokens_ = 0;
+  int64_t prompt_tokens_ = 0, completion_tokens_ = 0, filtered_ = 0;
   Histogram ttft_, tpot_, duration_;
   std::deque<double> recent_latency_;  // the last 100 answered requests
   std::deque<bool> recent_error_;      // the last 1000 requests: 5xx?

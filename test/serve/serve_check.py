@@ -15,6 +15,9 @@ A tiny random model (hyft model init) is served; the checks print what they saw:
      none; /metrics counts match.
   5. The audit log has one line per request; SIGTERM lets a running request finish
      and the server exits 0.
+  6. --filter-adapter: outputs its classifier judges blocked are replaced by the
+     refusal (streamed ones too), counted, logged with the original; its verdicts
+     equal `hyft eval --labels` on the same outputs.
 """
 import json
 import os
@@ -196,6 +199,76 @@ check(result.get("r", (0,))[0] == 200 and code == 0, "SIGTERM: the running reque
       % (result.get("r", (0,))[0], code))
 lines = [json.loads(l) for l in open(audit)]
 check(len(lines) == requests_made, "audit log: %d lines for %d requests" % (len(lines), requests_made))
+
+# 6. The output filter: a classifier adapter trained here on labelled text
+# ("secret" -> blocked), so what this model writes is judged ok and passes; with
+# the labels' order turned round (--filter-labels blocked,ok: "ok" now blocks) the
+# same outputs are all replaced. The server's verdicts must be what `hyft eval
+# --labels` predicts for the same outputs.
+words = ["apple", "river", "stone", "cloud", "green", "table", "music", "paper", "light", "smile"]
+
+
+def train_filter(name, label_of):
+    data = os.path.join(work, name + ".jsonl")
+    with open(data, "w") as f:
+        for i in range(160):
+            text = " ".join(words[(i * 7 + k * 3) % 10] for k in range(4 + i % 5)) + (" secret" if i % 2 else "")
+            f.write(json.dumps({"prompt": text, "completion": label_of(i, text)}) + "\n")
+    run = os.path.join(work, name)
+    subprocess.run([hyft, "finetune", "--model", model, "--train", data, "--output", run, "--overwrite",
+                    "--max-steps", "30", "--lr", "5e-3", "--micro-batch", "8", "--targets", "all", "--device", "cpu",
+                    "--precision", "fp32", "--log-every", "30"], check=True, capture_output=True)
+    return os.path.join(run, "adapter")
+
+
+def serve_filtered(adapter, name, labels):
+    audit_file = os.path.join(work, name + "_audit.jsonl")
+    if os.path.exists(audit_file):
+        os.remove(audit_file)
+    srv, url = start("--max-batch", "4", "--filter-adapter", adapter, "--filter-labels", labels,
+                     "--filter-refusal", "REFUSED", "--audit-log", audit_file)
+    answers = []
+    try:
+        for i in range(10):
+            body = {"prompt": "%s %s" % (words[i], words[(i + 3) % 10]), "max_tokens": 6, "temperature": 1.0,
+                    "seed": 40 + i, "stream": i >= 8}
+            if i < 8:
+                answers.append(post(url, "/v1/completions", body)[1]["choices"][0])
+            else:
+                out = subprocess.run(["curl", "-sN", "--max-time", "30", url + "/v1/completions", "-d",
+                                      json.dumps(body)], capture_output=True, text=True).stdout
+                chunks = [json.loads(l[6:]) for l in out.splitlines() if l.startswith("data: {")]
+                answers.append({"text": "".join(c["choices"][0]["text"] for c in chunks),
+                                "finish_reason": chunks[-1]["choices"][0]["finish_reason"]})
+        _, text = get(url, "/metrics")
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(60)
+    entries = [json.loads(l) for l in open(audit_file)]
+    blocked = [e["filter"]["blocked"] for e in entries]
+    replaced = [a["text"] == "REFUSED" and a["finish_reason"] == "content_filter" for a in answers]
+    check(len(entries) == 10 and blocked == replaced,
+          "filter %s: %d of 10 outputs blocked, each replaced by the refusal (streams too)" % (name, sum(blocked)))
+    counted = [l for l in text.splitlines() if l.startswith("hyft_filtered_total ")]
+    check(counted and int(float(counted[0].split()[-1])) == sum(blocked), "filter %s: /metrics %s" % (name, counted))
+    judged = os.path.join(work, name + "_judged.jsonl")
+    with open(judged, "w") as f:
+        for e in entries:
+            original = e["filter"].get("blocked_output", e["output"])
+            f.write(json.dumps({"prompt": original if original else " ", "completion": e["filter"]["label"]}) + "\n")
+    ev = subprocess.run([hyft, "eval", "--model", model, "--adapter", adapter, "--data", judged, "--labels",
+                         labels, "--json", "--device", "cpu", "--precision", "fp32"], capture_output=True, text=True)
+    accuracy = json.loads(ev.stdout)["label_metrics"]["accuracy"] if ev.returncode == 0 else None
+    check(accuracy == 1.0, "filter %s: verdicts equal hyft eval --labels on the same outputs (accuracy %s)"
+          % (name, accuracy))
+    return sum(blocked)
+
+
+secret = train_filter("filter_secret", lambda i, t: "blocked" if "secret" in t else "ok")
+passed = serve_filtered(secret, "ok,blocked", "ok,blocked")
+turned = serve_filtered(secret, "blocked,ok", "blocked,ok")
+check(passed + turned == 10 and turned > 0, "the labels turned round block what passed (%d + %d of 10)"
+      % (passed, turned))
 
 # 4. The cap.
 server, base = start("--max-qps", "4", "--max-batch", "4")
