@@ -147,7 +147,7 @@ class Server {
     std::printf("serving %s on http://%s:%d (batch %lld, context %lld tokens, queue %lld%s)\n", name_.c_str(),
                 o_.host.c_str(), port, (long long)engine_->options().slots, (long long)engine_->options().max_len,
                 (long long)o_.max_queue,
-                bucket_->rate() > 0 ? (", at most " + std::to_string(bucket_->rate()) + " requests/s").c_str() : "");
+                rate_note().c_str());
     std::fflush(stdout);
     std::thread watcher([&] { watch_signals(http); });
     http.listen_after_bind();
@@ -188,6 +188,13 @@ class Server {
     } catch (const UserError& e) {
       throw ApiError(400, std::string("'messages': ") + e.what(), "messages");
     }
+  }
+
+  std::string rate_note() const {
+    if (bucket_->rate() <= 0) return "";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, ", at most %.1f requests/s", bucket_->rate());
+    return buf;
   }
 
   // --max-qps auto: the requests per second the engine finishes at most, from one
