@@ -1,5 +1,6 @@
 #include "recipes/serve.h"
 
+#include "adapters/multi_lora.h"
 #include "common/error.h"
 #include "common/gpu_memory.h"
 #include "common/interrupt.h"
@@ -61,6 +62,27 @@ class Server {
  public:
   Server(const ServeOptions& o, double max_qps) : o_(o), audit_(o.audit_log) {
     model_ = load_model(o_.model, load_options(o_.model));
+    std::shared_ptr<model::RowAdapters> rows;
+    if (!o_.adapters.empty()) {  // several adapters, one base
+      HYFT_CHECK(o_.model.adapter_dir.empty(), "give --adapter DIR (one) or --adapters name=DIR,... (several), not both");
+      std::vector<adapters::LoraAdapter> list;
+      std::vector<std::string> sources;
+      for (const auto& item : split_list(o_.adapters)) {
+        const size_t eq = item.find('=');
+        const std::string dir = eq == std::string::npos ? item : item.substr(eq + 1);
+        std::string name = eq == std::string::npos
+                               ? std::filesystem::path(dir).lexically_normal().filename().string()
+                               : item.substr(0, eq);
+        HYFT_CHECK(!name.empty() && !dir.empty(), "--adapters '", item, "': give name=DIR (or DIR)");
+        HYFT_CHECK(std::find(adapter_names_.begin(), adapter_names_.end(), name) == adapter_names_.end(),
+                   "--adapters: the name '", name, "' is given twice");
+        list.push_back(adapters::read_peft_adapter(dir));
+        sources.push_back(dir);
+        adapter_names_.push_back(name);
+      }
+      rows = adapters::attach_adapters(*model_, list, sources);
+      std::printf("%zu adapters on one base: %s\n", list.size(), join_list(adapter_names_).c_str());
+    }
     tok_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::load_tokenizer(o_.model.model_dir, o_.model.tokenizer_file));
     tokenizer::check_fits_model(*tok_, model_->config().vocab_size);
     stop_ids_ = model_->config().eos_token_ids;
@@ -74,7 +96,7 @@ class Server {
     eo.max_len = o_.max_context > 0 ? o_.max_context
                                     : std::min<int64_t>(4096, model_->config().max_position_embeddings);
     eo.max_queue = o_.max_queue;
-    engine_ = std::make_unique<generate::Engine>(*model_, eo);
+    engine_ = std::make_unique<generate::Engine>(*model_, eo, rows);
     if (!o_.filter_adapter.empty()) {
       ModelOptions fo = o_.model;
       fo.adapter_dir = o_.filter_adapter;
@@ -118,10 +140,12 @@ class Server {
       res.set_content(json({{"status", draining_ ? "draining" : "ok"}}).dump(), "application/json");
     });
     http.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content(json({{"object", "list"},
-                            {"data", {{{"id", name_}, {"object", "model"}, {"created", created_},
-                                       {"owned_by", "hyft"}}}}}).dump(),
-                      "application/json");
+      json data = json::array();
+      data.push_back({{"id", name_}, {"object", "model"}, {"created", created_}, {"owned_by", "hyft"}});
+      for (const auto& a : adapter_names_)
+        data.push_back({{"id", a}, {"object", "model"}, {"created", created_}, {"owned_by", "hyft"},
+                        {"parent", name_}});
+      res.set_content(json({{"object", "list"}, {"data", data}}).dump(), "application/json");
     });
     http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
       serve::Gauges g;
@@ -260,8 +284,12 @@ class Server {
         throw ApiError(503, "the server is shutting down", "", "server_error");
       }
       r = serve::parse_request(req.body, endpoint);
-      if (!r.model.empty() && r.model != name_)
-        throw ApiError(404, "the model '" + r.model + "' does not exist; this server has '" + name_ + "'", "model");
+      if (!r.model.empty() && r.model != name_ &&
+          std::find(adapter_names_.begin(), adapter_names_.end(), r.model) == adapter_names_.end()) {
+        std::string have = "'" + name_ + "'";
+        for (const auto& a : adapter_names_) have += ", '" + a + "'";
+        throw ApiError(404, "the model '" + r.model + "' does not exist; this server has " + have, "model");
+      }
       double retry = 0;
       if (!bucket_->take(&retry)) {
         metrics_.rejected("rate");
@@ -300,6 +328,8 @@ class Server {
     q.settings.stop_ids = stop_ids_;
     q.settings.seed = r.seed.value_or(next_seed_++);
     q.deadline = start + std::chrono::seconds(o_.request_timeout_s);
+    const auto named = std::find(adapter_names_.begin(), adapter_names_.end(), r.model);
+    q.adapter = named == adapter_names_.end() ? -1 : int64_t(named - adapter_names_.begin());
     q.on_token = [this, call, stop = r.stop](int64_t token) {
       std::lock_guard<std::mutex> lock(call->m);
       const auto now = Clock::now();
@@ -444,6 +474,7 @@ class Server {
   std::unique_ptr<tokenizer::Tokenizer> tok_;
   std::vector<int64_t> stop_ids_;
   std::string name_;
+  std::vector<std::string> adapter_names_;  // --adapters, in order: adapter k is adapter_names_[k]
   std::unique_ptr<generate::Engine> engine_;
   std::unique_ptr<serve::TokenBucket> bucket_;
   model::LlamaForCausalLM filter_{nullptr};

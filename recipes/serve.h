@@ -3,6 +3,7 @@
 // server-sent events or whole; /v1/models, /health, /metrics), decoding every
 // request in one continuous batch (generate/engine.h). Admission: a cap on
 // requests per second and a bounded queue (429 with Retry-After beyond them),
+// several LoRA adapters on one base chosen per request,
 // a timeout per request; SIGTERM stops admitting (503), lets running requests
 // finish within a grace period, and exits 0. An audit log takes every request; an
 // output filter (a classifier adapter) can replace what it blocks.
@@ -22,6 +23,9 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int64_t port = 8000;                 // 0: any free port (printed)
   std::string served_name;             // the model's name in the API ("": the model folder's name)
+  // Several LoRA adapters on the one base, chosen per request by `model`:
+  // "name=DIR,name2=DIR2" (a bare DIR is named after its folder); the base keeps its name.
+  std::string adapters;
   int64_t max_batch = 16;              // sequences decoded together
   int64_t max_context = 0;             // tokens of one sequence (0: the model's, at most 4096)
   int64_t max_queue = 64;              // requests waiting for a slot

@@ -20,6 +20,9 @@ int serve_command(int argc, char** argv) {
   opts.value("server", "port", "port to listen on (0: any free port, printed)", o.port);
   opts.value("server", "served-name", "the model's name in the API (default: the model folder's name)",
              o.served_name);
+  opts.value("server", "adapters",
+             "several LoRA adapters on the one base, chosen per request by its model: name=DIR,name2=DIR2",
+             o.adapters);
   opts.value("server", "max-batch", "sequences decoded together (KV-cache slots)", o.max_batch);
   opts.value("server", "max-context", "tokens of one sequence, prompt and output (0: the model's, at most 4096)",
              o.max_context);

@@ -21,11 +21,12 @@ int64_t next_pow2(int64_t n) {
 
 struct DecodeGraphs::Graph {
   at::cuda::CUDAGraph graph;
-  at::Tensor ids, positions, logits;  // (B, 1), (B,) inputs; (B, V) output, all the graph's own
+  at::Tensor ids, positions, rows, logits;  // (B, 1), (B,), (B,) inputs; (B, V) output, all the graph's own
 };
 
-DecodeGraphs::DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache)
-    : model_(model), cache_(cache) {
+DecodeGraphs::DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache,
+                           std::shared_ptr<model::RowAdapters> adapters)
+    : model_(model), cache_(cache), adapters_(std::move(adapters)) {
   const char* env = std::getenv("HYFT_DECODE_GRAPHS");
   enabled_ = model_.device().is_cuda() && !(env && std::strcmp(env, "0") == 0);
 }
@@ -40,6 +41,8 @@ DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
   const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
   g->ids = at::zeros({rows, 1}, opts);
   g->positions = at::zeros({rows}, opts);
+  g->rows = at::full({rows}, -1, opts);
+  if (adapters_) adapters_->rows = g->rows;  // the graph reads its own row choice
   // Capture on a side stream after two eager runs (lazy allocations and caches
   // settle), as torch.cuda.graph does. Those runs write keys at position 0 of
   // slots 0..rows-1, where running sequences keep theirs: saved and put back.
@@ -69,11 +72,13 @@ DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
   return *slot;
 }
 
-at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions) {
+at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                              const std::vector<int64_t>& adapters) {
   const int64_t hi = int64_t(ids.size());
   const auto device = model_.device();
   const int64_t max_pos = *std::max_element(positions.begin(), positions.end());
   if (!enabled_) {
+    if (adapters_) adapters_->rows = at::tensor(adapters, at::kLong).to(device);
     return model_
         .forward_slots(at::tensor(ids, at::kLong).view({hi, 1}).to(device), at::tensor(positions, at::kLong).to(device),
                        cache_, max_pos + 1)
@@ -87,6 +92,11 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector
   std::copy(positions.begin(), positions.end(), pos_rows.begin());
   g.ids.copy_(at::tensor(id_rows, at::kLong).view({rows, 1}));
   g.positions.copy_(at::tensor(pos_rows, at::kLong));
+  if (adapters_) {
+    std::vector<int64_t> adapter_rows(size_t(rows), -1);
+    std::copy(adapters.begin(), adapters.end(), adapter_rows.begin());
+    g.rows.copy_(at::tensor(adapter_rows, at::kLong));
+  }
   g.graph.replay();
   return g.logits.narrow(0, 0, hi).to(at::kCPU, at::kFloat);
 }

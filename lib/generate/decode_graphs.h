@@ -19,10 +19,14 @@ namespace hyft::generate {
 
 class DecodeGraphs {
  public:
-  DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache);
+  // `adapters`: the model's per-row adapter choice (null: one adapter or none).
+  DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache,
+               std::shared_ptr<model::RowAdapters> adapters = nullptr);
   ~DecodeGraphs();
-  // Logits (hi, V) on the CPU, float32, of one step over slots 0..hi-1.
-  at::Tensor step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions);
+  // Logits (hi, V) on the CPU, float32, of one step over slots 0..hi-1; `adapters`
+  // (empty when there is no choice) the adapter of each row.
+  at::Tensor step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                  const std::vector<int64_t>& adapters = {});
   bool enabled() const { return enabled_; }
 
  private:
@@ -31,6 +35,7 @@ class DecodeGraphs {
 
   model::LlamaForCausalLMImpl& model_;
   model::SlotCache& cache_;
+  std::shared_ptr<model::RowAdapters> adapters_;
   bool enabled_ = false;
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Graph>> graphs_;
 };

@@ -28,10 +28,12 @@ struct Engine::Running {
   at::Generator generator;
 };
 
-Engine::Engine(model::LlamaForCausalLMImpl& model, EngineOptions options) : model_(model), o_(options) {
+Engine::Engine(model::LlamaForCausalLMImpl& model, EngineOptions options,
+               std::shared_ptr<model::RowAdapters> adapters)
+    : model_(model), o_(options), adapters_(std::move(adapters)) {
   HYFT_CHECK(o_.slots >= 1 && o_.max_len >= 2 && o_.max_queue >= 0, "engine: bad sizes");
   cache_ = model_.make_slot_cache(o_.slots, o_.max_len);
-  graphs_ = std::make_unique<DecodeGraphs>(model_, cache_);
+  graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, adapters_);
   running_.resize(size_t(o_.slots));
 }
 
@@ -120,6 +122,7 @@ void Engine::admit(Request request, int64_t slot) {
   // Prefill alone, then into the slot: the prompt's keys, and its first token.
   model::KVCache prefill;
   const at::Tensor ids = at::tensor(r->request.prompt, at::kLong).unsqueeze(0).to(device);
+  if (adapters_) adapters_->rows = at::full({1}, r->request.adapter, at::TensorOptions().dtype(at::kLong).device(device));
   const at::Tensor logits = model_.forward_cached(ids, prefill).select(1, -1).squeeze(0).to(at::kCPU, at::kFloat);
   model_.store_in_slot(prefill, cache_, slot);
   r->position = prefill.length;
@@ -164,10 +167,11 @@ bool Engine::step() {
   }
   if (hi == 0) return false;
   // One token for every running sequence; free slots in 0..hi-1 ride along at position 0.
-  std::vector<int64_t> ids(size_t(hi), 0), positions(size_t(hi), 0);
+  std::vector<int64_t> ids(size_t(hi), 0), positions(size_t(hi), 0), adapters(size_t(hi), -1);
   for (int64_t s = 0; s < hi; ++s)
-    if (const auto& r = running_[size_t(s)]) ids[size_t(s)] = r->last, positions[size_t(s)] = r->position;
-  const at::Tensor logits = graphs_->step(ids, positions);  // (hi, V) float32 on the CPU
+    if (const auto& r = running_[size_t(s)])
+      ids[size_t(s)] = r->last, positions[size_t(s)] = r->position, adapters[size_t(s)] = r->request.adapter;
+  const at::Tensor logits = graphs_->step(ids, positions, adapters);  // (hi, V) float32 on the CPU
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++steps_;

@@ -40,6 +40,7 @@ struct Request {
   std::vector<int64_t> prompt;
   GenerateSettings settings;  // max_new_tokens, stop ids, sampling, seed
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  int64_t adapter = -1;  // with several adapters on the model (model::RowAdapters): which; -1 none
   // Each new token, in order (a stop id included); return false to stop here.
   std::function<bool(int64_t token)> on_token;
   // Once, at the end (also after a failure, with `error` set).
@@ -53,7 +54,9 @@ struct EngineStats {
 
 class Engine {
  public:
-  Engine(model::LlamaForCausalLMImpl& model, EngineOptions options);
+  // `adapters`: the model's per-row adapter choice, when it serves several.
+  Engine(model::LlamaForCausalLMImpl& model, EngineOptions options,
+         std::shared_ptr<model::RowAdapters> adapters = nullptr);
   ~Engine();  // stops the thread; requests still queued or running end Cancelled
 
   // Queues a request; false when the queue is full (the caller answers "busy").
@@ -78,6 +81,7 @@ class Engine {
   model::LlamaForCausalLMImpl& model_;
   EngineOptions o_;
   model::SlotCache cache_;
+  std::shared_ptr<model::RowAdapters> adapters_;
   std::unique_ptr<DecodeGraphs> graphs_;  // the decoding step, as CUDA graphs on a GPU
   std::vector<std::unique_ptr<Running>> running_;  // by slot; null when free
   mutable std::mutex mutex_;

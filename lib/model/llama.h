@@ -78,6 +78,13 @@ struct SlotStep {
   int64_t keys = 0;
 };
 
+// Which adapter each row of a batch uses, for projections that hold several
+// (adapters/multi_lora.h): (B,) long on the model's device, -1 for none;
+// undefined: none. Whoever runs the forward pass fills it first (generate/engine).
+struct RowAdapters {
+  at::Tensor rows;
+};
+
 // Per-forward context shared by every layer: rotary tables and the attention mask.
 struct ForwardContext {
   at::Tensor cos, sin;  // (B, T, Dh)

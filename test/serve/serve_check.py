@@ -18,6 +18,8 @@ A tiny random model (hyft model init) is served; the checks print what they saw:
   6. --filter-adapter: outputs its classifier judges blocked are replaced by the
      refusal (streamed ones too), counted, logged with the original; its verdicts
      equal `hyft eval --labels` on the same outputs.
+  7. --adapters: two PEFT adapters on one base, chosen per request; each answer
+     equals `hyft generate --adapter` alone, in mixed concurrent batches too.
 """
 import json
 import os
@@ -269,6 +271,52 @@ passed = serve_filtered(secret, "ok,blocked", "ok,blocked")
 turned = serve_filtered(secret, "blocked,ok", "blocked,ok")
 check(passed + turned == 10 and turned > 0, "the labels turned round block what passed (%d + %d of 10)"
       % (passed, turned))
+
+# 7. Several adapters on one base, chosen per request: random PEFT adapters made
+# by PEFT itself; each answer equals `hyft generate --adapter` alone, mixed batches too.
+ids_data = os.path.join(work, "ids.jsonl")
+with open(ids_data, "w") as f:
+    f.write(json.dumps({"input_ids": [1, 5, 9, 13, 17, 21]}) + "\n")
+made = {}
+for name, targets, seed in [("alpha", "q_proj,v_proj", 1), ("beta", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 2)]:
+    out = os.path.join(work, "adapter_" + name)
+    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "python", "hf_reference.py"),
+                        "peft-make", model, ids_data, out, "--targets", targets, "--r", "8", "--alpha", "16",
+                        "--seed", str(seed)], capture_output=True, text=True)
+    check(r.returncode == 0, "PEFT made adapter %s (%s)" % (name, targets))
+    made[name] = out
+server, base = start("--max-batch", "4", "--adapters", "alpha=%s,beta=%s" % (made["alpha"], made["beta"]))
+try:
+    _, body = get(base, "/v1/models")
+    listed = [m["id"] for m in json.loads(body)["data"]]
+    check(listed == ["model", "alpha", "beta"], "/v1/models lists the base and the adapters: %s" % listed)
+    prompt = "Once upon a time"
+    greedy = {}
+    for name in ["model", "alpha", "beta"]:
+        status, r, _ = post(base, "/v1/completions", {"model": name, "prompt": prompt, "max_tokens": 10,
+                                                      "temperature": 0})
+        greedy[name] = r["choices"][0]["text"] if status == 200 else None
+        cmd = [hyft, "generate", "--model", model, "--prompt", prompt, "--temperature", "0", "--repetition-penalty", "1",
+               "--max-new-tokens", "10"] + (["--adapter", made[name]] if name != "model" else [])
+        alone = subprocess.run(cmd, capture_output=True, text=True).stdout[:-1]
+        check(greedy[name] == alone, "adapter %s: greedy answer equals hyft generate --adapter: %r" % (name, alone))
+    check(len(set(greedy.values())) == 3, "the base and the two adapters answer differently")
+    mixed = [{"model": ["model", "alpha", "beta"][i % 3], "prompt": "Mixed request %d" % i, "max_tokens": 5 + i % 4,
+              "temperature": 0.9, "seed": 7 + i} for i in range(12)]
+    solo = [post(base, "/v1/completions", b)[1]["choices"][0]["text"] for b in mixed]
+    together = [None] * 12
+
+    def one_mixed(i):
+        together[i] = post(base, "/v1/completions", mixed[i])[1]["choices"][0]["text"]
+
+    threads = [threading.Thread(target=one_mixed, args=(i,)) for i in range(12)]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    same = sum(a == b for a, b in zip(solo, together))
+    check(same == 12, "12 concurrent requests over the base and 2 adapters in 4 slots: %d of 12 equal alone" % same)
+finally:
+    server.send_signal(signal.SIGTERM)
+    server.wait(60)
 
 # 4. The cap.
 server, base = start("--max-qps", "4", "--max-batch", "4")
