@@ -1,6 +1,9 @@
 """hyft serve against real clients, on 127.0.0.1 only, every wait bounded.
 
-  python3 serve_check.py HYFT_BINARY TOKENIZER_MODEL WORK_DIR
+  python3 serve_check.py HYFT_BINARY TOKENIZER_MODEL WORK_DIR [--device cuda]
+
+(--device cuda: the server and `hyft generate` on the GPU in fp32, the CUDA-graph
+decoding path; the references stay on the CPU.)
 
 A tiny random model (hyft model init) is served; the checks print what they saw:
   1. /health, /v1/models; greedy completions equal `hyft generate` and transformers'
@@ -33,6 +36,7 @@ import urllib.error
 import urllib.request
 
 hyft, tokenizer, work = sys.argv[1:4]
+device_args = ["--device", "cuda", "--precision", "fp32"] if sys.argv[4:6] == ["--device", "cuda"] else []
 failures = []
 
 
@@ -43,7 +47,7 @@ def check(ok, what):
 
 
 def start(*extra):
-    p = subprocess.Popen([hyft, "serve", "--model", model, "--port", "0", *extra], stdout=subprocess.PIPE,
+    p = subprocess.Popen([hyft, "serve", "--model", model, "--port", "0", *device_args, *extra], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     t0 = time.time()
     line = ""
@@ -100,7 +104,8 @@ try:
     requests_made += 1
     served = r["choices"][0]["text"]
     alone = subprocess.run([hyft, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
-                            "--repetition-penalty", "1", "--max-new-tokens", "12"], capture_output=True, text=True)
+                            "--repetition-penalty", "1", "--max-new-tokens", "12", *device_args],
+                           capture_output=True, text=True)
     check(status == 200 and served == alone.stdout[:-1],
           "greedy completion equals hyft generate: %r" % served)
     hf = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "python", "hf_reference.py"),
@@ -297,7 +302,7 @@ try:
                                                       "temperature": 0})
         greedy[name] = r["choices"][0]["text"] if status == 200 else None
         cmd = [hyft, "generate", "--model", model, "--prompt", prompt, "--temperature", "0", "--repetition-penalty", "1",
-               "--max-new-tokens", "10"] + (["--adapter", made[name]] if name != "model" else [])
+               "--max-new-tokens", "10", *device_args] + (["--adapter", made[name]] if name != "model" else [])
         alone = subprocess.run(cmd, capture_output=True, text=True).stdout[:-1]
         check(greedy[name] == alone, "adapter %s: greedy answer equals hyft generate --adapter: %r" % (name, alone))
     check(len(set(greedy.values())) == 3, "the base and the two adapters answer differently")
