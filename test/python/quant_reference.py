@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""bitsandbytes' own quantization of the weights in a safetensors file, for
+hyft's byte-for-byte tests (CPU paths of bitsandbytes).
+
+  quant_reference.py IN.safetensors OUT.safetensors
+
+For each tensor W (out, in) of IN: NAME.nf4 (packed codes, uint8), NAME.nf4_absmax
+(float32, blocks of 64) and NAME.nf4_dequant (float32) from quantize_4bit and the
+default backend's dequantization; NAME.int8 and NAME.int8_absmax from
+int8_vectorwise_quant (fp16 input, no outliers).
+
+bitsandbytes 0.50.2's own CPU kernel for dequantize_4bit does not invert its
+quantize_4bit on the CPU (errors of whole absmax units; its default backend and
+its CUDA kernel do), so the dequantized reference comes from the default backend,
+uncompiled (TORCHDYNAMO_DISABLE: compiling it takes half a minute a shape).
+"""
+import os
+import sys
+
+os.environ["TORCHDYNAMO_DISABLE"] = "1"
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+import bitsandbytes.functional as F  # noqa: E402
+from bitsandbytes.backends.default import ops as default_ops  # noqa: E402
+
+src, dst = sys.argv[1:3]
+out = {}
+for name, w in load_file(src).items():
+    packed, state = F.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=False)
+    out[name + ".nf4"] = packed.reshape(-1).contiguous()
+    out[name + ".nf4_absmax"] = state.absmax.float().contiguous()
+    code = default_ops._get_4bit_code("nf4", packed.device)
+    out[name + ".nf4_dequant"] = default_ops._dequantize_4bit_compute(
+        packed.reshape(-1), state.absmax, code, 64, tuple(w.shape), torch.float32).contiguous()
+    q, absmax, _ = F.int8_vectorwise_quant(w.half().clone())
+    out[name + ".int8"] = q.contiguous()
+    out[name + ".int8_absmax"] = absmax.float().contiguous()
+save_file(out, dst)

@@ -1,0 +1,60 @@
+// Quantized weight formats against bitsandbytes' own (test/python/quant_reference.py):
+// NF4 codes and absmax byte for byte, the dequantized weights equal; INT8 row-wise
+// codes and scales equal. Random and real-shaped weights, float32 and bf16.
+#include "support/catch.h"
+#include "support/process.h"
+
+#include "io/safetensors.h"
+#include "quant/nf4.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+
+using namespace hyft;
+
+TEST_CASE("NF4 and INT8 quantization equal bitsandbytes' byte for byte", "[quant]") {
+  at::manual_seed(5);
+  std::vector<std::pair<std::string, at::Tensor>> weights = {
+      {"small", at::randn({64, 96})},
+      {"odd_tail", at::randn({10, 100})},       // 1000 elements: a last block of 40
+      {"wide", at::randn({256, 1024}) * 0.02},  // an initialised projection's scale
+      {"bf16", (at::randn({128, 2048}) * 0.05).to(at::kBFloat16)},
+      {"outliers", at::randn({32, 512}) * at::where(at::rand({32, 512}) < 0.01, 40.0, 1.0)},
+  };
+  weights.back().second.index_put_({0}, 0.0);  // an all-zero row (and blocks)
+  const std::string dir = std::string(HYFT_FIXTURES) + "/tmp";
+  const std::string in = dir + "/quant_in.safetensors", out = dir + "/quant_out.safetensors";
+  io::save_safetensors(in, weights);
+  const auto r = test::run_python(test::quote(std::string(HYFT_SOURCE_DIR) + "/test/python/quant_reference.py") +
+                                  " " + test::quote(in) + " " + test::quote(out));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const io::SafetensorsFile ref(out);
+  for (const auto& [name, w] : weights) {
+    const quant::Nf4Weight q = quant::quantize_nf4(w);
+    const at::Tensor codes = ref.tensor(name + ".nf4");
+    const int64_t differing = (q.packed != codes).sum().item<int64_t>();
+    const double absmax_diff = (q.absmax - ref.tensor(name + ".nf4_absmax")).abs().max().item<double>();
+    const double dequant_diff =
+        (quant::dequantize_nf4(q, at::kFloat) - ref.tensor(name + ".nf4_dequant").view({w.size(0), w.size(1)}))
+            .abs().max().item<double>();
+    const quant::Int8Weight i8 = quant::quantize_int8(w.to(at::kHalf));
+    const int64_t int8_differing = (i8.q != ref.tensor(name + ".int8").view({w.size(0), w.size(1)})).sum().item<int64_t>();
+    const double int8_scale_diff = (i8.absmax - ref.tensor(name + ".int8_absmax")).abs().max().item<double>();
+    std::printf("quant %-9s %5lld x %-5lld NF4: %lld of %lld bytes differ, absmax max |diff| %.3g, dequantized max "
+                "|diff| %.3g; INT8: %lld codes differ, absmax max |diff| %.3g\n",
+                name.c_str(), (long long)w.size(0), (long long)w.size(1), (long long)differing,
+                (long long)q.packed.numel(), absmax_diff, dequant_diff, (long long)int8_differing, int8_scale_diff);
+    INFO(name);
+    REQUIRE(codes.numel() == q.packed.numel());
+    REQUIRE(differing == 0);
+    REQUIRE(absmax_diff == 0.0);
+    REQUIRE(dequant_diff == 0.0);
+    REQUIRE(int8_differing == 0);
+    REQUIRE(int8_scale_diff == 0.0);
+    // Dequantized INT8 is within half a step of the weight.
+    const at::Tensor err = (quant::dequantize_int8(i8, at::kFloat) - w.to(at::kHalf).to(at::kFloat)).abs();
+    REQUIRE((err <= (i8.absmax / 127.0 * 0.5 + 1e-6).unsqueeze(1)).all().item<bool>());
+  }
+}
