@@ -31,6 +31,7 @@ nlohmann::json resolved_config(const FinetuneOptions& o) {
   const auto& t = o.trainer;
   nlohmann::json j = {
       {"model", o.model.model_dir}, {"device", o.model.device}, {"precision", o.model.precision},
+      {"quantize", o.model.quantize},
       {"window_size", o.model.window_size ? nlohmann::json(*o.model.window_size) : nlohmann::json()},
       {"global_ratio", o.model.global_ratio ? nlohmann::json(*o.model.global_ratio) : nlohmann::json()},
       {"tokenizer", o.model.tokenizer_file}, {"train", o.train_file}, {"eval", o.eval_file},
@@ -170,7 +171,11 @@ int run_finetune(FinetuneOptions o) {
   // The frozen base is stored in the compute dtype; whatever trains is float32.
   load.dtype = o.full ? at::kFloat : o.trainer.precision;
   if (std::getenv("HYFT_TEST_SIGNAL_WHILE_LOADING")) std::raise(SIGTERM);  // tests: the handler is already there
-  auto model = load_model(o.model, load);  // no adapter_dir: a fresh adapter is made below
+  HYFT_CHECK(!(o.full && o.model.quantize != "none"), "--full trains every weight, so none can stay quantized; "
+             "drop --quantize or train an adapter");
+  ModelOptions dense = o.model;
+  dense.quantize = "none";  // quantized after the adapter wraps the projections (it reads their shapes)
+  auto model = load_model(dense, load);  // no adapter_dir: a fresh adapter is made below
   stop_if_interrupted("loading the model");
   const auto tok = find_tokenizer(o.model);
   add_tokens(o, tok.get(), *model);
@@ -181,6 +186,7 @@ int run_finetune(FinetuneOptions o) {
     unfreeze_all(*model);
   } else {
     modules = apply_lora(*model, o.lora);
+    quantize(*model, o.model);
   }
   std::printf("%s\n", format_parameter_count(count_parameters(*model)).c_str());
 

@@ -1,6 +1,7 @@
 #include "recipes/model_setup.h"
 
 #include "adapters/peft_format.h"
+#include "adapters/quantize_base.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "recipes/hf_files.h"
@@ -49,7 +50,16 @@ model::LlamaForCausalLM load_model(const ModelOptions& o, const model::LoadOptio
   check_global_ratio_applies(o, model->attention_settings);
   if (!o.adapter_dir.empty())
     adapters::attach_adapter(*model, adapters::read_peft_adapter(o.adapter_dir), o.adapter_dir);
+  quantize(*model, o);
   return model;
+}
+
+void quantize(model::LlamaForCausalLMImpl& model, const ModelOptions& o) {
+  const auto format = quant::parse_format(o.quantize, "--quantize");
+  if (format == quant::Format::None) return;
+  const auto q = adapters::quantize_base(model, format);
+  std::fprintf(stderr, "quantized %lld projections to %s: %.2f GiB -> %.2f GiB\n", (long long)q.projections,
+               quant::format_name(format), q.dense_gib, q.quantized_gib);
 }
 
 void resolve_chat_template(data::RecordOptions& records, const ModelOptions& o) {

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "io/hf_cache.h"
+#include "quant/quantized_linear.h"
 
 namespace hyft::app {
 
@@ -17,6 +18,11 @@ void add_model_options(OptionTable& t, recipes::ModelOptions& o, bool with_adapt
              o.global_ratio);
   if (with_adapter)
     t.optional("model", "adapter", "PEFT LoRA adapter folder to apply (unmerged)", o.adapter_dir);
+  t.value("model", "quantize",
+          "keep the frozen base's layer projections quantized: nf4 (4-bit, blocks of 64, as bitsandbytes), int8 "
+          "(per output channel) or none",
+          o.quantize);
+  t.check([&o] { quant::parse_format(o.quantize, "--quantize"); });
   t.check([&o] { o.model_dir = io::resolve_model_dir(o.model_dir, "--model"); });
 }
 

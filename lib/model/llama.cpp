@@ -16,7 +16,18 @@ Projection::Projection(int64_t in, int64_t out, bool has_bias, const at::TensorO
   if (has_bias) bias = register_parameter("bias", at::empty({out}, options));
 }
 
-at::Tensor Projection::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+at::Tensor Projection::forward(const at::Tensor& x) {
+  return quantized ? quant::quantized_linear(x, *quantized, bias) : at::linear(x, weight, bias);
+}
+
+void Projection::quantize(quant::Format format) {
+  if (format == quant::Format::None || quantized) return;
+  at::NoGradGuard no_grad;
+  quantized = std::make_shared<const quant::QuantizedWeight>(quant::QuantizedWeight::from(weight, format));
+  weight.set_data(at::empty({0}, weight.options()));  // the codes replace it
+}
+
+at::Tensor Projection::dense_weight() const { return quantized ? quantized->dequantize() : weight; }
 
 TokenEmbedding::TokenEmbedding(int64_t vocab, int64_t dim, const at::TensorOptions& options) {
   weight = register_parameter("weight", at::empty({vocab, dim}, options));

@@ -9,6 +9,7 @@
 #include "attention/backend.h"
 #include "model/llama_config.h"
 #include "model/rope.h"
+#include "quant/quantized_linear.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -26,12 +27,18 @@ class LinearLayer : public torch::nn::Module {
   virtual at::Tensor forward(const at::Tensor& x) = 0;
 };
 
-// y = x W^T + b, W (out, in), b (out,) optional. Keys: weight, bias.
+// y = x W^T + b, W (out, in), b (out,) optional. Keys: weight, bias. A frozen
+// base may keep W quantized instead (`quantized` set, `weight` emptied; --quantize).
 class Projection : public LinearLayer {
  public:
   Projection(int64_t in, int64_t out, bool bias, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) override;
+  // Replaces W by its quantized form (frees the dense weight).
+  void quantize(quant::Format format);
+  // W itself, or dequantized.
+  at::Tensor dense_weight() const;
   at::Tensor weight, bias;
+  std::shared_ptr<const quant::QuantizedWeight> quantized;
 };
 
 // y = weight * x / sqrt(mean(x^2) + eps), computed in float32 then cast back.

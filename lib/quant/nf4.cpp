@@ -79,7 +79,8 @@ Int8Weight quantize_int8(const at::Tensor& w) {
 }
 
 at::Tensor dequantize_int8(const Int8Weight& q, at::ScalarType dtype) {
-  return (q.q.to(at::kFloat) * (q.absmax / 127.0).unsqueeze(1)).to(dtype);
+  // q * absmax * (1 / 127), in that order (bitsandbytes' int8_vectorwise_dequant).
+  return (q.q.to(at::kFloat) * q.absmax.unsqueeze(1) * 7.874015718698502e-3).to(dtype);
 }
 
 }  // namespace hyft::quant

@@ -6,7 +6,7 @@
 //        NormalFloat4 levels (ties to the lower), two codes a byte, the first in the
 //        high nibble. Dequantized: level * absmax in float32, then cast.
 //   INT8: per output channel (row) absmax; q = round(w * 127 / absmax) as int8.
-//        Dequantized: q * absmax / 127.
+//        Dequantized: q * absmax * (1 / 127).
 // Shapes: W (out, in); NF4 packed (out*in/2,), absmax (out*in/64,); INT8 q (out, in),
 // absmax (out,).
 #pragma once

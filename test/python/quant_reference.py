@@ -23,6 +23,30 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 import bitsandbytes.functional as F  # noqa: E402
 from bitsandbytes.backends.default import ops as default_ops  # noqa: E402
 
+if sys.argv[1] == "hf-eval":  # hf-eval MODEL DATA nf4|int8: transformers' loss over bitsandbytes' round trip
+    sys.path.insert(0, os.path.dirname(__file__))
+    import json  # noqa: E402
+    from hf_reference import dataset_loss, load_base, read_jsonl  # noqa: E402
+    model_dir, data, fmt = sys.argv[2:5]
+    model = load_base(model_dir)
+    code = default_ops._get_4bit_code("nf4", "cpu")
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if not name.endswith(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")):
+                continue
+            w = module.weight.data.float()
+            if fmt == "nf4":
+                packed, state = F.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=False)
+                dq = default_ops._dequantize_4bit_compute(packed.reshape(-1), state.absmax, code, 64, tuple(w.shape),
+                                                          torch.float32)
+            else:
+                q, stats, _ = F.int8_vectorwise_quant(w.clone())
+                dq = F.int8_vectorwise_dequant(q, stats)
+            module.weight.data.copy_(dq)
+    loss, tokens = dataset_loss(model, read_jsonl(data))
+    print(json.dumps({"loss": loss, "tokens": tokens}))
+    sys.exit(0)
+
 src, dst = sys.argv[1:3]
 out = {}
 for name, w in load_file(src).items():
