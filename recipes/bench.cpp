@@ -3,6 +3,7 @@
 #include "attention/backend.h"
 
 #include "adapters/lora_linear.h"
+#include "adapters/quantize_base.h"
 #include "common/error.h"
 #include "common/gpu_memory.h"
 #include "common/runtime.h"
@@ -81,8 +82,11 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   int64_t n_base = 0;
   for (const auto& p : model->named_parameters())
     if (p.key().find("embed_tokens") == std::string::npos) n_base += p.value().numel();
+  const auto quantize = quant::parse_format(o.quantize, "--quantize");
+  HYFT_CHECK(!(o.full && quantize != quant::Format::None), "--full trains every weight; --quantize needs an adapter");
   if (o.full) adapters::unfreeze_all(*model);
   else adapters::apply_lora(*model, o.lora);
+  adapters::quantize_base(*model, quantize);
   std::vector<train::NamedParameter> trainable;
   for (const auto& p : model->named_parameters())
     if (p.value().requires_grad()) trainable.push_back({p.key(), p.value(), train::default_decay(p.value())});
@@ -159,7 +163,9 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   const double mfu = tps * flops / (o.peak_tflops * 1e12 * double(world));  // per GPU
   const std::string targets = join_list(o.lora.targets);
   nlohmann::ordered_json j = {
-      {"gpus", world}, {"system", o.full ? "hyft-full" : "hyft"}, {"shape", o.shape}, {"mode", o.full ? "full" : "lora"},
+      {"gpus", world},
+      {"system", std::string(o.full ? "hyft-full" : "hyft") +
+                     (quantize != quant::Format::None ? std::string("-") + quant::format_name(quantize) : "")}, {"shape", o.shape}, {"mode", o.full ? "full" : "lora"},
       {"precision", device.is_cuda() ? "bf16" : "fp32"}, {"seq", T}, {"batch", B},
       {"grad_ckpt", int(o.checkpointing != train::Checkpointing::Off)},
       {"checkpointing", train::checkpointing_name(o.checkpointing)}, {"rank", o.lora.r}, {"targets", targets},

@@ -22,6 +22,7 @@ struct BenchOptions {
   train::Checkpointing checkpointing = train::Checkpointing::Full;
   adapters::LoraSettings lora;
   bool full = false;  // every weight trains, no adapter
+  std::string quantize = "none";  // the frozen base as nf4 or int8 codes (QLoRA)
   attention::HybridSettings attention;
   // Variable-length records (lengths uniform in [min_len, max_len]) packed into rows
   // of `seq` tokens instead of full random rows; tokens_per_s counts real tokens.
