@@ -226,21 +226,18 @@ class Server {
   double calibrate() {
     const int64_t n = engine_->options().slots;
     const int64_t vocab = model_->config().vocab_size;
-    for (int64_t i = 0; i < n; ++i) {
-      generate::Request q;
-      for (int64_t t = 0; t < 32; ++t) q.prompt.push_back((i * 131 + t * 17) % vocab);
-      q.settings.sampling = {0.0, 1.0, 0, 1.0};
-      q.settings.max_new_tokens = 32;
-      engine_->submit(std::move(q));
-    }
+    auto submit_batch = [&](int64_t a, int64_t b) {  // n greedy requests of distinct prompts
+      for (int64_t i = 0; i < n; ++i) {
+        generate::Request q;
+        for (int64_t t = 0; t < 32; ++t) q.prompt.push_back((i * a + t * b) % vocab);
+        q.settings.sampling = {0.0, 1.0, 0, 1.0};
+        q.settings.max_new_tokens = 32;
+        engine_->submit(std::move(q));
+      }
+    };
+    submit_batch(131, 17);
     engine_->run_until_idle();  // the first pass captures the decoding graphs
-    for (int64_t i = 0; i < n; ++i) {
-      generate::Request q;
-      for (int64_t t = 0; t < 32; ++t) q.prompt.push_back((i * 197 + t * 29) % vocab);
-      q.settings.sampling = {0.0, 1.0, 0, 1.0};
-      q.settings.max_new_tokens = 32;
-      engine_->submit(std::move(q));
-    }
+    submit_batch(197, 29);
     const auto t0 = Clock::now();
     engine_->run_until_idle();
     const double rps = double(n) / std::max(1e-6, seconds_since(t0));
