@@ -59,7 +59,9 @@ DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
     current.synchronize();
     for (int i = 0; i < 2; ++i) model_.forward_slots(g->ids, g->positions, cache_, keys);
     side.synchronize();
-    g->graph.capture_begin();
+    // Thread-local capture: the server's other threads (metrics, the output filter's
+    // model) may call CUDA meanwhile without breaking it.
+    g->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     g->logits = model_.forward_slots(g->ids, g->positions, cache_, keys);
     g->graph.capture_end();
     side.synchronize();
