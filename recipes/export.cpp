@@ -44,6 +44,15 @@ ExportSummary run_export(const ExportOptions& options) {
   ExportSummary summary;
   summary.dtype = options.dtype.empty() ? dtype_of_config(config.torch_dtype) : parse_precision(options.dtype, "--dtype");
   const double scaling = adapter.settings.scaling();
+  const quant::Format quantized = quant::parse_format(options.quantize, "--quantize");
+  // The layer projections a quantized base keeps as codes (adapters/quantize_base.h).
+  auto is_layer_projection = [](const std::string& module) {
+    if (module.rfind("model.layers.", 0) != 0) return false;
+    const std::string last = module.substr(module.rfind('.') + 1);
+    for (const char* p : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+      if (last == p) return true;
+    return false;
+  };
 
   // Every adapted module must exist in the base with the adapter's shapes.
   for (const auto& [module, ab] : adapter.weights) {
@@ -110,6 +119,8 @@ ExportSummary run_export(const ExportOptions& options) {
       if (base != adapter.base_weights.end()) w = base->second;
       const auto saved = adapter.saved_modules.find(module);  // a module trained whole
       if (saved != adapter.saved_modules.end()) w = saved->second;
+      if (quantized != quant::Format::None && is_layer_projection(module) && w.dim() == 2)
+        w = quant::QuantizedWeight::from(w, quantized).dequantize();  // what training saw
       const auto it = adapter.weights.find(module);
       if (it != adapter.weights.end()) {
         ++summary.merged;

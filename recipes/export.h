@@ -6,6 +6,7 @@
 #pragma once
 
 #include "adapters/peft_format.h"
+#include "quant/quantized_linear.h"
 
 #include <optional>
 #include <string>
@@ -17,6 +18,10 @@ struct ExportOptions {
   std::string dtype;               // fp32, bf16 or fp16; "" = the base config's torch_dtype
   std::string shard_size = "5GB";  // largest safetensors file before sharding
   bool force = false;              // replace a non-empty output folder
+  // An adapter trained over a quantized base (--quantize nf4|int8) merges over the
+  // base's quantize-dequantize round trip, the weights it learned against, as PEFT
+  // merges into a 4-bit base; the output is full precision either way.
+  std::string quantize = "none";
   bool progress = false;
 };
 

@@ -21,6 +21,10 @@ int export_command(int argc, char** argv) {
   opts.optional("", "dtype", "bf16, fp16 or fp32 (default: the base config's torch_dtype)", o.dtype);
   opts.value("", "shard-size", "largest safetensors file before sharding (5GB, 500MB, 2GiB, ...)", o.shard_size);
   opts.flag("", "force", "replace a non-empty output folder", o.force);
+  opts.value("", "quantize",
+             "the adapter was trained over a quantized base (nf4, int8): merge over the base's quantized weights, "
+             "as training saw them (the output is full precision)",
+             o.quantize);
   opts.check([&] { o.model_dir = io::resolve_model_dir(o.model_dir, "--model"); });
   if (!parse_or_help(opts, argc, argv)) return 0;
   require(!o.model_dir.empty(), argv[0], "model");
@@ -28,8 +32,9 @@ int export_command(int argc, char** argv) {
   require(!o.output_dir.empty(), argv[0], "output");
   o.progress = Progress::stderr_is_terminal();
   const auto s = recipes::run_export(o);
-  std::printf("wrote %s: %lld tensors (%lld merged with the adapter), %s, %.1f MB in %lld file(s)\n",
+  std::printf("wrote %s: %lld tensors (%lld merged with the adapter%s), %s, %.1f MB in %lld file(s)\n",
               o.output_dir.c_str(), static_cast<long long>(s.tensors), static_cast<long long>(s.merged),
+              o.quantize == "none" ? "" : (" over the base's " + o.quantize + " weights").c_str(),
               precision_name(s.dtype), double(s.bytes) / 1e6, static_cast<long long>(s.shards));
   return 0;
 }

@@ -106,4 +106,25 @@ TEST_CASE("--quantize: eval's loss equals transformers over bitsandbytes' round 
   std::printf("QLoRA (nf4) on mha: loss %.4f -> %.4f over 30 steps\n", losses.front(), losses.back());
   REQUIRE(losses.back() < losses.front());
   REQUIRE(std::ifstream(out + "/adapter/adapter_model.safetensors").good());
+  // export --quantize merges over the quantized base: the merged folder's loss equals
+  // the quantized base + adapter's.
+  const std::string merged = out + "-merged";
+  const auto e = test::run_hyft("export --model " + test::quote(fx + "mha/model") + " --adapter " +
+                                test::quote(out + "/adapter") + " --output " + test::quote(merged) +
+                                " --quantize nf4 --dtype fp32 --force");
+  INFO(e.out << e.err);
+  REQUIRE(e.exit_code == 0);
+  auto loss_of = [&](const std::string& args) {
+    const auto r = test::run_hyft("eval " + args + " --data " + test::quote(fx + "mha/data.jsonl") +
+                                  " --json --device cpu --precision fp32");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(r.out)["loss"].get<double>();
+  };
+  const double qlora = loss_of("--model " + test::quote(fx + "mha/model") + " --adapter " +
+                               test::quote(out + "/adapter") + " --quantize nf4");
+  const double exported = loss_of("--model " + test::quote(merged));
+  std::printf("QLoRA export: merged folder loss %.6f, quantized base + adapter %.6f (rel %.2g)\n", exported, qlora,
+              std::abs(exported - qlora) / qlora);
+  REQUIRE(std::abs(exported - qlora) / qlora < 1e-5);
 }
