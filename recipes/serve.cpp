@@ -327,15 +327,16 @@ class Server {
     q.deadline = start + std::chrono::seconds(o_.request_timeout_s);
     const auto named = std::find(adapter_names_.begin(), adapter_names_.end(), r.model);
     q.adapter = named == adapter_names_.end() ? -1 : int64_t(named - adapter_names_.begin());
-    q.on_token = [this, call, stop = r.stop](int64_t token) {
+    // The engine's thread only records; decoding and stop strings are the answering
+    // thread's work (final_text), which cancels the request at a stop string.
+    q.on_token = [call](int64_t token) {
       std::lock_guard<std::mutex> lock(call->m);
       const auto now = Clock::now();
       if (call->tokens.empty()) call->first = now;
       call->last = now;
       call->tokens.push_back(token);
-      if (!stop.empty() && serve::find_stop(tok_->decode(call->tokens), stop) != std::string::npos) call->stop_hit = true;
       call->cv.notify_all();
-      return !call->stop_hit && !call->cancel;
+      return !call->cancel;
     };
     q.on_done = [call](generate::FinishReason reason, const std::string& error) {
       std::lock_guard<std::mutex> lock(call->m);
@@ -354,9 +355,14 @@ class Server {
                            std::to_string(created_) + "-" + std::to_string(++requests_);
     const int64_t created = std::time(nullptr);
     if (!r.stream) {
-      std::unique_lock<std::mutex> lock(call->m);
-      call->cv.wait(lock, [&] { return call->done; });
-      lock.unlock();
+      for (size_t seen = 0;;) {  // with stop strings, each new token is looked at
+        std::unique_lock<std::mutex> lock(call->m);
+        call->cv.wait(lock, [&] { return call->done || (!r.stop.empty() && call->tokens.size() > seen); });
+        seen = call->tokens.size();
+        if (call->done) break;
+        lock.unlock();
+        final_text(*call, r);
+      }
       auto [text, reason] = final_text(*call, r);
       if (!call->error.empty()) throw ApiError(500, "generation failed: " + call->error, "", "server_error");
       if (call->reason == generate::FinishReason::Timeout)
@@ -422,7 +428,9 @@ class Server {
         });
   }
 
-  // The text so far (the stop token left out, cut at a stop string) and the finish reason.
+  // The text so far (the stop token left out, cut at a stop string) and the finish
+  // reason. A stop string, once found, ends the request (the engine drops it at its
+  // next token).
   std::pair<std::string, std::string> final_text(Call& call, const serve::CompletionRequest& r) {
     std::vector<int64_t> visible;
     bool stop_hit;
@@ -437,7 +445,13 @@ class Server {
       visible.pop_back();
     std::string text = tok_->decode(visible);
     const size_t cut = serve::find_stop(text, r.stop);
-    if (cut != std::string::npos) text.resize(cut);
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      stop_hit = true;
+      std::lock_guard<std::mutex> lock(call.m);
+      call.stop_hit = true;
+      call.cancel = true;
+    }
     const bool stopped = stop_hit || reason == generate::FinishReason::Stop;
     return {text, stopped ? "stop" : "length"};
   }

@@ -39,6 +39,12 @@ struct Communicator::Impl {
 
 namespace {
 
+// The library's message without its stack: the first line, at most 300 characters.
+std::string first_line(const std::exception& e) {
+  const std::string what = e.what();
+  return what.substr(0, std::min(what.find('\n'), size_t(300)));
+}
+
 c10::intrusive_ptr<c10d::Store> join_store(const LaunchEnv& e, std::chrono::seconds timeout) {
   c10d::TCPStoreOptions o;
   o.port = uint16_t(e.master_port);
@@ -54,10 +60,8 @@ c10::intrusive_ptr<c10d::Store> join_store(const LaunchEnv& e, std::chrono::seco
       return c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(e.restart_count), tcp);
     return tcp;
   } catch (const std::exception& ex) {
-    std::string what = ex.what();
-    what = what.substr(0, what.find('\n'));
     fail("rank ", e.rank, " of ", e.world, " could not join the run at ", e.master_addr, ":", e.master_port,
-         " within ", timeout.count(), " s (", what, "); check that every rank was started, that the port is free "
+         " within ", timeout.count(), " s (", first_line(ex), "); check that every rank was started, that the port is free "
          "and reachable (MASTER_ADDR/MASTER_PORT, --rdzv-endpoint), or raise --dist-timeout");
   }
 }
@@ -68,10 +72,8 @@ void wait_for(const c10::intrusive_ptr<c10d::Work>& work, const LaunchEnv& e, co
   try {
     work->wait();
   } catch (const std::exception& ex) {
-    std::string cause = ex.what();
-    cause = cause.substr(0, std::min(cause.find('\n'), size_t(300)));
     throw std::runtime_error("rank " + std::to_string(e.rank) + " of " + std::to_string(e.world) + ": " + what +
-                             " failed: another process died or did not answer in time (" + cause +
+                             " failed: another process died or did not answer in time (" + first_line(ex) +
                              "); the run stops. Continue it with --resume (from the newest checkpoint)");
   }
 }
@@ -166,10 +168,8 @@ std::vector<std::vector<uint8_t>> Communicator::all_gather_bytes(const std::stri
     impl_->store->set(key + "/" + std::to_string(rank()), mine);
     for (int r = 0; r < world(); ++r) out.push_back(impl_->store->get(key + "/" + std::to_string(r)));
   } catch (const std::exception& ex) {
-    std::string cause = ex.what();
     throw std::runtime_error("rank " + std::to_string(rank()) + ": exchanging state through the store (" + key +
-                             ") failed: another process died or did not answer in time (" +
-                             cause.substr(0, std::min(cause.find('\n'), size_t(300))) + ")");
+                             ") failed: another process died or did not answer in time (" + first_line(ex) + ")");
   }
   return out;
 }

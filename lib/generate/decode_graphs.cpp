@@ -21,7 +21,10 @@ int64_t next_pow2(int64_t n) {
 
 struct DecodeGraphs::Graph {
   at::cuda::CUDAGraph graph;
-  at::Tensor ids, positions, rows, logits;  // (B, 1), (B,), (B,) inputs; (B, V) output, all the graph's own
+  // The graph's own tensors: its inputs, one (3, B) block filled by one copy a step
+  // (ids, positions, adapter of each row), viewed as (B, 1), (B,) and (B,); and
+  // its output logits (B, V).
+  at::Tensor inputs, ids, positions, rows, logits;
 };
 
 DecodeGraphs::DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache,
@@ -39,9 +42,10 @@ DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
   auto g = std::make_unique<Graph>();
   const auto device = model_.device();
   const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
-  g->ids = at::zeros({rows, 1}, opts);
-  g->positions = at::zeros({rows}, opts);
-  g->rows = at::full({rows}, -1, opts);
+  g->inputs = at::zeros({3, rows}, opts);
+  g->ids = g->inputs[0].view({rows, 1});
+  g->positions = g->inputs[1];
+  g->rows = g->inputs[2].fill_(-1);
   if (adapters_) adapters_->rows = g->rows;  // the graph reads its own row choice
   // Capture on a side stream after two eager runs (lazy allocations and caches
   // settle), as torch.cuda.graph does. Those runs write keys at position 0 of
@@ -89,16 +93,13 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector
   const int64_t rows = std::min(next_pow2(hi), cache_.slots());
   const int64_t keys = std::min(std::max<int64_t>(128, next_pow2(max_pos + 1)), cache_.max_len());
   Graph& g = graph_for(rows, keys);
-  std::vector<int64_t> id_rows(size_t(rows), 0), pos_rows(size_t(rows), 0);  // rows past hi: free slots, position 0
-  std::copy(ids.begin(), ids.end(), id_rows.begin());
-  std::copy(positions.begin(), positions.end(), pos_rows.begin());
-  g.ids.copy_(at::tensor(id_rows, at::kLong).view({rows, 1}));
-  g.positions.copy_(at::tensor(pos_rows, at::kLong));
-  if (adapters_) {
-    std::vector<int64_t> adapter_rows(size_t(rows), -1);
-    std::copy(adapters.begin(), adapters.end(), adapter_rows.begin());
-    g.rows.copy_(at::tensor(adapter_rows, at::kLong));
-  }
+  // Rows past hi are free slots: token 0 at position 0, no adapter.
+  std::vector<int64_t> in(size_t(3 * rows), 0);
+  std::copy(ids.begin(), ids.end(), in.begin());
+  std::copy(positions.begin(), positions.end(), in.begin() + rows);
+  std::fill(in.begin() + 2 * rows, in.end(), -1);
+  if (adapters_) std::copy(adapters.begin(), adapters.end(), in.begin() + 2 * rows);
+  g.inputs.copy_(at::tensor(in, at::kLong).view({3, rows}));
   g.graph.replay();
   return g.logits.narrow(0, 0, hi).to(at::kCPU, at::kFloat);
 }

@@ -22,7 +22,7 @@ const char* finish_reason_name(FinishReason r) {
 struct Engine::Running {
   Request request;
   std::vector<int64_t> history;  // prompt and generated ids (the repetition penalty reads them)
-  int64_t generated = 0;
+  int64_t generated() const { return int64_t(history.size() - request.prompt.size()); }
   int64_t position = 0;  // where the next token's key goes
   int64_t last = 0;      // the token the next step feeds
   at::Generator generator;
@@ -59,7 +59,7 @@ EngineStats Engine::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   EngineStats s;
   s.queued = int64_t(queue_.size());
-  for (const auto& r : running_) s.running += r != nullptr;
+  s.running = running_count_;
   s.steps = steps_;
   return s;
 }
@@ -99,15 +99,24 @@ void Engine::run_until_idle() {
 
 void Engine::finish(int64_t slot, FinishReason reason, const std::string& error) {
   std::unique_ptr<Running> r = std::move(running_[size_t(slot)]);
-  if (r && r->request.on_done) r->request.on_done(reason, error);
+  if (!r) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_count_;
+  }
+  if (r->request.on_done) r->request.on_done(reason, error);
 }
 
-bool Engine::emit(Running& r, int64_t token) {
+void Engine::take(int64_t slot, int64_t token) {
+  Running& r = *running_[size_t(slot)];
   r.history.push_back(token);
-  ++r.generated;
-  const bool go_on = !r.request.on_token || r.request.on_token(token);
   r.last = token;
-  return go_on;
+  const bool go_on = !r.request.on_token || r.request.on_token(token);
+  const auto& stops = r.request.settings.stop_ids;
+  if (std::find(stops.begin(), stops.end(), token) != stops.end()) finish(slot, FinishReason::Stop);
+  else if (!go_on) finish(slot, FinishReason::Cancelled);
+  else if (r.generated() >= r.request.settings.max_new_tokens || r.position >= o_.max_len)
+    finish(slot, FinishReason::Length);
 }
 
 void Engine::admit(Request request, int64_t slot) {
@@ -128,13 +137,11 @@ void Engine::admit(Request request, int64_t slot) {
   r->position = prefill.length;
   const int64_t token = next_token(logits, r->history, r->request.settings.sampling, r->generator);
   running_[size_t(slot)] = std::move(r);
-  Running& run = *running_[size_t(slot)];
-  const bool go_on = emit(run, token);
-  const auto& stops = run.request.settings.stop_ids;
-  if (std::find(stops.begin(), stops.end(), token) != stops.end()) finish(slot, FinishReason::Stop);
-  else if (!go_on) finish(slot, FinishReason::Cancelled);
-  else if (run.generated >= run.request.settings.max_new_tokens || run.position >= o_.max_len)
-    finish(slot, FinishReason::Length);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++running_count_;
+  }
+  take(slot, token);
 }
 
 bool Engine::step() {
@@ -153,9 +160,9 @@ bool Engine::step() {
     auto on_done = next->on_done;
     try {
       admit(std::move(*next), s);
-    } catch (const std::exception& e) {
-      running_[size_t(s)].reset();
-      if (on_done) on_done(FinishReason::Cancelled, e.what());
+    } catch (const std::exception& e) {  // the prefill, or the caller's callback, failed
+      if (running_[size_t(s)]) finish(s, FinishReason::Cancelled, e.what());
+      else if (on_done) on_done(FinishReason::Cancelled, e.what());
     }
   }
   const auto now = std::chrono::steady_clock::now();
@@ -180,13 +187,7 @@ bool Engine::step() {
     auto& r = running_[size_t(s)];
     if (!r) continue;
     ++r->position;
-    const int64_t token = next_token(logits[s], r->history, r->request.settings.sampling, r->generator);
-    const bool go_on = emit(*r, token);
-    const auto& stops = r->request.settings.stop_ids;
-    if (std::find(stops.begin(), stops.end(), token) != stops.end()) finish(s, FinishReason::Stop);
-    else if (!go_on) finish(s, FinishReason::Cancelled);
-    else if (r->generated >= r->request.settings.max_new_tokens || r->position >= o_.max_len)
-      finish(s, FinishReason::Length);
+    take(s, next_token(logits[s], r->history, r->request.settings.sampling, r->generator));
   }
   return true;
 }

@@ -74,7 +74,7 @@ class Engine {
   struct Running;
   bool step();  // admits what fits, decodes one token for every running sequence; false when idle
   void admit(Request request, int64_t slot);
-  bool emit(Running& r, int64_t token);  // false when r ends
+  void take(int64_t slot, int64_t token);  // the slot's next token: to the caller, then does it end?
   void finish(int64_t slot, FinishReason reason, const std::string& error = "");
   void loop();
 
@@ -88,7 +88,7 @@ class Engine {
   std::condition_variable wake_;
   std::deque<Request> queue_;
   bool stopping_ = false;
-  int64_t steps_ = 0;
+  int64_t steps_ = 0, running_count_ = 0;  // under mutex_ (stats() reads them from other threads)
   std::thread thread_;
 };
 

@@ -4,6 +4,10 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
+#include <mutex>
+#include <string>
+
 namespace hyft::quant {
 
 const std::array<float, 16>& nf4_levels() {
@@ -17,9 +21,18 @@ const std::array<float, 16>& nf4_levels() {
 
 namespace {
 
-at::Tensor levels_tensor(const at::Device& device) {
-  const auto& l = nf4_levels();
-  return at::tensor(std::vector<float>(l.begin(), l.end()), at::kFloat).to(device);
+// The levels as a tensor on `device`, made once per device: dequantization runs in
+// every projection's forward and backward pass, where a host copy would stall.
+const at::Tensor& levels_tensor(const at::Device& device) {
+  static std::mutex mutex;
+  static std::map<std::string, at::Tensor> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  at::Tensor& t = made[device.str()];
+  if (!t.defined()) {
+    const auto& l = nf4_levels();
+    t = at::tensor(std::vector<float>(l.begin(), l.end()), at::kFloat).to(device);
+  }
+  return t;
 }
 
 }  // namespace

@@ -54,6 +54,12 @@ void truncate_metrics(const std::string& path, int64_t step) {
   if (dropped) io::write_file_atomic(path, kept);
 }
 
+// A rank's generator state in a checkpoint: "cpu" and "cuda" for rank 0 (as one
+// process saves them), "cpu.rank1", ... for the others.
+std::string rng_key(const std::string& kind, int64_t rank) {
+  return rank == 0 ? kind : kind + ".rank" + std::to_string(rank);
+}
+
 std::string hms(double seconds) {
   const auto s = int64_t(std::max(0.0, seconds));
   char buf[32];
@@ -265,17 +271,16 @@ void Trainer::save(int64_t step, double best_eval) {
     c.optimizer = optimizer_.state();
     nlohmann::json draws = nlohmann::json::array();
     for (size_t r = 0; r < ranks.size(); ++r) {
-      const std::string suffix = r == 0 ? "" : ".rank" + std::to_string(r);
       for (const char* kind : {"cpu", "cuda"}) {
         const std::string key = std::string("rng_") + kind;
         if (!ranks[r].contains(key)) continue;
         auto bytes = ranks[r][key].get_binary();
-        c.rng.emplace_back(kind + suffix, at::tensor(std::vector<uint8_t>(bytes.begin(), bytes.end()), at::kByte));
+        c.rng.emplace_back(rng_key(kind, int64_t(r)),
+                           at::tensor(std::vector<uint8_t>(bytes.begin(), bytes.end()), at::kByte));
       }
       draws.push_back({{"position", ranks[r]["position"]}, {"pending", ranks[r]["pending"]}});
     }
-    c.state = {{"world", ranks.size()},
-               {"ranks", draws},
+    c.state = {{"ranks", draws},  // one entry a rank: the world size is their count
                {"scaler", scaler_.state()},
                {"best_eval_loss", std::isnan(best_eval) ? nlohmann::json(nullptr) : nlohmann::json(best_eval)},
                {"consecutive_nonfinite", consecutive_nonfinite_},
@@ -317,10 +322,10 @@ int64_t Trainer::restore(const std::string& dir, double& best_eval) {
   pending_ = draws[size_t(rank)].pending;
   // Generators: this rank's own when the world is the same, else rank 0's for rank
   // 0 and fresh streams (from the seed, rank and step) for the others.
-  const std::string suffix = rank == 0 ? "" : ".rank" + std::to_string(rank);
   if (int64_t(saved.size()) == world || rank == 0) {
-    set_rng_state(at::kCPU, c.rng.at("cpu" + suffix));
-    if (o_.device.is_cuda() && c.rng.count("cuda" + suffix)) set_rng_state(o_.device, c.rng.at("cuda" + suffix));
+    set_rng_state(at::kCPU, c.rng.at(rng_key("cpu", rank)));
+    if (o_.device.is_cuda() && c.rng.count(rng_key("cuda", rank)))
+      set_rng_state(o_.device, c.rng.at(rng_key("cuda", rank)));
   } else {
     at::manual_seed(o_.sampling.seed + uint64_t(rank) * 1000003u + uint64_t(c.step));
   }

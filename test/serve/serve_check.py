@@ -113,6 +113,21 @@ try:
     hf_text = json.loads(hf.stdout)["text"] if hf.returncode == 0 else None
     check(hf_text == served, "greedy completion equals transformers' generate: %r" % hf_text)
     check(r["usage"]["completion_tokens"] == 12 and r["object"] == "text_completion", "usage and object fields")
+    stop = served.split()[1] if len(served.split()) > 1 else served[-1]  # a piece the greedy answer has
+    cut = served[:served.find(stop)]
+    for stream in (False, True):
+        body = {"prompt": prompt, "max_tokens": 12, "temperature": 0, "stop": [stop], "stream": stream}
+        if stream:
+            out = subprocess.run(["curl", "-sN", "--max-time", "30", base + "/v1/completions", "-d", json.dumps(body)],
+                                 capture_output=True, text=True).stdout
+            chunks = [json.loads(l[6:]) for l in out.splitlines() if l.startswith("data: {")]
+            text, finish = "".join(c["choices"][0]["text"] for c in chunks), chunks[-1]["choices"][0]["finish_reason"]
+        else:
+            answer = post(base, "/v1/completions", body)[1]["choices"][0]
+            text, finish = answer["text"], answer["finish_reason"]
+        requests_made += 1
+        check(text == cut and finish == "stop", "stop %r (stream %s): cut to %r, finish_reason %s" % (stop, stream, text,
+                                                                                                   finish))
 
     import openai
     client = openai.OpenAI(base_url=base + "/v1", api_key="none", timeout=60, max_retries=0)
