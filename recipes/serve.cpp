@@ -467,7 +467,8 @@ class Server {
         metrics_.per_token(std::chrono::duration<double>(call.last - call.first).count() / double(call.tokens.size() - 1));
     }
     if (!audit_.enabled()) return;
-    json entry = {{"id", id}, {"time", utc_now()}, {"endpoint", path}, {"status", status}, {"model", name_},
+    json entry = {{"id", id}, {"time", utc_now()}, {"endpoint", path}, {"status", status},
+                  {"model", r.model.empty() ? name_ : r.model},  // the base's name, or the adapter's
                   {"settings", {{"temperature", r.sampling.temperature}, {"top_p", r.sampling.top_p},
                                 {"top_k", r.sampling.top_k}, {"repetition_penalty", r.sampling.repetition_penalty},
                                 {"max_tokens", r.max_tokens ? json(*r.max_tokens) : json()},
