@@ -198,10 +198,18 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
   model::LlamaForCausalLM model(cfg, at::TensorOptions().dtype(dtype).device(device));
   model::init_random_weights(*model);
   model->attention_backend = &attention::default_backend(device);
-  double weight_bytes = 0;  // read once a decoding step: every weight but the embedding table
+  const auto quantize = quant::parse_format(o.quantize, "--quantize");
+  adapters::quantize_base(*model, quantize);
+  // Read once a decoding step: every weight but the embedding table (quantized
+  // projections hold their codes and scales instead of a dense weight).
+  double weight_bytes = 0;
   for (const auto& p : model->named_parameters())
     if (p.key().find("embed_tokens") == std::string::npos || cfg.tie_word_embeddings)
       weight_bytes += double(p.value().numel()) * double(p.value().element_size());
+  for (const auto& m : model->modules(/*include_self=*/false))
+    if (const auto* p = dynamic_cast<const model::Projection*>(m.get()); p && p->quantized)
+      weight_bytes += double(p->quantized->bytes());
+  const std::string system = quantize == quant::Format::None ? "hyft" : std::string("hyft-") + quant::format_name(quantize);
   std::vector<nlohmann::ordered_json> out;
   if (o.check) {  // three sequences of different lengths in a 4-slot cache; one step both ways
     at::NoGradGuard no_grad;
@@ -254,12 +262,13 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
     const double with_prefill = run(o.new_tokens), prefill = run(1);
     const double decode_s = std::max(1e-9, with_prefill - prefill);
     const double tps = double(n) * double(o.new_tokens - 1) / decode_s;
-    nlohmann::ordered_json j = {{"system", "hyft"}, {"shape", o.shape}, {"precision", device.is_cuda() ? "bf16" : "fp32"},
+    nlohmann::ordered_json j = {{"system", system}, {"shape", o.shape}, {"precision", device.is_cuda() ? "bf16" : "fp32"},
                                 {"streams", n}, {"prompt_len", o.prompt_len}, {"new_tokens", o.new_tokens},
                                 {"decode_tokens_per_s", rounded(tps, 1)},
                                 {"per_stream_tokens_per_s", rounded(tps / double(n), 1)},
                                 {"ms_per_step", rounded(1000.0 * decode_s / double(o.new_tokens - 1), 3)},
                                 {"prefill_ms", rounded(1000.0 * prefill, 1)}};
+    j["weight_gb"] = rounded(weight_bytes / 1e9, 3);
     if (n == 1 && device.is_cuda())
       j["bandwidth_fraction"] = rounded(tps * weight_bytes / (o.bandwidth_tbs * 1e12), 3);
     out.push_back(j);

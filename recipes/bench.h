@@ -48,6 +48,7 @@ struct DecodeBenchOptions {
   std::string device = "auto";
   double bandwidth_tbs = 4.8;  // H200's HBM3e
   bool check = false;  // first: a decoding step as a CUDA graph against the eager step (a UserError beyond 1e-2)
+  std::string quantize = "none";  // the layers' projections as nf4, int8 or int4 codes
 };
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& options);
 

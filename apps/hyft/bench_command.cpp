@@ -32,7 +32,8 @@ int bench_command(int argc, char** argv) {
   opts.value("lora", "lora-r", "LoRA rank", o.lora.r);
   opts.value("lora", "lora-alpha", "LoRA alpha", o.lora.alpha);
   opts.flag("lora", "full", "train every weight instead of an adapter", o.full);
-  opts.value("lora", "quantize", "the frozen base as nf4 or int8 codes (QLoRA), or none", o.quantize);
+  opts.value("lora", "quantize", "the frozen base as nf4, int8 or int4 codes (QLoRA; with --decode, the decoded "
+             "base), or none", o.quantize);
   opts.value("", "window-size", "hybrid attention window (0 = full causal)", o.attention.window_size);
   opts.value("", "global-ratio", "hybrid attention global ratio", o.attention.global_ratio);
   opts.value("", "device", "cuda or cuda:N (cpu works, slowly)", o.device);
@@ -66,6 +67,7 @@ int bench_command(int argc, char** argv) {
   if (decode) {
     d.shape = o.shape;
     d.device = o.device;
+    d.quantize = o.quantize;
     d.streams.clear();
     for (const auto& t : split_list(streams)) {
       HYFT_CHECK(value_problem(t, ValueKind::Integer).empty() && std::stoll(t) > 0, "--streams: '", t,

@@ -1,8 +1,9 @@
 // Launchers of hyft's CUDA kernels (kernels/*.cu), on raw device pointers so
 // that nvcc compiles them without ATen's headers. Only kernels/fused_ops.cpp calls
-// them, after checking shapes, dtypes, contiguity and alignment; each kernel's
-// reference is the ATen expression named in fused_ops.h. Compiled only when hyft
-// is built with CUDA (HYFT_HAVE_CUDA_KERNELS).
+// them for the fused operations and quant/quantized_linear.cpp for the quantized
+// weights, after checking shapes, dtypes, contiguity and alignment; each kernel's
+// reference is the ATen expression named in fused_ops.h or quant/formats.h.
+// Compiled only when hyft is built with CUDA (HYFT_HAVE_CUDA_KERNELS).
 #pragma once
 
 #include <cstdint>
@@ -31,5 +32,27 @@ void swiglu_backward(const void* dout, const void* gate, const void* up, void* d
 // logits is overwritten with softmax(row) - onehot(label), the loss's gradient.
 void cross_entropy_rows_inplace(void* logits, const int64_t* labels, float* loss, int64_t n, int64_t vocab,
                                 DType dtype, cudaStream_t stream);
+
+// --- dequantize.cu and quantized_gemv.cu: a frozen weight W (rows, cols) kept in
+// one of quant/formats.h's layouts. Scales per block of the row-major flattened
+// weight (NF4, INT4; `block` elements) or per row (INT8).
+enum class QFormat { Nf4, Int8, Int4 };
+struct QuantizedView {
+  QFormat format;
+  const void* codes;          // NF4/INT4: (rows*cols/2,) uint8, the first code high; INT8: (rows, cols) int8
+  const void* scale;          // NF4: absmax float32 (blocks,); INT8: absmax float32 (rows,); INT4: float16 (blocks,)
+  const void* minimum;        // INT4: float16 (blocks,); otherwise null
+  int64_t rows, cols, block;  // block: NF4/INT4 only
+};
+
+// out (rows, cols) = W dequantized to dtype, exactly as the ATen reference rounds.
+void dequantize(const QuantizedView& w, void* out, DType dtype, cudaStream_t stream);
+
+// y (m, rows) = x (m, cols) W^T for a few rows of x (m <= kGemvMaxRows, decoding),
+// W dequantized to dtype per element and accumulated in float32. False (nothing
+// launched) when the layout does not suit the kernel (cols % 32 != 0, a block not
+// a multiple of 32, misaligned pointers); the caller then dequantizes and multiplies.
+constexpr int kGemvMaxRows = 8;
+bool quantized_gemv(const QuantizedView& w, const void* x, void* y, int64_t m, DType dtype, cudaStream_t stream);
 
 }  // namespace hyft::kernels::cuda

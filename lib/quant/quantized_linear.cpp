@@ -1,9 +1,17 @@
 #include "quant/quantized_linear.h"
 
 #include "common/error.h"
+#include "kernels/fused_ops.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
+
+#ifdef HYFT_HAVE_CUDA_KERNELS
+#include "kernels/cuda_launch.h"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 namespace hyft::quant {
 
@@ -11,10 +19,18 @@ Format parse_format(const std::string& text, const char* flag) {
   if (text == "none" || text.empty()) return Format::None;
   if (text == "nf4") return Format::Nf4;
   if (text == "int8") return Format::Int8;
-  fail(flag, ": '", text, "' is not a quantization; use nf4, int8 or none");
+  if (text == "int4") return Format::Int4;
+  fail(flag, ": '", text, "' is not a quantization; use nf4, int8, int4 or none");
 }
 
-const char* format_name(Format f) { return f == Format::Nf4 ? "nf4" : f == Format::Int8 ? "int8" : "none"; }
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::Nf4: return "nf4";
+    case Format::Int8: return "int8";
+    case Format::Int4: return "int4";
+    default: return "none";
+  }
+}
 
 QuantizedWeight QuantizedWeight::from(const at::Tensor& w, Format format) {
   QuantizedWeight q;
@@ -22,16 +38,103 @@ QuantizedWeight QuantizedWeight::from(const at::Tensor& w, Format format) {
   q.dtype = w.scalar_type();
   if (format == Format::Nf4) q.nf4 = quantize_nf4(w);
   else if (format == Format::Int8) q.int8 = quantize_int8(w);
+  else if (format == Format::Int4) q.int4 = quantize_int4(w);
   return q;
 }
 
-at::Tensor QuantizedWeight::dequantize() const {
-  return format == Format::Nf4 ? dequantize_nf4(nf4, dtype) : dequantize_int8(int8, dtype);
+at::Tensor QuantizedWeight::dequantize_reference() const {
+  switch (format) {
+    case Format::Nf4: return dequantize_nf4(nf4, dtype);
+    case Format::Int8: return dequantize_int8(int8, dtype);
+    case Format::Int4: return dequantize_int4(int4, dtype);
+    default: TORCH_INTERNAL_ASSERT(false, "dequantize: the weight is not quantized");
+  }
+}
+
+int64_t QuantizedWeight::rows() const {
+  return format == Format::Nf4 ? nf4.rows : format == Format::Int4 ? int4.rows : int8.q.size(0);
+}
+
+int64_t QuantizedWeight::cols() const {
+  return format == Format::Nf4 ? nf4.cols : format == Format::Int4 ? int4.cols : int8.q.size(1);
 }
 
 int64_t QuantizedWeight::bytes() const {
-  return format == Format::Nf4 ? nf4.packed.numel() + nf4.absmax.numel() * 4
-                               : int8.q.numel() + int8.absmax.numel() * 4;
+  switch (format) {
+    case Format::Nf4: return nf4.packed.numel() + nf4.absmax.numel() * 4;
+    case Format::Int8: return int8.q.numel() + int8.absmax.numel() * 4;
+    case Format::Int4: return int4.packed.numel() + (int4.scale.numel() + int4.minimum.numel()) * 2;
+    default: return 0;
+  }
+}
+
+namespace {
+
+#ifdef HYFT_HAVE_CUDA_KERNELS
+const at::Tensor& codes_of(const QuantizedWeight& w) {
+  return w.format == Format::Nf4 ? w.nf4.packed : w.format == Format::Int4 ? w.int4.packed : w.int8.q;
+}
+
+bool kernel_dtype(at::ScalarType s) { return s == at::kFloat || s == at::kBFloat16 || s == at::kHalf; }
+
+bool kernels_apply(const QuantizedWeight& w) {
+  return w.format != Format::None && kernel_dtype(w.dtype) && kernels::fused_kernels_on(codes_of(w));
+}
+
+kernels::cuda::DType dtype_of(at::ScalarType s) {
+  return s == at::kBFloat16 ? kernels::cuda::DType::BF16 : s == at::kHalf ? kernels::cuda::DType::F16
+                                                                          : kernels::cuda::DType::F32;
+}
+
+kernels::cuda::QuantizedView view_of(const QuantizedWeight& w) {
+  using kernels::cuda::QFormat;
+  switch (w.format) {
+    case Format::Nf4:
+      return {QFormat::Nf4, w.nf4.packed.data_ptr(), w.nf4.absmax.data_ptr(), nullptr, w.nf4.rows, w.nf4.cols,
+              w.nf4.block};
+    case Format::Int4:
+      return {QFormat::Int4,      w.int4.packed.data_ptr(), w.int4.scale.data_ptr(), w.int4.minimum.data_ptr(),
+              w.int4.rows,        w.int4.cols,              w.int4.block};
+    default:
+      return {QFormat::Int8, w.int8.q.data_ptr(), w.int8.absmax.data_ptr(), nullptr, w.int8.q.size(0),
+              w.int8.q.size(1), 0};
+  }
+}
+
+cudaStream_t stream_on(const at::Device& d) { return c10::cuda::getCurrentCUDAStream(d.index()).stream(); }
+#endif
+
+}  // namespace
+
+at::Tensor QuantizedWeight::dequantize() const {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (kernels_apply(*this)) {
+    const at::Tensor& codes = codes_of(*this);
+    const c10::cuda::CUDAGuard guard(codes.device());
+    at::Tensor out = at::empty({rows(), cols()}, codes.options().dtype(dtype));
+    kernels::cuda::dequantize(view_of(*this), out.data_ptr(), dtype_of(dtype), stream_on(codes.device()));
+    return out;
+  }
+#endif
+  return dequantize_reference();
+}
+
+at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (!kernels_apply(w) || x.dim() != 2 || x.size(0) > kernels::cuda::kGemvMaxRows || x.size(1) != w.cols() ||
+      x.scalar_type() != w.dtype || x.device() != codes_of(w).device())
+    return {};
+  const at::Tensor xc = x.contiguous();
+  const c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor y = at::empty({x.size(0), w.rows()}, x.options());
+  if (kernels::cuda::quantized_gemv(view_of(w), xc.data_ptr(), y.data_ptr(), x.size(0), dtype_of(w.dtype),
+                                    stream_on(x.device())))
+    return y;
+#else
+  (void)x;
+  (void)w;
+#endif
+  return {};
 }
 
 namespace {
@@ -44,8 +147,17 @@ using torch::autograd::variable_list;
 struct QuantizedLinearFunction : torch::autograd::Function<QuantizedLinearFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const QuantizedWeight* w) {
     ctx->saved_data["w"] = reinterpret_cast<int64_t>(w);
-    const at::Tensor W = w->dequantize();
-    return at::linear(x.to(W.scalar_type()), W);
+    const at::Tensor xw = x.to(w->dtype);
+    const int64_t in = xw.size(-1), m = in == 0 ? 0 : xw.numel() / in;
+    if (m >= 1 && m <= 8) {  // a decoding step: the GEMV reads the codes alone
+      const at::Tensor y = quantized_gemv(xw.reshape({m, in}), *w);
+      if (y.defined()) {
+        std::vector<int64_t> shape = xw.sizes().vec();
+        shape.back() = w->rows();
+        return y.view(shape);
+      }
+    }
+    return at::linear(xw, w->dequantize());
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const auto* w = reinterpret_cast<const QuantizedWeight*>(ctx->saved_data["w"].toInt());

@@ -1,35 +1,46 @@
-// A frozen projection weight kept quantized (NF4 or INT8, nf4.h) and used through
-// y = x W^T + b with W dequantized on the fly: in the forward pass, and again in
-// the backward pass for the input's gradient (nothing of W (out, in) is saved for
+// A frozen projection weight kept quantized (NF4, INT8 or INT4; formats.h) and used
+// through y = x W^T + b with W dequantized on the fly: in the forward pass, and again
+// in the backward pass for the input's gradient (nothing of W (out, in) is saved for
 // backward, as bitsandbytes' 4-bit matmul does), so only the codes stay in memory.
-// The dequantization is the ATen reference of nf4.h.
+// On CUDA (hyft built with its kernels, HYFT_FUSED_KERNELS not 0) the dequantization
+// is kernels/dequantize.cu, and a forward pass over at most 8 rows (a decoding step)
+// is one dequantizing GEMV (kernels/quantized_gemv.cu) that never makes W; elsewhere,
+// and as the reference, the ATen code of formats.h.
 #pragma once
 
-#include "quant/nf4.h"
+#include "quant/formats.h"
 
 #include <ATen/core/Tensor.h>
 
-#include <optional>
 #include <string>
 
 namespace hyft::quant {
 
-enum class Format { None, Nf4, Int8 };
-Format parse_format(const std::string& text, const char* flag);  // "none" | "nf4" | "int8"
+enum class Format { None, Nf4, Int8, Int4 };
+Format parse_format(const std::string& text, const char* flag);  // "none" | "nf4" | "int8" | "int4"
 const char* format_name(Format f);
 
 struct QuantizedWeight {
   Format format = Format::None;
   Nf4Weight nf4;
   Int8Weight int8;
+  Int4Weight int4;
   at::ScalarType dtype = at::kBFloat16;  // the weight's dtype before quantization (what it dequantizes to)
 
   static QuantizedWeight from(const at::Tensor& w, Format format);
-  at::Tensor dequantize() const;  // (out, in) in dtype
-  int64_t bytes() const;          // what it keeps in memory
+  at::Tensor dequantize() const;            // (out, in) in dtype: the CUDA kernel where it runs, else the reference
+  at::Tensor dequantize_reference() const;  // the ATen code of formats.h
+  int64_t rows() const;
+  int64_t cols() const;
+  int64_t bytes() const;  // what it keeps in memory
 };
 
 // x (..., in) -> (..., out); differentiable in x (and bias), never in W.
 at::Tensor quantized_linear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias);
+
+// The same product through the dequantizing GEMV kernel, x (m, in) with m <= 8, in
+// w.dtype; an undefined tensor where the kernel does not apply (no CUDA kernels, the
+// CPU, a layout it does not take). For the kernel check and the forward pass above.
+at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w);
 
 }  // namespace hyft::quant

@@ -8,14 +8,21 @@
 //     real models) in fp32, bf16 and fp16, against the references computed in
 //     float64 from the same rounded inputs. Error = max |fast - ref| / max |ref|;
 //     bounds: fp32 1e-5, bf16 1.6e-2, fp16 2e-3 (one rounding of the output), the
-//     fused linear cross-entropy 2e-2 (bf16 matmuls). The allocator's free blocks are
+//     fused linear cross-entropy 2e-2 (bf16 matmuls). The quantized weights
+//     (quant/formats.h, NF4, INT8, INT4): the dequantize kernel equal to the ATen
+//     reference bit for bit (bound 0), and the dequantizing GEMV for 1-8 rows
+//     against the reference's dense weight through a float64 matmul (bounds as
+//     above; fp32 1e-5 scaled by the sum length). The allocator's free blocks are
 //     filled with NaN before each fused call, so an unwritten output fails.
 //     Exits 1 on any failure, 77 without CUDA or without the kernels.
 //   hyft_kernels_check --bench
 //     each kernel against its reference on the 1.3b shape (16 x 2048 tokens):
-//     milliseconds and GB/s (bytes each must read and write once, over the time).
+//     milliseconds and GB/s (bytes each must read and write once, over the time);
+//     then the dequantizing GEMV on the 8b shape's projections against a bf16
+//     matmul (cuBLAS) and the dequantize-then-matmul path.
 #include "kernels/fused_ops.h"
 #include "kernels/linear_cross_entropy.h"
+#include "quant/quantized_linear.h"
 #include "train/autocast.h"
 
 #include <ATen/ATen.h>
@@ -141,6 +148,58 @@ void check_linear_cross_entropy(int64_t N, int64_t D, int64_t V, bool train_weig
   if (train_weight) report(std::string(what) + " d_W", rel_err(w.grad(), wr.grad()), 2e-2);
 }
 
+// --- quantized weights -------------------------------------------------------
+namespace q = hyft::quant;
+
+void check_dequantize(q::Format format, int64_t rows, int64_t cols, at::ScalarType dtype) {
+  const at::Tensor w = (at::randn({rows, cols}, at::TensorOptions(at::kCUDA)) * 0.05).to(dtype);
+  const q::QuantizedWeight qw = q::QuantizedWeight::from(w, format);
+  poison_free_memory(int64_t(rows * cols) * 4);
+  const at::Tensor fast = qw.dequantize(), ref = qw.dequantize_reference();
+  const double diff = fast.isnan().any().item<bool>() ? INFINITY
+                                                      : (fast.to(at::kDouble) - ref.to(at::kDouble)).abs().max().item<double>();
+  report(std::string("dequantize ") + q::format_name(format) + " " + std::to_string(rows) + "x" +
+             std::to_string(cols) + " " + name_of(dtype),
+         diff, 0.0);
+}
+
+void check_gemv(q::Format format, int64_t m, int64_t rows, int64_t cols, at::ScalarType dtype) {
+  const auto opts = at::TensorOptions(at::kCUDA);
+  const at::Tensor w = (at::randn({rows, cols}, opts) * 0.05).to(dtype);
+  const q::QuantizedWeight qw = q::QuantizedWeight::from(w, format);
+  const at::Tensor x = at::randn({m, cols}, opts).to(dtype);
+  poison_free_memory(int64_t(m * rows) * 4 + (1 << 20));
+  const at::Tensor fast = q::quantized_gemv(x, qw);
+  const at::Tensor ref = at::matmul(x.to(at::kDouble), qw.dequantize_reference().to(at::kDouble).t());
+  const std::string what = std::string("gemv ") + q::format_name(format) + " m" + std::to_string(m) + " " +
+                           std::to_string(rows) + "x" + std::to_string(cols) + " " + name_of(dtype);
+  if (!fast.defined()) {
+    report(what + " (kernel refused the layout)", INFINITY, 0.0);
+    return;
+  }
+  // fp32: float32 sums of `cols` terms against float64.
+  const double bound = dtype == at::kFloat ? 1e-5 * std::sqrt(double(cols) / 64.0) : bound_of(dtype);
+  report(what, rel_err(fast, ref), bound);
+}
+
+// The projection itself: a decoding step's few rows go through the GEMV, more rows
+// through dequantize + matmul; both against the reference weight.
+void check_quantized_linear(q::Format format, int64_t m, int64_t cols) {
+  const auto opts = at::TensorOptions(at::kCUDA);
+  const at::Tensor w = (at::randn({96, cols}, opts) * 0.05).to(at::kBFloat16);
+  const q::QuantizedWeight qw = q::QuantizedWeight::from(w, format);
+  const at::Tensor x = at::randn({1, m, cols}, opts).to(at::kBFloat16).requires_grad_(true);
+  const at::Tensor y = q::quantized_linear(x, qw, {});
+  const at::Tensor d = at::randn_like(y);
+  y.backward(d);
+  const at::Tensor W = qw.dequantize_reference().to(at::kDouble);
+  const at::Tensor ref = at::matmul(x.detach().to(at::kDouble), W.t());
+  const std::string what = std::string("quantized_linear ") + q::format_name(format) + " m" + std::to_string(m) +
+                           " cols " + std::to_string(cols);
+  report(what + " y", rel_err(y, ref), bound_of(at::kBFloat16));
+  report(what + " dx", rel_err(x.grad(), at::matmul(d.to(at::kDouble), W)), bound_of(at::kBFloat16));
+}
+
 // Median milliseconds of f over `reps` runs after 3 warm-up runs.
 double time_ms(const std::function<void()>& f, int reps = 20) {
   for (int i = 0; i < 3; ++i) f();
@@ -160,6 +219,28 @@ void bench_row(const char* what, double bytes, const std::function<void()>& fuse
   const double a = time_ms(fused), b = time_ms(ref);
   std::printf("%-34s fused %7.3f ms %6.0f GB/s | reference %7.3f ms %6.0f GB/s | %.2fx\n", what, a, bytes / a / 1e6,
               b, bytes / b / 1e6, b / a);
+}
+
+void bench_gemv() {
+  const auto bf = at::TensorOptions(at::kBFloat16).device(at::kCUDA);
+  struct Shape {
+    const char* name;
+    int64_t rows, cols;
+  };
+  for (const Shape& s : {Shape{"8b q_proj 4096x4096", 4096, 4096}, Shape{"8b gate_proj 14336x4096", 14336, 4096},
+                         Shape{"8b down_proj 4096x14336", 4096, 14336}, Shape{"1.3b q_proj 2048x2048", 2048, 2048}}) {
+    const at::Tensor w = at::randn({s.rows, s.cols}, bf) * 0.05, x = at::randn({1, s.cols}, bf);
+    const double dense_ms = time_ms([&] { at::linear(x, w); }, 50);
+    std::printf("gemv %-26s bf16 cuBLAS %7.4f ms %6.0f GB/s\n", s.name, dense_ms,
+                double(w.numel()) * 2 / dense_ms / 1e6);
+    for (q::Format f : {q::Format::Int8, q::Format::Nf4, q::Format::Int4}) {
+      const q::QuantizedWeight qw = q::QuantizedWeight::from(w, f);
+      const double fast = time_ms([&] { q::quantized_gemv(x, qw); }, 50);
+      const double deq = time_ms([&] { at::linear(x, qw.dequantize()); }, 50);
+      std::printf("gemv %-26s %-4s kernel %7.4f ms %6.0f GB/s (%.2fx bf16) | dequantize+matmul %7.4f ms\n", s.name,
+                  q::format_name(f), fast, double(qw.bytes()) / fast / 1e6, dense_ms / fast, deq);
+    }
+  }
 }
 
 void bench() {
@@ -194,6 +275,7 @@ void bench() {
     bench_row("cross_entropy_rows (4096 x 32256)", 2.0 * n * V * 2, [&] { a.copy_(x); k::cross_entropy_rows_(a, y); },
               [&] { b.copy_(x); k::cross_entropy_rows_reference_(b, y); });
   }
+  bench_gemv();
 }
 
 }  // namespace
@@ -234,6 +316,18 @@ int main(int argc, char** argv) {
   check_linear_cross_entropy(1000, 256, 3000, false);
   check_linear_cross_entropy(2500, 128, 32256, true);
   check_linear_cross_entropy(7, 64, 1001, true);
+  for (q::Format f : {q::Format::Nf4, q::Format::Int8, q::Format::Int4}) {
+    for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+      check_dequantize(f, 256, 1024, dtype);
+      check_dequantize(f, 3, 50, dtype);   // 150 elements: a short last block, the scalar path
+      check_dequantize(f, 17, 72, dtype);  // blocks across rows
+      for (int64_t m : {1, 2, 3, 5, 8}) check_gemv(f, m, 300, 2048, dtype);
+      check_gemv(f, 1, 4096, 4096, dtype);
+      check_gemv(f, 4, 37, 5504, dtype);  // 5504 = 43 x 128: a partial last sweep of the warp
+    }
+    for (int64_t m : {1, 8, 40}) check_quantized_linear(f, m, 512);
+    check_quantized_linear(f, 1, 100);  // a row the GEMV refuses: dequantize + matmul
+  }
   std::printf("kernels check: %d/%d passed\n", checks - failures, checks);
   return failures == 0 ? 0 : 1;
 }

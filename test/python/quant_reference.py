@@ -13,6 +13,12 @@ bitsandbytes 0.50.2's own CPU kernel for dequantize_4bit does not invert its
 quantize_4bit on the CPU (errors of whole absmax units; its default backend and
 its CUDA kernel do), so the dequantized reference comes from the default backend,
 uncompiled (TORCHDYNAMO_DISABLE: compiling it takes half a minute a shape).
+
+  quant_reference.py hf-eval MODEL DATA nf4|int8|int4
+
+transformers' loss with every layer projection replaced by its quantization round
+trip: bitsandbytes' for nf4 and int8; for int4 (hyft's own affine format, no
+outside implementation exists) the format's definition transcribed below.
 """
 import os
 import sys
@@ -23,7 +29,23 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 import bitsandbytes.functional as F  # noqa: E402
 from bitsandbytes.backends.default import ops as default_ops  # noqa: E402
 
-if sys.argv[1] == "hf-eval":  # hf-eval MODEL DATA nf4|int8: transformers' loss over bitsandbytes' round trip
+
+def int4_round_trip(w, block=64):
+    """Affine 4-bit in blocks of `block` of the flattened weight: minimum m and
+    scale s = (max - m) / 15 stored as float16; code = round((w - m) / s) in 0..15
+    (0 when s is 0); value = code * s + m in float32."""
+    flat = w.reshape(-1).float()
+    n = flat.numel()
+    pad = (-n) % block
+    blocks = torch.cat([flat, flat[-1:].expand(pad)]).view(-1, block)
+    lo, hi = blocks.min(1).values, blocks.max(1).values
+    m = lo.half().float()[:, None]
+    s = ((hi - lo) / 15.0).half().float()[:, None]
+    codes = torch.where(s > 0, torch.round((blocks - m) / s.clamp_min(1e-30)), torch.zeros_like(blocks)).clamp(0, 15)
+    return (codes * s + m).reshape(-1)[:n].view(w.shape)
+
+
+if sys.argv[1] == "hf-eval":  # hf-eval MODEL DATA nf4|int8|int4: transformers' loss over the round trip
     sys.path.insert(0, os.path.dirname(__file__))
     import json  # noqa: E402
     from hf_reference import dataset_loss, load_base, read_jsonl  # noqa: E402
@@ -39,6 +61,8 @@ if sys.argv[1] == "hf-eval":  # hf-eval MODEL DATA nf4|int8: transformers' loss 
                 packed, state = F.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=False)
                 dq = default_ops._dequantize_4bit_compute(packed.reshape(-1), state.absmax, code, 64, tuple(w.shape),
                                                           torch.float32)
+            elif fmt == "int4":
+                dq = int4_round_trip(w)
             else:
                 q, stats, _ = F.int8_vectorwise_quant(w.clone())
                 dq = F.int8_vectorwise_dequant(q, stats)

@@ -7,7 +7,7 @@
 #include "support/process.h"
 
 #include "io/safetensors.h"
-#include "quant/nf4.h"
+#include "quant/formats.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -64,11 +64,45 @@ TEST_CASE("NF4 and INT8 quantization equal bitsandbytes' byte for byte", "[quant
   }
 }
 
+TEST_CASE("INT4: codes are the nearest step of each block's affine grid", "[quant]") {
+  at::manual_seed(7);
+  for (const at::Tensor& w : {at::randn({64, 96}), at::randn({10, 100}) * 0.02, (at::randn({32, 256}) * 0.05).to(at::kBFloat16),
+                              at::zeros({4, 64})}) {
+    const quant::Int4Weight q = quant::quantize_int4(w);
+    const int64_t n = w.numel(), blocks = (n + 63) / 64;
+    REQUIRE(q.packed.numel() == n / 2);
+    REQUIRE(q.scale.numel() == blocks);
+    const at::Tensor dq = quant::dequantize_int4(q, at::kFloat).reshape(-1);
+    const at::Tensor flat = w.to(at::kFloat).reshape(-1);
+    double worst = 0;  // |dequantized - w| in units of the block's step, at most 1/2 (+ float16 rounding)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t len = std::min<int64_t>(64, n - b * 64);
+      const at::Tensor x = flat.narrow(0, b * 64, len), y = dq.narrow(0, b * 64, len);
+      const double lo = x.min().item<double>(), hi = x.max().item<double>();
+      const double s = q.scale[b].item<double>(), m = q.minimum[b].item<double>();
+      REQUIRE(std::abs(m - lo) <= std::abs(lo) * 1e-3 + 1e-7);         // float16 of the minimum
+      REQUIRE(std::abs(s - (hi - lo) / 15) <= (hi - lo) / 15 * 1e-3 + 1e-7);  // float16 of the scale
+      if (s == 0) {
+        REQUIRE((y == m).all().item<bool>());
+        continue;
+      }
+      // Every value is code * s + m for a code in 0..15, and the nearest such value to x.
+      const at::Tensor codes = ((y.to(at::kDouble) - m) / s).round();
+      REQUIRE(((codes >= 0) & (codes <= 15)).all().item<bool>());
+      const at::Tensor nearest = ((x.to(at::kDouble) - m) / s).round().clamp(0, 15);
+      REQUIRE((codes == nearest).all().item<bool>());
+      worst = std::max(worst, ((y.to(at::kDouble) - x.to(at::kDouble)).abs().max().item<double>()) / s);
+    }
+    std::printf("int4 %lld x %lld: largest error %.3f of a step\n", (long long)w.size(0), (long long)w.size(1), worst);
+    REQUIRE(worst <= 0.5 + 1e-2);
+  }
+}
+
 TEST_CASE("--quantize: eval's loss equals transformers over bitsandbytes' round trip; QLoRA trains", "[quant]") {
   const std::string fx = std::string(HYFT_FIXTURES) + "/llama/";
   const std::string script = std::string(HYFT_SOURCE_DIR) + "/test/python/quant_reference.py";
   for (const char* name : {"mha", "gqa_tied_linear", "llama3_bias_headdim"}) {
-    for (const char* format : {"nf4", "int8"}) {
+    for (const char* format : {"nf4", "int8", "int4"}) {
       const std::string model = fx + name + "/model", data = fx + name + "/data.jsonl";
       const auto ours = test::run_hyft("eval --model " + test::quote(model) + " --data " + test::quote(data) +
                                        " --quantize " + format + " --json --device cpu --precision fp32");

@@ -1,4 +1,4 @@
-#include "quant/nf4.h"
+#include "quant/formats.h"
 
 #include "common/error.h"
 
@@ -35,6 +35,28 @@ const at::Tensor& levels_tensor(const at::Device& device) {
   return t;
 }
 
+// Two 4-bit codes a byte, the first in the high nibble: (n,) codes -> (n / 2,) bytes.
+at::Tensor pack_nibbles(const at::Tensor& codes) {
+  const int64_t n = codes.numel();
+  return at::bitwise_or(at::bitwise_left_shift(codes.slice(0, 0, n, 2), 4), codes.slice(0, 1, n, 2));
+}
+
+// The inverse: (n / 2,) bytes -> (n,) int64 codes.
+at::Tensor unpack_nibbles(const at::Tensor& packed) {
+  at::Tensor codes = at::empty({packed.numel() * 2}, packed.options().dtype(at::kLong));
+  codes.slice(0, 0, codes.numel(), 2).copy_(at::bitwise_right_shift(packed, 4));
+  codes.slice(0, 1, codes.numel(), 2).copy_(at::bitwise_and(packed, 15));
+  return codes;
+}
+
+// (n,) float32 -> (ceil(n / block), block), a short last block filled with its own
+// last value (so its minimum, maximum and absmax stay its own).
+at::Tensor padded_blocks(const at::Tensor& flat, int64_t block) {
+  const int64_t n = flat.numel(), pad = (block - n % block) % block;
+  if (pad == 0) return flat.view({-1, block});
+  return at::cat({flat, flat.narrow(0, n - 1, 1).expand({pad})}).view({-1, block});
+}
+
 }  // namespace
 
 Nf4Weight quantize_nf4(const at::Tensor& w, int64_t block) {
@@ -61,16 +83,14 @@ Nf4Weight quantize_nf4(const at::Tensor& w, int64_t block) {
   const at::Tensor levels = levels_tensor(w.device());
   const at::Tensor midpoints = (levels.narrow(0, 0, 15) + levels.narrow(0, 1, 15)) / 2;
   const at::Tensor codes = at::bucketize(scaled, midpoints, /*out_int32=*/true).to(at::kByte);  // (n,)
-  q.packed = at::bitwise_or(at::bitwise_left_shift(codes.slice(0, 0, n, 2), 4), codes.slice(0, 1, n, 2));
+  q.packed = pack_nibbles(codes);
   q.absmax = absmax;
   return q;
 }
 
 at::Tensor dequantize_nf4(const Nf4Weight& q, at::ScalarType dtype) {
   const int64_t n = q.rows * q.cols;
-  at::Tensor codes = at::empty({n}, q.packed.options().dtype(at::kLong));
-  codes.slice(0, 0, n, 2).copy_(at::bitwise_right_shift(q.packed, 4));
-  codes.slice(0, 1, n, 2).copy_(at::bitwise_and(q.packed, 15));
+  const at::Tensor codes = unpack_nibbles(q.packed);
   const at::Tensor values = levels_tensor(q.packed.device()).index_select(0, codes);  // float32
   const int64_t full = n - n % q.block;
   at::Tensor out = at::empty({n}, values.options());
@@ -94,6 +114,39 @@ Int8Weight quantize_int8(const at::Tensor& w) {
 at::Tensor dequantize_int8(const Int8Weight& q, at::ScalarType dtype) {
   // q * absmax * (1 / 127), in that order (bitsandbytes' int8_vectorwise_dequant).
   return (q.q.to(at::kFloat) * q.absmax.unsqueeze(1) * 7.874015718698502e-3).to(dtype);
+}
+
+Int4Weight quantize_int4(const at::Tensor& w, int64_t block) {
+  TORCH_INTERNAL_ASSERT(w.dim() == 2 && block > 0 && w.numel() % 2 == 0, "quantize_int4: bad weight");
+  Int4Weight q;
+  q.rows = w.size(0);
+  q.cols = w.size(1);
+  q.block = block;
+  const int64_t n = w.numel();
+  const at::Tensor blocks = padded_blocks(w.reshape(-1).to(at::kFloat), block);  // (nb, block)
+  const at::Tensor lo = blocks.amin(1), hi = blocks.amax(1);
+  q.minimum = lo.to(at::kHalf);
+  q.scale = ((hi - lo) / 15.0).to(at::kHalf);
+  // Codes from the stored (float16) scale and minimum, so the rounding is to what
+  // dequantization will compute.
+  const at::Tensor s = q.scale.to(at::kFloat).unsqueeze(1), m = q.minimum.to(at::kFloat).unsqueeze(1);
+  const at::Tensor codes = at::where(s > 0, at::round((blocks - m) / s.clamp_min(1e-30)), at::zeros_like(blocks))
+                               .clamp(0, 15)
+                               .reshape(-1)
+                               .narrow(0, 0, n)
+                               .to(at::kByte);
+  q.packed = pack_nibbles(codes);
+  return q;
+}
+
+at::Tensor dequantize_int4(const Int4Weight& q, at::ScalarType dtype) {
+  const int64_t n = q.rows * q.cols, nb = q.scale.numel();
+  at::Tensor codes = unpack_nibbles(q.packed).to(at::kFloat);  // (n,)
+  const int64_t pad = nb * q.block - n;
+  if (pad > 0) codes = at::cat({codes, at::zeros({pad}, codes.options())});
+  const at::Tensor out = codes.view({nb, q.block}) * q.scale.to(at::kFloat).unsqueeze(1) +
+                         q.minimum.to(at::kFloat).unsqueeze(1);
+  return out.reshape(-1).narrow(0, 0, n).view({q.rows, q.cols}).to(dtype);
 }
 
 }  // namespace hyft::quant

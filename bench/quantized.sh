@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# On the GPU machine: the quantized base (--quantize nf4|int8|int4) in one command.
+# One JSON line per run; logs in ${OUT:-/tmp}.
+# usage: bench/quantized.sh [check] [peft-check] [qlora-8b] [qlora-1.3b] [decode-8b] [decode-1.3b]
+#   check       build, hyft_kernels_check --check (the dequantize and GEMV kernels among
+#               the others) and the GEMV timings of --bench
+#   peft-check  hyft eval --quantize nf4 --adapter on CUDA against PEFT over bitsandbytes'
+#               Linear4bit (test/python/qlora_peft_check.py)
+#   qlora-S     QLoRA training: hyft nf4 and int8 beside HF + PEFT + bitsandbytes nf4, with
+#               and without Liger (bench/peers/hf_peft_bench.py --quant nf4)
+#   decode-S    one decoding stream: bf16, int8, nf4, int4 (hyft bench --decode)
+# The bitsandbytes and liger-kernel wheels travel in .wheels/.
+set -uo pipefail
+out=${OUT:-/tmp}
+prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+if [ ! -x build-gpu/bin/hyft ] || [ "${REBUILD:-1}" = 1 ]; then
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" >"$out/configure.log" 2>&1 \
+    || { tail -20 "$out/configure.log"; exit 1; }
+  cmake --build build-gpu -j16 --target hyft hyft_kernels_check >"$out/build.log" 2>&1 \
+    || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
+  grep -E "spill|warning" "$out/build.log" | grep -v "0 bytes spill" | head -10
+fi
+for w in bitsandbytes liger_kernel; do
+  python3 -c "import $w" 2>/dev/null || python3 -m pip install --no-deps -q .wheels/${w}-*.whl >"$out/pip.log" 2>&1 \
+    || tail -3 "$out/pip.log"
+done
+h() { build-gpu/bin/hyft bench --device cuda "$@" 2>"$out/hyft.err" | tail -1 || tail -3 "$out/hyft.err"; }
+peer() { python3 bench/peers/hf_peft_bench.py "$@" 2>"$out/peer.err" | tail -1 || tail -3 "$out/peer.err"; }
+decode() {
+  for q in none int8 nf4 int4; do
+    build-gpu/bin/hyft bench --decode --device cuda --shape "$1" --streams 1 --prompt-len 128 --new-tokens 128 \
+      --quantize $q 2>"$out/decode.err" | tail -1 || tail -3 "$out/decode.err"
+  done
+}
+failures=0
+for a in "$@"; do
+  case "$a" in
+    check)
+      build-gpu/bin/hyft_kernels_check --check >"$out/kernels_check.log" 2>&1 || failures=$((failures + 1))
+      grep -E "FAIL|kernels check" "$out/kernels_check.log"
+      build-gpu/bin/hyft_kernels_check --bench | grep gemv ;;
+    peft-check)
+      python3 test/python/make_llama_fixtures.py /tmp/qfx --only mha gqa_tied_linear llama3_bias_headdim >/dev/null \
+        && HF_HUB_OFFLINE=1 python3 test/python/qlora_peft_check.py build-gpu/bin/hyft /tmp/qfx /tmp/qfx-out \
+        || failures=$((failures + 1)) ;;
+    qlora-8b)
+      h --shape 8b --seq 2048 --micro-batch 4 --grad-checkpointing full --quantize nf4
+      h --shape 8b --seq 2048 --micro-batch 4 --grad-checkpointing full --quantize int8
+      peer --shape 8b --seq 2048 --batch 4 --grad-ckpt 1 --quant nf4 --liger 1
+      peer --shape 8b --seq 2048 --batch 4 --grad-ckpt 1 --quant nf4 ;;
+    qlora-1.3b)
+      h --shape 1.3b --seq 2048 --micro-batch 8 --grad-checkpointing full --quantize nf4
+      peer --shape 1.3b --seq 2048 --batch 8 --grad-ckpt 1 --quant nf4 --liger 1
+      peer --shape 1.3b --seq 2048 --batch 8 --grad-ckpt 1 --quant nf4 ;;
+    decode-8b) decode 8b ;;
+    decode-1.3b) decode 1.3b ;;
+    *) echo "unknown part '$a'"; exit 2 ;;
+  esac
+done
+[ "$failures" = 0 ]
