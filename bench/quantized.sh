@@ -8,7 +8,8 @@
 #               Linear4bit (test/python/qlora_peft_check.py)
 #   qlora-S     QLoRA training: hyft nf4 and int8 beside HF + PEFT + bitsandbytes nf4, with
 #               and without Liger (bench/peers/hf_peft_bench.py --quant nf4)
-#   decode-S    one decoding stream: bf16, int8, nf4, int4 (hyft bench --decode)
+#   decode-S    one decoding stream: bf16, int8, nf4, int4 (hyft bench --decode; DECODE_ARGS=--profile
+#               adds the kernels of a step)
 # The bitsandbytes and liger-kernel wheels travel in .wheels/.
 set -uo pipefail
 out=${OUT:-/tmp}
@@ -29,7 +30,7 @@ peer() { python3 bench/peers/hf_peft_bench.py "$@" 2>"$out/peer.err" | tail -1 |
 decode() {
   for q in none int8 nf4 int4; do
     build-gpu/bin/hyft bench --decode --device cuda --shape "$1" --streams 1 --prompt-len 128 --new-tokens 128 \
-      --quantize $q 2>"$out/decode.err" | tail -1 || tail -3 "$out/decode.err"
+      --quantize $q ${DECODE_ARGS:-} 2>"$out/decode.err" | grep "^{" || tail -3 "$out/decode.err"
   done
 }
 failures=0

@@ -13,13 +13,16 @@
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <cmath>
 #include <map>
+#include <set>
 
 namespace hyft::recipes {
 
@@ -189,6 +192,36 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   return j;
 }
 
+namespace {
+
+// The GPU kernels that `run` launches, by name: total nanoseconds and launches,
+// through PyTorch's profiler (kernels inside CUDA graphs included).
+struct KernelTimes {
+  std::map<std::string, std::pair<double, int64_t>> by_name;
+  double total_ns = 0;
+};
+
+KernelTimes profile_kernels(const std::function<void()>& run) {
+  namespace prof = torch::profiler::impl;
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+  const std::set<prof::ActivityType> activities = {prof::ActivityType::CPU, prof::ActivityType::CUDA};
+  torch::autograd::profiler::prepareProfiler(config, activities);
+  torch::autograd::profiler::enableProfiler(config, activities);
+  run();
+  const auto result = torch::autograd::profiler::disableProfiler();
+  KernelTimes t;
+  for (const auto& e : result->events()) {
+    if (e.deviceType() != c10::DeviceType::CUDA || e.durationNs() == 0) continue;
+    auto& [ns, count] = t.by_name[e.name()];
+    ns += double(e.durationNs());
+    ++count;
+    t.total_ns += double(e.durationNs());
+  }
+  return t;
+}
+
+}  // namespace
+
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o) {
   HYFT_CHECK(o.prompt_len >= 1 && o.new_tokens >= 1 && !o.streams.empty(), "--prompt-len and --new-tokens must be positive");
   const at::Device device = parse_device(o.device);
@@ -272,6 +305,26 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
     if (n == 1 && device.is_cuda())
       j["bandwidth_fraction"] = rounded(tps * weight_bytes / (o.bandwidth_tbs * 1e12), 3);
     out.push_back(j);
+    if (o.profile && device.is_cuda()) {  // a step's kernels: (the run of 33 tokens) - (the run of 1) over 32
+      const int64_t steps = 32;
+      const KernelTimes a = profile_kernels([&] { run(steps + 1); }), b = profile_kernels([&] { run(1); });
+      std::vector<std::pair<double, std::string>> rows;
+      for (const auto& [name, v] : a.by_name) {
+        const auto it = b.by_name.find(name);
+        const double ns = v.first - (it == b.by_name.end() ? 0.0 : it->second.first);
+        if (ns > 0) rows.push_back({ns, name});
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      out.push_back({{"profile", system}, {"streams", n},
+                     {"gpu_us_per_step", rounded((a.total_ns - b.total_ns) / 1e3 / double(steps), 1)},
+                     {"wall_us_per_step", rounded(1e6 * decode_s / double(o.new_tokens - 1), 1)}});
+      for (size_t i = 0; i < std::min<size_t>(rows.size(), 16); ++i) {
+        const auto& name = rows[i].second;
+        const int64_t launches = a.by_name.at(name).second - (b.by_name.count(name) ? b.by_name.at(name).second : 0);
+        out.push_back({{"kernel", name.substr(0, 90)}, {"us_per_step", rounded(rows[i].first / 1e3 / double(steps), 1)},
+                       {"launches_per_step", rounded(double(launches) / double(steps), 1)}});
+      }
+    }
   }
   return out;
 }

@@ -49,6 +49,7 @@ struct DecodeBenchOptions {
   double bandwidth_tbs = 4.8;  // H200's HBM3e
   bool check = false;  // first: a decoding step as a CUDA graph against the eager step (a UserError beyond 1e-2)
   std::string quantize = "none";  // the layers' projections as nf4, int8 or int4 codes
+  bool profile = false;  // then the GPU kernels of a decoding step (PyTorch's profiler), one JSON line each
 };
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& options);
 

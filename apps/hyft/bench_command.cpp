@@ -37,7 +37,8 @@ int bench_command(int argc, char** argv) {
   opts.value("", "window-size", "hybrid attention window (0 = full causal)", o.attention.window_size);
   opts.value("", "global-ratio", "hybrid attention global ratio", o.attention.global_ratio);
   opts.value("", "device", "cuda or cuda:N (cpu works, slowly)", o.device);
-  opts.flag("", "profile", "also time forward, backward and optimizer separately (synchronising between them)",
+  opts.flag("", "profile", "also time forward, backward and optimizer separately (synchronising between them); with "
+            "--decode, list the GPU kernels of a decoding step",
             o.profile);
   opts.value("", "peak-tflops", "bf16 dense matmul rate of this GPU, for MFU", o.peak_tflops);
   bool attention = false;
@@ -68,6 +69,7 @@ int bench_command(int argc, char** argv) {
     d.shape = o.shape;
     d.device = o.device;
     d.quantize = o.quantize;
+    d.profile = o.profile;
     d.streams.clear();
     for (const auto& t : split_list(streams)) {
       HYFT_CHECK(value_problem(t, ValueKind::Integer).empty() && std::stoll(t) > 0, "--streams: '", t,

@@ -4,10 +4,17 @@
 // T, then at::linear (kernels_check compares them).
 //
 // One warp per output row. A lane takes 16 bytes of codes at a time (32 weights of
-// a 4-bit format, 16 of INT8), dequantizes them as dequantize.cu does (rounded to
-// T, as the reference's dense weight is), and multiplies them with the same columns
-// of every x row; UNROLL such loads are in flight per lane. Sums in float32, then
-// a butterfly reduction over the warp; lane 0 writes the m outputs.
+// a 4-bit format, 16 of INT8) and multiplies their values with the same columns of
+// every x row, UNROLL such loads in flight per lane. The scales are applied per
+// word, not per weight (the 32 weights of a word share their block's scale; INT8's
+// is the row's, applied once at the end):
+//   NF4   sum_j levels[c_j] x_j * absmax
+//   INT4  (sum_j c_j x_j) * s + (sum_j x_j) * m
+//   INT8  (sum_j q_j x_j) * absmax / 127
+// so W is never rounded to T (the reference rounds it; the check's bounds allow it).
+// Codes become floats through a 16-entry shared table (NF4's levels, or 0..15; a
+// lane per bank, no conflicts) or, for INT8, by the exponent trick. Sums in float32,
+// then a butterfly reduction over the warp; lane 0 writes the m outputs.
 #include "kernels/cuda_common.cuh"
 #include "kernels/quantized_common.cuh"
 
@@ -20,21 +27,29 @@ constexpr int kUnroll = 4;
 
 template <QFormat F> constexpr int weights_per_load() { return F == QFormat::Int8 ? 16 : 32; }
 
-// The 16-byte word's weights, dequantized and rounded to T, as float.
-template <typename T, QFormat F>
-__device__ __forceinline__ void decode_word(const uint4& word, int64_t row, int64_t k, int64_t cols, int64_t block,
-                                            const float* levels, const QuantizedView& w, float* out) {
-  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&word);
-  if constexpr (F == QFormat::Int8) {
-    const float a = static_cast<const float*>(w.scale)[row];
+// The signed byte k of `word` (already XORed with 0x80808080) as a float: the byte
+// becomes the low mantissa bits of 2^23, then 2^23 + 128 is subtracted.
+__device__ __forceinline__ float int8_byte(uint32_t biased, int k) {
+  return __int_as_float(int(__byte_perm(biased, 0x4B000000u, 0x7440u | unsigned(k)))) - 8388736.0f;
+}
+
+// The word's weights as floats, before their scale.
+template <QFormat F>
+__device__ __forceinline__ void decode_word(const uint4& word, const float* table, float* out) {
+  const uint32_t parts[4] = {word.x, word.y, word.z, word.w};
 #pragma unroll
-    for (int j = 0; j < 16; ++j) out[j] = to_float(from_float<T>(decode_int8(int8_t(bytes[j]), a)));
-  } else {
-    const int64_t b = (row * cols + k) / block;  // the 32 weights share one block
+  for (int p = 0; p < 4; ++p) {
+    if constexpr (F == QFormat::Int8) {
+      const uint32_t biased = parts[p] ^ 0x80808080u;
 #pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      out[2 * j] = to_float(from_float<T>(decode_4bit<F>(bytes[j] >> 4, b, levels, w.scale, w.minimum)));
-      out[2 * j + 1] = to_float(from_float<T>(decode_4bit<F>(bytes[j] & 15, b, levels, w.scale, w.minimum)));
+      for (int k = 0; k < 4; ++k) out[4 * p + k] = int8_byte(biased, k);
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {  // byte k of the part: first code in its high nibble
+        const uint32_t byte = (parts[p] >> (8 * k)) & 0xFFu;
+        out[8 * p + 2 * k] = table[byte >> 4];
+        out[8 * p + 2 * k + 1] = table[byte & 15u];
+      }
     }
   }
 }
@@ -44,8 +59,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     quantized_gemv_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y, int m) {
   constexpr int K = weights_per_load<F>();
   constexpr int BYTES_PER_WEIGHT_X2 = (F == QFormat::Int8) ? 2 : 1;  // bytes of codes per 2 weights
-  __shared__ float levels[16];
-  if (threadIdx.x < 16) levels[threadIdx.x] = kNf4Levels[threadIdx.x];
+  __shared__ float table[16];
+  if (threadIdx.x < 16) table[threadIdx.x] = F == QFormat::Nf4 ? kNf4Levels[threadIdx.x] : float(threadIdx.x);
   __syncthreads();
   const int lane = threadIdx.x % 32;
   const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
@@ -67,20 +82,38 @@ __global__ void __launch_bounds__(kWarps * 32)
       const int64_t k = k0 + int64_t(u) * 32 * K;
       if (k >= cols) break;
       float wv[K];
-      decode_word<T, F>(words[u], row, k, cols, w.block, levels, w, wv);
+      decode_word<F>(words[u], table, wv);
+      float s = 1.0f, mn = 0.0f;  // the word's block scale (and INT4's minimum)
+      if constexpr (F == QFormat::Nf4) {
+        s = static_cast<const float*>(w.scale)[(row * cols + k) / w.block];
+      } else if constexpr (F == QFormat::Int4) {
+        const int64_t b = (row * cols + k) / w.block;
+        s = __half2float(static_cast<const __half*>(w.scale)[b]);
+        mn = __half2float(static_cast<const __half*>(w.minimum)[b]);
+      }
 #pragma unroll
       for (int r = 0; r < M; ++r) {
         if (r >= m) break;
         const T* xr = x + int64_t(r) * cols + k;
+        float dot = 0.0f, xsum = 0.0f;
 #pragma unroll
         for (int j = 0; j < K; j += vec16<T>()) {
           const Vec<T, vec16<T>()> xv = load<T, vec16<T>()>(xr + j);
 #pragma unroll
-          for (int e = 0; e < vec16<T>(); ++e) acc[r] += wv[j + e] * to_float(xv.v[e]);
+          for (int e = 0; e < vec16<T>(); ++e) {
+            const float xf = to_float(xv.v[e]);
+            dot = fmaf(wv[j + e], xf, dot);
+            if constexpr (F == QFormat::Int4) xsum += xf;
+          }
         }
+        if constexpr (F == QFormat::Int8) acc[r] += dot;
+        else if constexpr (F == QFormat::Nf4) acc[r] = fmaf(dot, s, acc[r]);
+        else acc[r] += dot * s + xsum * mn;
       }
     }
   }
+  float row_scale = 1.0f;
+  if constexpr (F == QFormat::Int8) row_scale = static_cast<const float*>(w.scale)[row] * 7.874015718698502e-3f;
 #pragma unroll
   for (int r = 0; r < M; ++r) {
 #pragma unroll
@@ -89,7 +122,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (lane == 0) {
 #pragma unroll
     for (int r = 0; r < M; ++r)
-      if (r < m) y[int64_t(r) * w.rows + row] = from_float<T>(acc[r]);
+      if (r < m) y[int64_t(r) * w.rows + row] = from_float<T>(acc[r] * row_scale);
   }
 }
 

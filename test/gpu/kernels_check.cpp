@@ -26,6 +26,9 @@
 #include "train/autocast.h"
 
 #include <ATen/ATen.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/cuda.h>
 
 #include <chrono>
@@ -221,6 +224,28 @@ void bench_row(const char* what, double bytes, const std::function<void()>& fuse
               b, bytes / b / 1e6, b / a);
 }
 
+// Microseconds of one call of f, from a CUDA graph of 20 calls replayed 10 times:
+// no launch or synchronisation overhead, as inside a decoding step's graph.
+double graph_us(const std::function<void()>& f) {
+  auto side = c10::cuda::getStreamFromPool();
+  at::cuda::CUDAGraph graph;
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    f();
+    f();
+    side.synchronize();
+    graph.capture_begin();
+    for (int i = 0; i < 20; ++i) f();
+    graph.capture_end();
+  }
+  graph.replay();
+  torch::cuda::synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) graph.replay();
+  torch::cuda::synchronize();
+  return 1e6 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 200.0;
+}
+
 void bench_gemv() {
   const auto bf = at::TensorOptions(at::kBFloat16).device(at::kCUDA);
   struct Shape {
@@ -230,15 +255,15 @@ void bench_gemv() {
   for (const Shape& s : {Shape{"8b q_proj 4096x4096", 4096, 4096}, Shape{"8b gate_proj 14336x4096", 14336, 4096},
                          Shape{"8b down_proj 4096x14336", 4096, 14336}, Shape{"1.3b q_proj 2048x2048", 2048, 2048}}) {
     const at::Tensor w = at::randn({s.rows, s.cols}, bf) * 0.05, x = at::randn({1, s.cols}, bf);
-    const double dense_ms = time_ms([&] { at::linear(x, w); }, 50);
-    std::printf("gemv %-26s bf16 cuBLAS %7.4f ms %6.0f GB/s\n", s.name, dense_ms,
-                double(w.numel()) * 2 / dense_ms / 1e6);
+    const double dense_us = graph_us([&] { at::linear(x, w); });
+    std::printf("gemv %-26s bf16 cuBLAS %7.1f us %6.0f GB/s\n", s.name, dense_us,
+                double(w.numel()) * 2 / dense_us / 1e3);
     for (q::Format f : {q::Format::Int8, q::Format::Nf4, q::Format::Int4}) {
       const q::QuantizedWeight qw = q::QuantizedWeight::from(w, f);
-      const double fast = time_ms([&] { q::quantized_gemv(x, qw); }, 50);
-      const double deq = time_ms([&] { at::linear(x, qw.dequantize()); }, 50);
-      std::printf("gemv %-26s %-4s kernel %7.4f ms %6.0f GB/s (%.2fx bf16) | dequantize+matmul %7.4f ms\n", s.name,
-                  q::format_name(f), fast, double(qw.bytes()) / fast / 1e6, dense_ms / fast, deq);
+      const double fast = graph_us([&] { q::quantized_gemv(x, qw); });
+      const double deq = graph_us([&] { at::linear(x, qw.dequantize()); });
+      std::printf("gemv %-26s %-4s kernel %7.1f us %6.0f GB/s (%.2fx bf16) | dequantize+matmul %7.1f us\n", s.name,
+                  q::format_name(f), fast, double(qw.bytes()) / fast / 1e3, dense_us / fast, deq);
     }
   }
 }
