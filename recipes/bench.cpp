@@ -318,7 +318,7 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
       out.push_back({{"profile", system}, {"streams", n},
                      {"gpu_us_per_step", rounded((a.total_ns - b.total_ns) / 1e3 / double(steps), 1)},
                      {"wall_us_per_step", rounded(1e6 * decode_s / double(o.new_tokens - 1), 1)}});
-      for (size_t i = 0; i < std::min<size_t>(rows.size(), 16); ++i) {
+      for (size_t i = 0; i < std::min<size_t>(rows.size(), 10); ++i) {
         const auto& name = rows[i].second;
         const int64_t launches = a.by_name.at(name).second - (b.by_name.count(name) ? b.by_name.at(name).second : 0);
         out.push_back({{"kernel", name.substr(0, 90)}, {"us_per_step", rounded(rows[i].first / 1e3 / double(steps), 1)},

@@ -33,6 +33,17 @@ void swiglu_backward(const void* dout, const void* gate, const void* up, void* d
 void cross_entropy_rows_inplace(void* logits, const int64_t* labels, float* loss, int64_t n, int64_t vocab,
                                 DType dtype, cudaStream_t stream);
 
+// --- rms_norm.cu: inference only (no backward). x, y (rows, dim), w (dim,); d and h
+// null, or (rows, dim): h = x + d first, and the norm is of h.
+// y = x * rsqrt(mean(x^2) + eps) * w in float32, one rounding (at::rms_norm's).
+void rms_norm(const void* x, const void* d, const void* w, void* h, void* y, int64_t rows, int64_t dim, float eps,
+              DType dtype, cudaStream_t stream);
+
+// --- slot_cache.cu: k, v (rows, width) into row b's slot at positions[b] of the
+// caches (slots, max_len, width); positions on the device.
+void slot_cache_write(const void* k, const void* v, const int64_t* positions, void* k_cache, void* v_cache,
+                      int64_t rows, int64_t max_len, int64_t width, DType dtype, cudaStream_t stream);
+
 // --- dequantize.cu and quantized_gemv.cu: a frozen weight W (rows, cols) kept in
 // one of quant/formats.h's layouts. Scales per block of the row-major flattened
 // weight (NF4, INT4; `block` elements) or per row (INT8).
@@ -49,9 +60,10 @@ struct QuantizedView {
 void dequantize(const QuantizedView& w, void* out, DType dtype, cudaStream_t stream);
 
 // y (m, rows) = x (m, cols) W^T for a few rows of x (m <= kGemvMaxRows, decoding),
-// W dequantized to dtype per element and accumulated in float32. False (nothing
-// launched) when the layout does not suit the kernel (cols % 32 != 0, a block not
-// a multiple of 32, misaligned pointers); the caller then dequantizes and multiplies.
+// W's codes times their scales, accumulated in float32. False (nothing launched)
+// when the layout does not suit the kernel (cols % 32 != 0; a 4-bit block other
+// than 64 or not whole within a row; misaligned pointers); the caller then
+// dequantizes and multiplies.
 constexpr int kGemvMaxRows = 8;
 bool quantized_gemv(const QuantizedView& w, const void* x, void* y, int64_t m, DType dtype, cudaStream_t stream);
 

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #ifdef HYFT_HAVE_CUDA_KERNELS
 #include "kernels/cuda_launch.h"
@@ -151,6 +152,79 @@ at::Tensor cross_entropy_rows_(at::Tensor& logits, const at::Tensor& labels) {
   }
 #endif
   return cross_entropy_rows_reference_(logits, labels);
+}
+
+namespace {
+// The inference kernels' common conditions: no gradient wanted, CUDA, a kernel dtype.
+bool inference_kernel(const at::Tensor& x) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  return !at::GradMode::is_enabled() && fused_kernels_on(x) && kernel_dtype(x.scalar_type());
+#else
+  (void)x;
+  return false;
+#endif
+}
+}  // namespace
+
+at::Tensor rms_norm_inference(const at::Tensor& x, const at::Tensor& weight, double eps) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (inference_kernel(x) && weight.scalar_type() == x.scalar_type() && weight.is_contiguous()) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    at::Tensor y = at::empty_like(xc);
+    const int64_t D = x.size(-1);
+    cuda::rms_norm(xc.data_ptr(), nullptr, weight.data_ptr(), nullptr, y.data_ptr(), xc.numel() / D, D, float(eps),
+                   dtype_of(xc), stream_of(xc));
+    return y;
+  }
+#endif
+  return at::rms_norm(x, {x.size(-1)}, weight, eps);
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_inference(const at::Tensor& x, const at::Tensor& d,
+                                                         const at::Tensor& weight, double eps) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (inference_kernel(x) && d.sizes() == x.sizes() && d.scalar_type() == x.scalar_type() &&
+      weight.scalar_type() == x.scalar_type() && weight.is_contiguous()) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous(), dc = d.contiguous();
+    at::Tensor h = at::empty_like(xc), y = at::empty_like(xc);
+    const int64_t D = x.size(-1);
+    cuda::rms_norm(xc.data_ptr(), dc.data_ptr(), weight.data_ptr(), h.data_ptr(), y.data_ptr(), xc.numel() / D, D,
+                   float(eps), dtype_of(xc), stream_of(xc));
+    return {h, y};
+  }
+#endif
+  const at::Tensor h = x + d;
+  return {h, at::rms_norm(h, {h.size(-1)}, weight, eps)};
+}
+
+void slot_cache_write_reference_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& positions) {
+  const int64_t B = k.size(0);
+  std::vector<int64_t> row_shape = k_cache.sizes().slice(2).vec();  // a cache row's shape, e.g. (Hkv, Dh)
+  row_shape.insert(row_shape.begin(), B);
+  const at::Tensor rows = at::arange(B, positions.options());
+  k_cache.index_put_({rows, positions}, k.reshape(row_shape).to(k_cache.scalar_type()));
+  v_cache.index_put_({rows, positions}, v.reshape(row_shape).to(v_cache.scalar_type()));
+}
+
+void slot_cache_write_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& k, const at::Tensor& v,
+                       const at::Tensor& positions) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (inference_kernel(k) && k_cache.is_contiguous() && v_cache.is_contiguous() &&
+      k.scalar_type() == k_cache.scalar_type() && v.scalar_type() == v_cache.scalar_type() &&
+      k_cache.scalar_type() == v_cache.scalar_type() && positions.is_cuda() && positions.scalar_type() == at::kLong) {
+    const c10::cuda::CUDAGuard guard(k.device());
+    const int64_t B = k.size(0), width = k_cache.numel() / (k_cache.size(0) * k_cache.size(1));
+    const at::Tensor kc = k.reshape({B, width}).contiguous(), vc = v.reshape({B, width}).contiguous();
+    const at::Tensor pos = positions.contiguous();
+    cuda::slot_cache_write(kc.data_ptr(), vc.data_ptr(), pos.data_ptr<int64_t>(), k_cache.data_ptr(),
+                           v_cache.data_ptr(), B, k_cache.size(1), width, dtype_of(k_cache), stream_of(k_cache));
+    return;
+  }
+#endif
+  slot_cache_write_reference_(k_cache, v_cache, k, v, positions);
 }
 
 }  // namespace hyft::kernels

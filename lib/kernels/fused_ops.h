@@ -3,6 +3,10 @@
 //   swiglu(gate, up)            silu(gate) * up                     (MLP activation)
 //   rotary(x, cos, sin)         x * cos + rotate_half(x) * sin      (RoPE on q and k)
 //   cross_entropy_rows_(...)    per-row loss, logits -> gradient     (LM head chunks)
+// and, for inference only (no autograd; the model takes them when grad mode is off):
+//   rms_norm_inference          at::rms_norm                         (the layers' norms)
+//   add_rms_norm_inference      h = x + d, at::rms_norm(h)           (residual + norm)
+//   slot_cache_write_           index_put_ of a step's k and v       (serving's cache)
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
 // environment (A/B timing, bisecting), the references run. Shapes: B batch,
@@ -10,6 +14,8 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+
+#include <utility>
 
 namespace hyft::kernels {
 
@@ -34,5 +40,19 @@ at::Tensor rotary_reference(const at::Tensor& x, const at::Tensor& cos, const at
 // No autograd: the fused linear cross-entropy calls it on chunks it owns.
 at::Tensor cross_entropy_rows_(at::Tensor& logits, const at::Tensor& labels);
 at::Tensor cross_entropy_rows_reference_(at::Tensor& logits, const at::Tensor& labels);
+
+// x (..., D), weight (D,) -> at::rms_norm(x, {D}, weight, eps). The kernel runs
+// only where nothing needs a gradient (grad mode off); otherwise the reference.
+at::Tensor rms_norm_inference(const at::Tensor& x, const at::Tensor& weight, double eps);
+// x, d (..., D) -> {h = x + d, rms_norm(h)}: one pass where the kernel runs.
+std::pair<at::Tensor, at::Tensor> add_rms_norm_inference(const at::Tensor& x, const at::Tensor& d,
+                                                         const at::Tensor& weight, double eps);
+
+// k, v (B, E) -> k_cache / v_cache (S, Tmax, E) at [b, positions[b]] for each row
+// b < B, positions (B,) int64 on the caches' device. Reference: index_put_.
+void slot_cache_write_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& k, const at::Tensor& v,
+                       const at::Tensor& positions);
+void slot_cache_write_reference_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& positions);
 
 }  // namespace hyft::kernels

@@ -22,8 +22,9 @@ namespace hyft::kernels::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;  // rows per thread block
+constexpr int kWarps = 8;  // rows per thread block
 constexpr int kUnroll = 4;
+constexpr int kBlockShift = 6;  // the 4-bit formats' scale blocks: 64 weights, whole within a row
 
 template <QFormat F> constexpr int weights_per_load() { return F == QFormat::Int8 ? 16 : 32; }
 
@@ -67,6 +68,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (row >= w.rows) return;
   const int64_t cols = w.cols;
   const uint8_t* codes = static_cast<const uint8_t*>(w.codes) + row * cols * BYTES_PER_WEIGHT_X2 / 2;
+  const int64_t row_block = row * (cols >> kBlockShift);  // the row's first scale block (4-bit formats)
   float acc[M];
 #pragma unroll
   for (int r = 0; r < M; ++r) acc[r] = 0.0f;
@@ -85,9 +87,9 @@ __global__ void __launch_bounds__(kWarps * 32)
       decode_word<F>(words[u], table, wv);
       float s = 1.0f, mn = 0.0f;  // the word's block scale (and INT4's minimum)
       if constexpr (F == QFormat::Nf4) {
-        s = static_cast<const float*>(w.scale)[(row * cols + k) / w.block];
+        s = static_cast<const float*>(w.scale)[row_block + (k >> kBlockShift)];
       } else if constexpr (F == QFormat::Int4) {
-        const int64_t b = (row * cols + k) / w.block;
+        const int64_t b = row_block + (k >> kBlockShift);
         s = __half2float(static_cast<const __half*>(w.scale)[b]);
         mn = __half2float(static_cast<const __half*>(w.minimum)[b]);
       }
@@ -142,7 +144,7 @@ bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int6
   const int k = w.format == QFormat::Int8 ? 16 : 32;
   if (m < 1 || m > kGemvMaxRows || w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x_ptr))
     return false;
-  if (w.format != QFormat::Int8 && w.block % 32 != 0) return false;
+  if (w.format != QFormat::Int8 && (w.block != (1 << kBlockShift) || w.cols % w.block != 0)) return false;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(x_ptr);

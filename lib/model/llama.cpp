@@ -48,8 +48,17 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
   // ATen's rms_norm (one fused kernel on CUDA) normalises in float32 like the
   // reference; it rounds once where the reference rounds before the weight.
+  // Without autograd (eval, generation) hyft's kernel computes the same.
   if (x.scalar_type() != weight.scalar_type()) return rms_norm_reference(x, weight, eps);
-  return at::rms_norm(x, {x.size(-1)}, weight, eps);
+  return kernels::rms_norm_inference(x, weight, eps);
+}
+
+std::pair<at::Tensor, at::Tensor> RMSNormImpl::add_forward(const at::Tensor& x, const at::Tensor& d) {
+  if (x.scalar_type() != weight.scalar_type() || d.scalar_type() != x.scalar_type()) {
+    const at::Tensor h = x + d;
+    return {h, forward(h)};
+  }
+  return kernels::add_rms_norm_inference(x, d, weight, eps);
 }
 
 namespace {
@@ -94,9 +103,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
     const SlotStep& st = *ctx.slots;
     at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
     at::Tensor& cv = st.cache->v[size_t(layer_index)];
-    const at::Tensor rows = at::arange(B, st.positions.options());
-    ck.index_put_({rows, st.positions}, k.select(2, 0).to(ck.scalar_type()));
-    cv.index_put_({rows, st.positions}, v.select(2, 0).to(cv.scalar_type()));
+    kernels::slot_cache_write_(ck, cv, k.select(2, 0), v.select(2, 0), st.positions);
     k = ck.narrow(0, 0, B).narrow(1, 0, st.keys).transpose(1, 2);  // (B, Hkv, keys, Dh)
     v = cv.narrow(0, 0, B).narrow(1, 0, st.keys).transpose(1, 2);
   } else if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
@@ -144,8 +151,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, const at::Ten
 }
 
 at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
-  at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), ctx);
-  return h + mlp->forward(post_attention_layernorm->forward(h));
+  const auto [h, normed] = post_attention_layernorm->add_forward(x, self_attn->forward(input_layernorm->forward(x), ctx));
+  return h + mlp->forward(normed);
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options) {

@@ -49,6 +49,9 @@ class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x);
+  // {h = x + d, forward(h)}: the residual add and the norm after it (one kernel in
+  // inference on CUDA).
+  std::pair<at::Tensor, at::Tensor> add_forward(const at::Tensor& x, const at::Tensor& d);
   at::Tensor weight;
   double eps;
 };

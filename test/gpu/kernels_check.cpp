@@ -8,7 +8,9 @@
 //     real models) in fp32, bf16 and fp16, against the references computed in
 //     float64 from the same rounded inputs. Error = max |fast - ref| / max |ref|;
 //     bounds: fp32 1e-5, bf16 1.6e-2, fp16 2e-3 (one rounding of the output), the
-//     fused linear cross-entropy 2e-2 (bf16 matmuls). The quantized weights
+//     fused linear cross-entropy 2e-2 (bf16 matmuls). The inference kernels: RMSNorm
+//     and residual add + RMSNorm against float64 (the add itself exactly as ATen's),
+//     the slot-cache write exactly as index_put_. The quantized weights
 //     (quant/formats.h, NF4, INT8, INT4): the dequantize kernel equal to the ATen
 //     reference bit for bit (bound 0), and the dequantizing GEMV for 1-8 rows
 //     against the reference's dense weight through a float64 matmul (bounds as
@@ -149,6 +151,41 @@ void check_linear_cross_entropy(int64_t N, int64_t D, int64_t V, bool train_weig
   report(std::string(what) + " loss", rel_err(loss, ref), 2e-3);
   report(std::string(what) + " d_h", rel_err(h.grad(), hr.grad()), 2e-2);
   if (train_weight) report(std::string(what) + " d_W", rel_err(w.grad(), wr.grad()), 2e-2);
+}
+
+// --- inference kernels: RMSNorm (alone and after the residual add), the slot cache ---
+void check_rms_norm(int64_t rows, int64_t D, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
+  const at::Tensor x = at::randn({rows, D}, opts), d = at::randn({rows, D}, opts), w = at::rand({D}, opts) + 0.5;
+  poison_free_memory(rows * D * 16);
+  const at::Tensor y = k::rms_norm_inference(x, w, 1e-6);
+  const auto [h, y2] = k::add_rms_norm_inference(x, d, w, 1e-6);
+  const at::Tensor href = x + d;  // in dtype, as the model adds
+  auto ref = [&](const at::Tensor& t) {
+    const at::Tensor f = t.to(at::kDouble);
+    return f * at::rsqrt(f.pow(2).mean(-1, true) + 1e-6) * w.to(at::kDouble);
+  };
+  const std::string what = std::to_string(rows) + "x" + std::to_string(D) + " " + name_of(dtype);
+  report("rms_norm " + what, rel_err(y, ref(x)), bound_of(dtype));
+  report("add_rms_norm h " + what, rel_err(h, href), 0.0);
+  report("add_rms_norm y " + what, rel_err(y2, ref(href)), bound_of(dtype));
+}
+
+void check_slot_cache_write(int64_t B, int64_t S, int64_t Tmax, int64_t Hkv, int64_t Dh, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
+  at::Tensor kc = at::randn({S, Tmax, Hkv, Dh}, opts), vc = at::randn({S, Tmax, Hkv, Dh}, opts);
+  at::Tensor kr = kc.clone(), vr = vc.clone();
+  const at::Tensor k = at::randn({B, Hkv, Dh}, opts), v = at::randn({B, Hkv, Dh}, opts);
+  const at::Tensor pos = at::randint(0, Tmax, {B}, at::TensorOptions(at::kCUDA).dtype(at::kLong));
+  k::slot_cache_write_(kc, vc, k, v, pos);
+  k::slot_cache_write_reference_(kr, vr, k, v, pos);
+  const double diff = std::max((kc.to(at::kDouble) - kr.to(at::kDouble)).abs().max().item<double>(),
+                               (vc.to(at::kDouble) - vr.to(at::kDouble)).abs().max().item<double>());
+  report("slot_cache_write B" + std::to_string(B) + " Hkv" + std::to_string(Hkv) + " Dh" + std::to_string(Dh) + " " +
+             name_of(dtype),
+         diff, 0.0);
 }
 
 // --- quantized weights -------------------------------------------------------
@@ -341,6 +378,12 @@ int main(int argc, char** argv) {
   check_linear_cross_entropy(1000, 256, 3000, false);
   check_linear_cross_entropy(2500, 128, 32256, true);
   check_linear_cross_entropy(7, 64, 1001, true);
+  for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    for (auto [rows, D] : std::vector<std::array<int64_t, 2>>{{1, 4096}, {3, 2048}, {33, 5120}, {2, 100}, {1, 8}})
+      check_rms_norm(rows, D, dtype);
+    check_slot_cache_write(1, 4, 64, 8, 128, dtype);
+    check_slot_cache_write(5, 8, 37, 3, 6, dtype);  // a row width off the 16-byte vector
+  }
   for (q::Format f : {q::Format::Nf4, q::Format::Int8, q::Format::Int4}) {
     for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
       check_dequantize(f, 256, 1024, dtype);
