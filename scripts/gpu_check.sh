@@ -11,7 +11,10 @@
 #     hyft eval in bf16 with the hybrid rule (the flash path) vs transformers' fp32
 #     hybrid loss, rel < 2e-3;
 #   hyft's CUDA kernels (RoPE, SwiGLU, cross-entropy, the fused linear +
-#     cross-entropy) against their ATen references (hyft_kernels_check).
+#     cross-entropy, RMSNorm, the slot-cache write, the quantized weights'
+#     dequantize and GEMV) against their ATen references (hyft_kernels_check);
+#   QLoRA: hyft eval --quantize nf4 --adapter on CUDA against PEFT over bitsandbytes'
+#     Linear4bit, rel < 1e-5 (test/python/qlora_peft_check.py; the wheel in .wheels/).
 #   data parallel on CUDA: 2 processes equal 1 in bf16, resume across process counts,
 #     a signal to one rank, a rank that hangs (NCCL on 2+ GPUs; on one GPU, two
 #     processes share it over gloo when gloo's headers were found).
@@ -71,6 +74,11 @@ build/bin/hyft_attention_check --check --cases 60 | grep -E "FAIL|attention chec
 echo "== CUDA kernels against their references"
 build/bin/hyft_kernels_check --check >"$out/kernels_check.log" 2>&1 || fail "kernels check (see kernels_check.log)"
 grep -E "FAIL|kernels check" "$out/kernels_check.log"
+echo "== QLoRA: hyft eval --quantize nf4 --adapter against PEFT over bitsandbytes' Linear4bit"
+python3 -c 'import bitsandbytes' 2>/dev/null || python3 -m pip install --no-deps -q .wheels/bitsandbytes-*.whl
+HF_HUB_OFFLINE=1 python3 test/python/qlora_peft_check.py build/bin/hyft $fx "$out/qlora" >"$out/qlora.log" 2>&1 \
+  || fail "QLoRA against PEFT + bitsandbytes (see qlora.log)"
+grep -E "^(ok|FAIL)|qlora check" "$out/qlora.log"
 echo "== data parallel on CUDA (test/distributed/data_parallel_check.py)"
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then  # NCCL, one process a GPU
   python3 test/distributed/data_parallel_check.py build/bin/hyft $fx/mha/model /tmp/dp-cuda --device cuda \
