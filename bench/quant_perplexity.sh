@@ -3,7 +3,8 @@
 # here (every weight, `finetune --full`) on the Python standard library's sources,
 # then `hyft eval` of a held-out twentieth of them with the base as bf16/fp32, int8,
 # nf4 and int4. One JSON line per format with its perplexity and the change against
-# the unquantized model. No pretrained weights are reachable from the machines, so
+# the unquantized model (evaluated in float32 unless PRECISION says otherwise, so
+# the change is the quantization's alone). No pretrained weights are reachable from the machines, so
 # the model is trained from scratch; its size and steps are the knobs below.
 # usage: bench/quant_perplexity.sh [DEVICE] [STEPS]      (defaults: cuda, 1500)
 set -euo pipefail
@@ -46,8 +47,9 @@ model="$work/run/model"
 base=""
 for q in none int8 nf4 int4; do
   loss=$("$hyft" eval --model "$model" --data "$work/heldout.jsonl" --device "$device" --quantize $q --json \
+    --precision "${PRECISION:-fp32}" \
     | python3 -c "import sys,json;print(json.load(sys.stdin)['loss'])")
   [ -z "$base" ] && base=$loss
   python3 -c "import json,math,sys;l,b=float(sys.argv[2]),float(sys.argv[3]);print(json.dumps({'quantize':sys.argv[1],
-'heldout_loss':round(l,5),'perplexity':round(math.exp(l),4),'perplexity_change':round(math.exp(l-b)-1,5)}))" $q "$loss" "$base"
+'heldout_loss':round(l,7),'perplexity':round(math.exp(l),4),'perplexity_change':round(math.exp(l-b)-1,5)}))" $q "$loss" "$base"
 done
