@@ -32,7 +32,7 @@ int bench_command(int argc, char** argv) {
   opts.value("lora", "lora-r", "LoRA rank", o.lora.r);
   opts.value("lora", "lora-alpha", "LoRA alpha", o.lora.alpha);
   opts.flag("lora", "full", "train every weight instead of an adapter", o.full);
-  opts.value("lora", "quantize", "the frozen base as nf4, int8 or int4 codes (QLoRA; with --decode, the decoded "
+  opts.value("lora", "quantize", "the frozen base as nf4, nf4-dq, int8 or int4 codes (QLoRA; with --decode, the decoded "
              "base), or none", o.quantize);
   opts.value("", "window-size", "hybrid attention window (0 = full causal)", o.attention.window_size);
   opts.value("", "global-ratio", "hybrid attention global ratio", o.attention.global_ratio);

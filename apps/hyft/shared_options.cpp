@@ -19,8 +19,9 @@ void add_model_options(OptionTable& t, recipes::ModelOptions& o, bool with_adapt
   if (with_adapter)
     t.optional("model", "adapter", "PEFT LoRA adapter folder to apply (unmerged)", o.adapter_dir);
   t.value("model", "quantize",
-          "keep the frozen base's layer projections quantized: nf4 (4-bit, blocks of 64, as bitsandbytes), int8 "
-          "(per output channel), int4 (4-bit affine, blocks of 64; for inference) or none",
+          "keep the frozen base's layer projections quantized: nf4 (4-bit, blocks of 64, as bitsandbytes), nf4-dq "
+          "(nf4 with double-quantized scales, bitsandbytes' Linear4bit default), int8 (per output channel), int4 "
+          "(4-bit affine, blocks of 64; for inference) or none",
           o.quantize);
   t.check([&o] { quant::parse_format(o.quantize, "--quantize"); });
   t.check([&o] { o.model_dir = io::resolve_model_dir(o.model_dir, "--model"); });

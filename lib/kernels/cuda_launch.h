@@ -49,11 +49,16 @@ void slot_cache_write(const void* k, const void* v, const int64_t* positions, vo
 // weight (NF4, INT4; `block` elements) or per row (INT8).
 enum class QFormat { Nf4, Int8, Int4 };
 struct QuantizedView {
-  QFormat format;
-  const void* codes;          // NF4/INT4: (rows*cols/2,) uint8, the first code high; INT8: (rows, cols) int8
-  const void* scale;          // NF4: absmax float32 (blocks,); INT8: absmax float32 (rows,); INT4: float16 (blocks,)
-  const void* minimum;        // INT4: float16 (blocks,); otherwise null
-  int64_t rows, cols, block;  // block: NF4/INT4 only
+  QFormat format = QFormat::Nf4;
+  const void* codes = nullptr;    // NF4/INT4: (rows*cols/2,) uint8, the first code high; INT8: (rows, cols) int8
+  const void* scale = nullptr;    // NF4: absmax float32 (blocks,), or its 8-bit codes (blocks,) uint8 when
+                                  // double-quantized; INT8: absmax float32 (rows,); INT4: float16 (blocks,)
+  const void* minimum = nullptr;  // INT4: float16 (blocks,)
+  // NF4 double-quantized: absmax[b] = code8[scale[b]] * scale2[b / 256] + offset.
+  const float* scale2 = nullptr;  // (ceil(blocks / 256),) float32; null when not double-quantized
+  const float* code8 = nullptr;   // (256,) float32
+  float offset = 0.0f;
+  int64_t rows = 0, cols = 0, block = 0;  // block: NF4/INT4 only
 };
 
 // out (rows, cols) = W dequantized to dtype, exactly as the ATen reference rounds.

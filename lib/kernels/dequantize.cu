@@ -18,9 +18,8 @@ constexpr int kThreads = 256;
 // 4-bit formats: VEC elements per thread (VEC / 2 bytes of codes); with VEC == 8
 // the block size is a multiple of 8, so one scale serves the thread's elements.
 template <typename T, int VEC, QFormat F, bool BLOCK64>
-__global__ void dequantize_4bit_kernel(const uint8_t* __restrict__ codes, const void* __restrict__ scale,
-                                       const void* __restrict__ minimum, T* __restrict__ out, int64_t n,
-                                       int64_t block) {
+__global__ void dequantize_4bit_kernel(const QuantizedView w, T* __restrict__ out, int64_t n, int64_t block) {
+  const uint8_t* __restrict__ codes = static_cast<const uint8_t*>(w.codes);
   __shared__ float levels[16];
   if (threadIdx.x < 16) levels[threadIdx.x] = kNf4Levels[threadIdx.x];
   __syncthreads();
@@ -40,7 +39,7 @@ __global__ void dequantize_4bit_kernel(const uint8_t* __restrict__ codes, const 
   for (int k = 0; k < VEC; ++k) {
     const int code = (k % 2 == 0) ? (bytes[k / 2] >> 4) : (bytes[k / 2] & 15);
     const int64_t b = (VEC == 8) ? (BLOCK64 ? i >> 6 : i / block) : (i + k) / block;
-    o.v[k] = from_float<T>(decode_4bit<F>(code, b, levels, scale, minimum));
+    o.v[k] = from_float<T>(decode_4bit<F>(code, b, levels, w));
   }
   store<T, VEC>(out + i, o);
 }
@@ -63,22 +62,17 @@ __global__ void dequantize_int8_kernel(const int8_t* __restrict__ q, const float
 
 template <typename T, int VEC>
 void launch_4bit(const QuantizedView& w, T* out, int64_t n, cudaStream_t stream) {
-  const auto* codes = static_cast<const uint8_t*>(w.codes);
   const unsigned grid = blocks_for(n / VEC, kThreads);
   // Blocks of 64 (the formats' own) index their scale by a shift, not a division.
   const bool b64 = VEC == 8 && w.block == 64;
   if (w.format == QFormat::Nf4 && b64)
-    dequantize_4bit_kernel<T, VEC, QFormat::Nf4, true><<<grid, kThreads, 0, stream>>>(codes, w.scale, w.minimum, out,
-                                                                                       n, w.block);
+    dequantize_4bit_kernel<T, VEC, QFormat::Nf4, true><<<grid, kThreads, 0, stream>>>(w, out, n, w.block);
   else if (w.format == QFormat::Nf4)
-    dequantize_4bit_kernel<T, VEC, QFormat::Nf4, false><<<grid, kThreads, 0, stream>>>(codes, w.scale, w.minimum,
-                                                                                        out, n, w.block);
+    dequantize_4bit_kernel<T, VEC, QFormat::Nf4, false><<<grid, kThreads, 0, stream>>>(w, out, n, w.block);
   else if (b64)
-    dequantize_4bit_kernel<T, VEC, QFormat::Int4, true><<<grid, kThreads, 0, stream>>>(codes, w.scale, w.minimum,
-                                                                                        out, n, w.block);
+    dequantize_4bit_kernel<T, VEC, QFormat::Int4, true><<<grid, kThreads, 0, stream>>>(w, out, n, w.block);
   else
-    dequantize_4bit_kernel<T, VEC, QFormat::Int4, false><<<grid, kThreads, 0, stream>>>(codes, w.scale, w.minimum,
-                                                                                         out, n, w.block);
+    dequantize_4bit_kernel<T, VEC, QFormat::Int4, false><<<grid, kThreads, 0, stream>>>(w, out, n, w.block);
 }
 
 }  // namespace

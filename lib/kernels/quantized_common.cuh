@@ -16,15 +16,22 @@ static __constant__ float kNf4Levels[16] = {
     0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f,
     1.0f};
 
+// NF4's absmax of block b: stored, or decoded from its double quantization as
+// bitsandbytes does (code8[c] * scale2[b / 256], then + offset).
+__device__ __forceinline__ float nf4_absmax(const QuantizedView& w, int64_t b) {
+  if (w.scale2 == nullptr) return static_cast<const float*>(w.scale)[b];
+  const uint8_t c = static_cast<const uint8_t*>(w.scale)[b];
+  return __fadd_rn(__fmul_rn(w.code8[c], w.scale2[b >> 8]), w.offset);
+}
+
 // The value of 4-bit `code` in scale block `b`; `levels` is kNf4Levels in shared memory.
 template <QFormat F>
-__device__ __forceinline__ float decode_4bit(int code, int64_t b, const float* levels, const void* scale,
-                                             const void* minimum) {
+__device__ __forceinline__ float decode_4bit(int code, int64_t b, const float* levels, const QuantizedView& w) {
   if constexpr (F == QFormat::Nf4) {
-    return __fmul_rn(levels[code], static_cast<const float*>(scale)[b]);
+    return __fmul_rn(levels[code], nf4_absmax(w, b));
   } else {
-    const float s = __half2float(static_cast<const __half*>(scale)[b]);
-    const float m = __half2float(static_cast<const __half*>(minimum)[b]);
+    const float s = __half2float(static_cast<const __half*>(w.scale)[b]);
+    const float m = __half2float(static_cast<const __half*>(w.minimum)[b]);
     return __fadd_rn(__fmul_rn(float(code), s), m);
   }
 }

@@ -8,7 +8,7 @@
 // every x row, UNROLL such loads in flight per lane. The scales are applied per
 // word, not per weight (the 32 weights of a word share their block's scale; INT8's
 // is the row's, applied once at the end):
-//   NF4   sum_j levels[c_j] x_j * absmax
+//   NF4   sum_j levels[c_j] x_j * absmax   (absmax decoded first when double-quantized)
 //   INT4  (sum_j c_j x_j) * s + (sum_j x_j) * m
 //   INT8  (sum_j q_j x_j) * absmax / 127
 // so W is never rounded to T (the reference rounds it; the check's bounds allow it).
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       decode_word<F>(words[u], table, wv);
       float s = 1.0f, mn = 0.0f;  // the word's block scale (and INT4's minimum)
       if constexpr (F == QFormat::Nf4) {
-        s = static_cast<const float*>(w.scale)[row_block + (k >> kBlockShift)];
+        s = nf4_absmax(w, row_block + (k >> kBlockShift));
       } else if constexpr (F == QFormat::Int4) {
         const int64_t b = row_block + (k >> kBlockShift);
         s = __half2float(static_cast<const __half*>(w.scale)[b]);

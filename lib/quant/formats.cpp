@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <string>
@@ -59,15 +60,14 @@ at::Tensor padded_blocks(const at::Tensor& flat, int64_t block) {
 
 }  // namespace
 
-Nf4Weight quantize_nf4(const at::Tensor& w, int64_t block) {
-  TORCH_INTERNAL_ASSERT(w.dim() == 2 && block > 0 && w.numel() % 2 == 0, "quantize_nf4: bad weight");
-  Nf4Weight q;
-  q.rows = w.size(0);
-  q.cols = w.size(1);
-  q.block = block;
-  const at::Tensor flat = w.reshape(-1).to(at::kFloat);
+namespace {
+
+// bitsandbytes' blockwise quantization to the nearest of `code`'s sorted values:
+// per block absmax, the values times (1 / absmax) clamped to [-1, 1], the index of
+// the nearest code (a value on a midpoint goes lower). flat (n,) float32 ->
+// {codes (n,) uint8, absmax (ceil(n / block),) float32}.
+std::pair<at::Tensor, at::Tensor> quantize_blockwise(const at::Tensor& flat, const at::Tensor& code, int64_t block) {
   const int64_t n = flat.numel(), full = n - n % block;
-  // Per block: absmax, then w / absmax (as w * (1 / absmax), clamped to [-1, 1]).
   at::Tensor absmax = flat.narrow(0, 0, full).view({-1, block}).abs().amax(1);
   at::Tensor scaled = at::clamp(flat.narrow(0, 0, full).view({-1, block}) *
                                     (1.0 / absmax.clamp_min(1e-38)).view({-1, 1}),
@@ -79,25 +79,84 @@ Nf4Weight quantize_nf4(const at::Tensor& w, int64_t block) {
     absmax = at::cat({absmax, am.unsqueeze(0)});
     scaled = at::cat({scaled, at::clamp(tail / am, -1.0, 1.0)});
   }
-  // The nearest level: which midpoint interval (a value on a midpoint goes lower).
-  const at::Tensor levels = levels_tensor(w.device());
-  const at::Tensor midpoints = (levels.narrow(0, 0, 15) + levels.narrow(0, 1, 15)) / 2;
-  const at::Tensor codes = at::bucketize(scaled, midpoints, /*out_int32=*/true).to(at::kByte);  // (n,)
+  const int64_t k = code.numel();
+  const at::Tensor midpoints = (code.narrow(0, 0, k - 1) + code.narrow(0, 1, k - 1)) / 2;
+  return {at::bucketize(scaled, midpoints, /*out_int32=*/true).to(at::kByte), absmax};
+}
+
+// The inverse: code[codes] * absmax of each block, in float32.
+at::Tensor dequantize_blockwise(const at::Tensor& codes, const at::Tensor& absmax, const at::Tensor& code,
+                                int64_t block) {
+  const int64_t n = codes.numel(), full = n - n % block;
+  const at::Tensor values = code.index_select(0, codes.to(at::kLong));
+  at::Tensor out = at::empty({n}, values.options());
+  out.narrow(0, 0, full).view({-1, block}).copy_(values.narrow(0, 0, full).view({-1, block}) *
+                                                   absmax.narrow(0, 0, full / block).view({-1, 1}));
+  if (full < n) out.narrow(0, full, n - full).copy_(values.narrow(0, full, n - full) * absmax[full / block]);
+  return out;
+}
+
+}  // namespace
+
+const at::Tensor& dynamic_map(const at::Device& device) {
+  static std::mutex mutex;
+  static std::map<std::string, at::Tensor> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  at::Tensor& t = made[device.str()];
+  if (!t.defined()) {
+    // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8),
+    // with the same ATen operations so the float32 values are the same: for
+    // exponent i in 0..6, the midpoints of linspace(0.1, 1, 2^i + 1) times 10^(i-6),
+    // both signs; then 0 and 1; sorted.
+    std::vector<at::Tensor> parts;
+    for (int i = 0; i < 7; ++i) {
+      const at::Tensor b = at::linspace(0.1, 1.0, (int64_t(1) << i) + 1, at::kFloat);
+      const at::Tensor means = (b.narrow(0, 0, b.numel() - 1) + b.narrow(0, 1, b.numel() - 1)) / 2.0;
+      const double scale = std::pow(10.0, double(i - 6));
+      parts.push_back(means * scale);
+      parts.push_back(means * -scale);
+    }
+    parts.push_back(at::tensor(std::vector<float>{0.0f, 1.0f}, at::kFloat));
+    t = std::get<0>(at::sort(at::cat(parts))).to(device);
+    TORCH_INTERNAL_ASSERT(t.numel() == 256, "dynamic_map: 256 values expected");
+  }
+  return t;
+}
+
+Nf4Weight quantize_nf4(const at::Tensor& w, int64_t block, bool double_quant) {
+  TORCH_INTERNAL_ASSERT(w.dim() == 2 && block > 0 && w.numel() % 2 == 0, "quantize_nf4: bad weight");
+  Nf4Weight q;
+  q.rows = w.size(0);
+  q.cols = w.size(1);
+  q.block = block;
+  auto [codes, absmax] = quantize_blockwise(w.reshape(-1).to(at::kFloat), levels_tensor(w.device()), block);
   q.packed = pack_nibbles(codes);
-  q.absmax = absmax;
+  if (!double_quant) {
+    q.absmax = absmax;
+    return q;
+  }
+  // The absmax values, less their mean, blockwise to 8 bits over the dynamic map
+  // (bitsandbytes' compress_statistics).
+  const at::Tensor offset = absmax.mean();
+  auto [acodes, absmax2] = quantize_blockwise(absmax - offset, dynamic_map(w.device()), kAbsmaxBlock);
+  q.absmax_codes = acodes;
+  q.absmax2 = absmax2;
+  q.offset = offset.item<float>();
+  q.code = dynamic_map(w.device());
   return q;
 }
 
+at::Tensor nf4_absmax(const Nf4Weight& q) {
+  if (!q.double_quantized()) return q.absmax;
+  // code[c] * absmax2 of its block, then + offset: two float32 roundings, as bitsandbytes.
+  return dequantize_blockwise(q.absmax_codes, q.absmax2, q.code, kAbsmaxBlock) + q.offset;
+}
+
 at::Tensor dequantize_nf4(const Nf4Weight& q, at::ScalarType dtype) {
-  const int64_t n = q.rows * q.cols;
   const at::Tensor codes = unpack_nibbles(q.packed);
-  const at::Tensor values = levels_tensor(q.packed.device()).index_select(0, codes);  // float32
-  const int64_t full = n - n % q.block;
-  at::Tensor out = at::empty({n}, values.options());
-  out.narrow(0, 0, full).view({-1, q.block}).copy_(values.narrow(0, 0, full).view({-1, q.block}) *
-                                                     q.absmax.narrow(0, 0, full / q.block).view({-1, 1}));
-  if (full < n) out.narrow(0, full, n - full).copy_(values.narrow(0, full, n - full) * q.absmax[full / q.block]);
-  return out.view({q.rows, q.cols}).to(dtype);
+  return dequantize_blockwise(codes, nf4_absmax(q), levels_tensor(q.packed.device()), q.block)
+      .view({q.rows, q.cols})
+      .to(dtype);
 }
 
 Int8Weight quantize_int8(const at::Tensor& w) {

@@ -18,14 +18,16 @@ namespace hyft::quant {
 Format parse_format(const std::string& text, const char* flag) {
   if (text == "none" || text.empty()) return Format::None;
   if (text == "nf4") return Format::Nf4;
+  if (text == "nf4-dq") return Format::Nf4DoubleQuant;
   if (text == "int8") return Format::Int8;
   if (text == "int4") return Format::Int4;
-  fail(flag, ": '", text, "' is not a quantization; use nf4, int8, int4 or none");
+  fail(flag, ": '", text, "' is not a quantization; use nf4, nf4-dq, int8, int4 or none");
 }
 
 const char* format_name(Format f) {
   switch (f) {
     case Format::Nf4: return "nf4";
+    case Format::Nf4DoubleQuant: return "nf4-dq";
     case Format::Int8: return "int8";
     case Format::Int4: return "int4";
     default: return "none";
@@ -36,7 +38,7 @@ QuantizedWeight QuantizedWeight::from(const at::Tensor& w, Format format) {
   QuantizedWeight q;
   q.format = format;
   q.dtype = w.scalar_type();
-  if (format == Format::Nf4) q.nf4 = quantize_nf4(w);
+  if (q.is_nf4()) q.nf4 = quantize_nf4(w, 64, format == Format::Nf4DoubleQuant);
   else if (format == Format::Int8) q.int8 = quantize_int8(w);
   else if (format == Format::Int4) q.int4 = quantize_int4(w);
   return q;
@@ -44,7 +46,8 @@ QuantizedWeight QuantizedWeight::from(const at::Tensor& w, Format format) {
 
 at::Tensor QuantizedWeight::dequantize_reference() const {
   switch (format) {
-    case Format::Nf4: return dequantize_nf4(nf4, dtype);
+    case Format::Nf4:
+    case Format::Nf4DoubleQuant: return dequantize_nf4(nf4, dtype);
     case Format::Int8: return dequantize_int8(int8, dtype);
     case Format::Int4: return dequantize_int4(int4, dtype);
     default: TORCH_INTERNAL_ASSERT(false, "dequantize: the weight is not quantized");
@@ -52,16 +55,17 @@ at::Tensor QuantizedWeight::dequantize_reference() const {
 }
 
 int64_t QuantizedWeight::rows() const {
-  return format == Format::Nf4 ? nf4.rows : format == Format::Int4 ? int4.rows : int8.q.size(0);
+  return is_nf4() ? nf4.rows : format == Format::Int4 ? int4.rows : int8.q.size(0);
 }
 
 int64_t QuantizedWeight::cols() const {
-  return format == Format::Nf4 ? nf4.cols : format == Format::Int4 ? int4.cols : int8.q.size(1);
+  return is_nf4() ? nf4.cols : format == Format::Int4 ? int4.cols : int8.q.size(1);
 }
 
 int64_t QuantizedWeight::bytes() const {
   switch (format) {
     case Format::Nf4: return nf4.packed.numel() + nf4.absmax.numel() * 4;
+    case Format::Nf4DoubleQuant: return nf4.packed.numel() + nf4.absmax_codes.numel() + nf4.absmax2.numel() * 4;
     case Format::Int8: return int8.q.numel() + int8.absmax.numel() * 4;
     case Format::Int4: return int4.packed.numel() + (int4.scale.numel() + int4.minimum.numel()) * 2;
     default: return 0;
@@ -72,7 +76,7 @@ namespace {
 
 #ifdef HYFT_HAVE_CUDA_KERNELS
 const at::Tensor& codes_of(const QuantizedWeight& w) {
-  return w.format == Format::Nf4 ? w.nf4.packed : w.format == Format::Int4 ? w.int4.packed : w.int8.q;
+  return w.is_nf4() ? w.nf4.packed : w.format == Format::Int4 ? w.int4.packed : w.int8.q;
 }
 
 bool kernel_dtype(at::ScalarType s) { return s == at::kFloat || s == at::kBFloat16 || s == at::kHalf; }
@@ -88,17 +92,37 @@ kernels::cuda::DType dtype_of(at::ScalarType s) {
 
 kernels::cuda::QuantizedView view_of(const QuantizedWeight& w) {
   using kernels::cuda::QFormat;
-  switch (w.format) {
-    case Format::Nf4:
-      return {QFormat::Nf4, w.nf4.packed.data_ptr(), w.nf4.absmax.data_ptr(), nullptr, w.nf4.rows, w.nf4.cols,
-              w.nf4.block};
-    case Format::Int4:
-      return {QFormat::Int4,      w.int4.packed.data_ptr(), w.int4.scale.data_ptr(), w.int4.minimum.data_ptr(),
-              w.int4.rows,        w.int4.cols,              w.int4.block};
-    default:
-      return {QFormat::Int8, w.int8.q.data_ptr(), w.int8.absmax.data_ptr(), nullptr, w.int8.q.size(0),
-              w.int8.q.size(1), 0};
+  kernels::cuda::QuantizedView v;
+  if (w.is_nf4()) {
+    v.format = QFormat::Nf4;
+    v.codes = w.nf4.packed.data_ptr();
+    v.rows = w.nf4.rows;
+    v.cols = w.nf4.cols;
+    v.block = w.nf4.block;
+    if (w.nf4.double_quantized()) {
+      v.scale = w.nf4.absmax_codes.data_ptr();
+      v.scale2 = w.nf4.absmax2.data_ptr<float>();
+      v.code8 = w.nf4.code.data_ptr<float>();
+      v.offset = w.nf4.offset;
+    } else {
+      v.scale = w.nf4.absmax.data_ptr();
+    }
+  } else if (w.format == Format::Int4) {
+    v.format = QFormat::Int4;
+    v.codes = w.int4.packed.data_ptr();
+    v.scale = w.int4.scale.data_ptr();
+    v.minimum = w.int4.minimum.data_ptr();
+    v.rows = w.int4.rows;
+    v.cols = w.int4.cols;
+    v.block = w.int4.block;
+  } else {
+    v.format = QFormat::Int8;
+    v.codes = w.int8.q.data_ptr();
+    v.scale = w.int8.absmax.data_ptr();
+    v.rows = w.int8.q.size(0);
+    v.cols = w.int8.q.size(1);
   }
+  return v;
 }
 
 cudaStream_t stream_on(const at::Device& d) { return c10::cuda::getCurrentCUDAStream(d.index()).stream(); }

@@ -1,4 +1,5 @@
-// A frozen projection weight kept quantized (NF4, INT8 or INT4; formats.h) and used
+// A frozen projection weight kept quantized (NF4, optionally with double-quantized
+// scales, INT8 or INT4; formats.h) and used
 // through y = x W^T + b with W dequantized on the fly: in the forward pass, and again
 // in the backward pass for the input's gradient (nothing of W (out, in) is saved for
 // backward, as bitsandbytes' 4-bit matmul does), so only the codes stay in memory.
@@ -16,13 +17,15 @@
 
 namespace hyft::quant {
 
-enum class Format { None, Nf4, Int8, Int4 };
-Format parse_format(const std::string& text, const char* flag);  // "none" | "nf4" | "int8" | "int4"
+// nf4-dq: NF4 with its absmax values double-quantized (bitsandbytes' default for
+// Linear4bit, QLoRA's double quantization): 8.25 bits of scale a block instead of 32.
+enum class Format { None, Nf4, Nf4DoubleQuant, Int8, Int4 };
+Format parse_format(const std::string& text, const char* flag);  // "none" | "nf4" | "nf4-dq" | "int8" | "int4"
 const char* format_name(Format f);
 
 struct QuantizedWeight {
   Format format = Format::None;
-  Nf4Weight nf4;
+  Nf4Weight nf4;  // nf4 and nf4-dq
   Int8Weight int8;
   Int4Weight int4;
   at::ScalarType dtype = at::kBFloat16;  // the weight's dtype before quantization (what it dequantizes to)
@@ -33,6 +36,7 @@ struct QuantizedWeight {
   int64_t rows() const;
   int64_t cols() const;
   int64_t bytes() const;  // what it keeps in memory
+  bool is_nf4() const { return format == Format::Nf4 || format == Format::Nf4DoubleQuant; }
 };
 
 // x (..., in) -> (..., out); differentiable in x (and bias), never in W.

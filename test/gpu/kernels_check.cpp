@@ -11,7 +11,8 @@
 //     fused linear cross-entropy 2e-2 (bf16 matmuls). The inference kernels: RMSNorm
 //     and residual add + RMSNorm against float64 (the add itself exactly as ATen's),
 //     the slot-cache write exactly as index_put_. The quantized weights
-//     (quant/formats.h, NF4, INT8, INT4): the dequantize kernel equal to the ATen
+//     (quant/formats.h, NF4 with and without double-quantized scales, INT8, INT4):
+//     the dequantize kernel equal to the ATen
 //     reference bit for bit (bound 0), and the dequantizing GEMV for 1-8 rows
 //     against the reference's dense weight through a float64 matmul (bounds as
 //     above; fp32 1e-5 scaled by the sum length). The allocator's free blocks are
@@ -384,7 +385,7 @@ int main(int argc, char** argv) {
     check_slot_cache_write(1, 4, 64, 8, 128, dtype);
     check_slot_cache_write(5, 8, 37, 3, 6, dtype);  // a row width off the 16-byte vector
   }
-  for (q::Format f : {q::Format::Nf4, q::Format::Int8, q::Format::Int4}) {
+  for (q::Format f : {q::Format::Nf4, q::Format::Nf4DoubleQuant, q::Format::Int8, q::Format::Int4}) {
     for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
       check_dequantize(f, 256, 1024, dtype);
       check_dequantize(f, 3, 50, dtype);   // 150 elements: a short last block, the scalar path

@@ -6,9 +6,10 @@
 For each fixture (test/python/make_llama_fixtures.py layouts under FIXTURES_DIR):
 a PEFT adapter with random A and B (hf_reference.peft_make, rank 8 on every
 projection) is applied over a base whose layer projections are bitsandbytes'
-Linear4bit (NF4, blocks of 64, no double quantization, float32 compute: bnb's CUDA
-quantize and dequantize kernels), and transformers' loss is compared with
-`hyft eval --quantize nf4 --adapter` on CUDA in float32 (relative bound 1e-5).
+Linear4bit (NF4, blocks of 64, float32 compute: bnb's CUDA quantize and
+dequantize kernels; without and with double quantization, compress_statistics),
+and transformers' loss is compared with `hyft eval --quantize nf4|nf4-dq --adapter`
+on CUDA in float32 (relative bound 1e-5).
 Exits 1 on any failure.
 """
 import json
@@ -25,25 +26,25 @@ FIXTURES = ["mha", "gqa_tied_linear", "llama3_bias_headdim"]
 TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
 
-def to_bnb_nf4(model):
+def to_bnb_nf4(model, double_quant):
     import bitsandbytes as bnb
     for mod in list(model.modules()):
         for name, child in list(mod.named_children()):
             if isinstance(child, torch.nn.Linear) and name in TARGETS.split(","):
                 q = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
-                                      compute_dtype=torch.float32, quant_type="nf4", compress_statistics=False,
+                                      compute_dtype=torch.float32, quant_type="nf4", compress_statistics=double_quant,
                                       quant_storage=torch.uint8)
                 q.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4",
-                                             compress_statistics=False, blocksize=64)
+                                             compress_statistics=double_quant, blocksize=64)
                 if child.bias is not None:
                     q.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
                 setattr(mod, name, q.to("cuda"))
 
 
-def peft_nf4_loss(model_dir, adapter, data):
+def peft_nf4_loss(model_dir, adapter, data, double_quant):
     from peft import PeftModel
     base = load_base(model_dir).to("cuda")
-    to_bnb_nf4(base)
+    to_bnb_nf4(base, double_quant)
     model = PeftModel.from_pretrained(base, adapter).eval()
     total, count = 0.0, 0
     for rec in data:
@@ -64,20 +65,21 @@ def main():
         model_dir, data = f"{fixtures}/{name}/model", f"{fixtures}/{name}/data.jsonl"
         adapter = f"{out}/{name}-adapter"
         peft_make(model_dir, data, adapter, TARGETS, 8, 16, False, seed=3)
-        ref, tokens = peft_nf4_loss(model_dir, adapter, read_jsonl(data))
-        run = subprocess.run([hyft, "eval", "--model", model_dir, "--adapter", adapter, "--data", data, "--quantize",
-                              "nf4", "--device", "cuda", "--precision", "fp32", "--json"], capture_output=True,
-                             text=True)
-        if run.returncode != 0:
-            print(f"FAIL {name}: hyft eval exited {run.returncode}: {run.stderr.strip()[-300:]}")
-            failures += 1
-            continue
-        ours = json.loads(run.stdout)["loss"]
-        rel = abs(ours - ref) / abs(ref)
-        ok = rel < 1e-5
-        failures += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} qlora {name:<20} hyft nf4 + adapter {ours:.7f}, PEFT + bnb Linear4bit "
-              f"{ref:.7f} (rel {rel:.2g}, bound 1e-5, {tokens} tokens)")
+        for fmt in ("nf4", "nf4-dq"):
+            ref, tokens = peft_nf4_loss(model_dir, adapter, read_jsonl(data), fmt == "nf4-dq")
+            run = subprocess.run([hyft, "eval", "--model", model_dir, "--adapter", adapter, "--data", data,
+                                  "--quantize", fmt, "--device", "cuda", "--precision", "fp32", "--json"],
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                print(f"FAIL {name} {fmt}: hyft eval exited {run.returncode}: {run.stderr.strip()[-300:]}")
+                failures += 1
+                continue
+            ours = json.loads(run.stdout)["loss"]
+            rel = abs(ours - ref) / abs(ref)
+            ok = rel < 1e-5
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} qlora {name:<20} {fmt:<6} hyft + adapter {ours:.7f}, PEFT + bnb "
+                  f"Linear4bit {ref:.7f} (rel {rel:.2g}, bound 1e-5, {tokens} tokens)")
     print(f"qlora check: {failures} failure(s)")
     return 1 if failures else 0
 

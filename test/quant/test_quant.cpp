@@ -1,5 +1,6 @@
 // Quantized weight formats against bitsandbytes' own (test/python/quant_reference.py):
-// NF4 codes and absmax byte for byte, the dequantized weights equal; INT8 row-wise
+// NF4 codes and absmax byte for byte (also double-quantized), the dequantized
+// weights equal; INT8 row-wise
 // codes and scales equal. Random and real-shaped weights, float32 and bf16. Then
 // --quantize through the model: eval's loss equals transformers' with the same
 // round trip, and QLoRA trains.
@@ -36,6 +37,10 @@ TEST_CASE("NF4 and INT8 quantization equal bitsandbytes' byte for byte", "[quant
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const io::SafetensorsFile ref(out);
+  // bitsandbytes' dynamic map, as hyft builds it.
+  const double map_diff = (quant::dynamic_map(at::kCPU) - ref.tensor("dynamic_map")).abs().max().item<double>();
+  std::printf("dynamic map: max |diff| %.3g over 256 values\n", map_diff);
+  REQUIRE(map_diff == 0.0);
   for (const auto& [name, w] : weights) {
     const quant::Nf4Weight q = quant::quantize_nf4(w);
     const at::Tensor codes = ref.tensor(name + ".nf4");
@@ -44,6 +49,42 @@ TEST_CASE("NF4 and INT8 quantization equal bitsandbytes' byte for byte", "[quant
     const double dequant_diff =
         (quant::dequantize_nf4(q, at::kFloat) - ref.tensor(name + ".nf4_dequant").view({w.size(0), w.size(1)}))
             .abs().max().item<double>();
+    // Double quantization (compress_statistics=True): codes, the absmax's 8-bit codes,
+    // their block absmax and offset, and the dequantized weight. bitsandbytes' CPU
+    // kernel for the 8-bit codes searches approximately and sometimes takes a farther
+    // code (its default backend and its CUDA kernel take the nearest, as hyft does):
+    // where the absmax codes differ, hyft's must be at least as near.
+    const quant::Nf4Weight dq = quant::quantize_nf4(w, 64, /*double_quant=*/true);
+    const int64_t dq_differing = (dq.packed != ref.tensor(name + ".nf4dq")).sum().item<int64_t>();
+    const at::Tensor theirs = ref.tensor(name + ".nf4dq_qabsmax");
+    const at::Tensor differ = dq.absmax_codes != theirs;
+    const int64_t qabsmax_differing = differ.sum().item<int64_t>();
+    const double absmax2_diff = (dq.absmax2 - ref.tensor(name + ".nf4dq_absmax2")).abs().max().item<double>();
+    const double offset_diff = std::abs(double(dq.offset) - ref.tensor(name + ".nf4dq_offset")[0].item<double>());
+    const at::Tensor map = quant::dynamic_map(at::kCPU);
+    const int64_t nb = q.absmax.numel();  // the value each absmax code stands for: (absmax - offset) / its block's absmax2
+    const at::Tensor x = at::clamp((q.absmax - dq.offset) /
+                                       dq.absmax2.repeat_interleave(quant::kAbsmaxBlock).narrow(0, 0, nb),
+                                   -1.0, 1.0);
+    const at::Tensor ours_d = (x - map.index_select(0, dq.absmax_codes.to(at::kLong))).abs();
+    const at::Tensor theirs_d = (x - map.index_select(0, theirs.to(at::kLong))).abs();
+    const bool ours_nearer = (ours_d <= theirs_d + 1e-7).all().item<bool>();
+    // The dequantized weights where the absmax codes agree.
+    const at::Tensor same_block = (~differ).repeat_interleave(64).narrow(0, 0, w.numel()).view({w.size(0), w.size(1)});
+    const double dq_dequant_diff = ((quant::dequantize_nf4(dq, at::kFloat) -
+                                     ref.tensor(name + ".nf4dq_dequant").view({w.size(0), w.size(1)})) *
+                                    same_block)
+                                       .abs().max().item<double>();
+    std::printf("quant %-9s double-quantized NF4: %lld codes differ; %lld of %lld absmax codes differ (hyft's the "
+                "nearer: %s); absmax2 |diff| %.3g, offset |diff| %.3g, dequantized |diff| %.3g\n",
+                name.c_str(), (long long)dq_differing, (long long)qabsmax_differing, (long long)nb,
+                ours_nearer ? "yes" : "NO", absmax2_diff, offset_diff, dq_dequant_diff);
+    REQUIRE(dq_differing == 0);
+    REQUIRE(ours_nearer);
+    REQUIRE(qabsmax_differing * 100 <= nb);
+    REQUIRE(absmax2_diff == 0.0);
+    REQUIRE(offset_diff == 0.0);
+    REQUIRE(dq_dequant_diff == 0.0);
     const quant::Int8Weight i8 = quant::quantize_int8(w.to(at::kHalf));
     const int64_t int8_differing = (i8.q != ref.tensor(name + ".int8").view({w.size(0), w.size(1)})).sum().item<int64_t>();
     const double int8_scale_diff = (i8.absmax - ref.tensor(name + ".int8_absmax")).abs().max().item<double>();
@@ -102,7 +143,7 @@ TEST_CASE("--quantize: eval's loss equals transformers over bitsandbytes' round 
   const std::string fx = std::string(HYFT_FIXTURES) + "/llama/";
   const std::string script = std::string(HYFT_SOURCE_DIR) + "/test/python/quant_reference.py";
   for (const char* name : {"mha", "gqa_tied_linear", "llama3_bias_headdim"}) {
-    for (const char* format : {"nf4", "int8", "int4"}) {
+    for (const char* format : {"nf4", "nf4-dq", "int8", "int4"}) {
       const std::string model = fx + name + "/model", data = fx + name + "/data.jsonl";
       const auto ours = test::run_hyft("eval --model " + test::quote(model) + " --data " + test::quote(data) +
                                        " --quantize " + format + " --json --device cpu --precision fp32");
