@@ -94,11 +94,13 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   for (const auto& p : model->named_parameters())
     if (p.value().requires_grad()) trainable.push_back({p.key(), p.value(), train::default_decay(p.value())});
 
-  // Random token rows, every position a target, one row per draw of the sampler; or,
-  // with packing, records of random lengths that the trainer packs into rows.
+  // Random token rows, every position a target, one row per draw of the sampler; or
+  // records of random lengths that the trainer packs into rows (packing) or batches
+  // as they come (variable_length).
   data::Dataset rows;
   rows.max_seq_len = T;
-  if (o.packing) {
+  const bool variable = o.packing || o.variable_length;
+  if (variable) {
     HYFT_CHECK(o.min_len >= 2 && o.max_len >= o.min_len && o.max_len <= T,
                "--min-len and --max-len must satisfy 2 <= min <= max <= --seq");
     const int64_t need = 2 * B * T * (o.warmup + o.steps) * world;  // tokens: twice what the steps draw
@@ -131,6 +133,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   t.schedule = train::Schedule::Constant;
   t.max_grad_norm = 0.0;  // no clipping, as the peer
   t.packing = o.packing;
+  t.padding_free = o.padding_free;
   if (comm) {
     t.sampling.rank = comm->rank();
     t.sampling.world = comm->world();
@@ -149,8 +152,8 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   for (int64_t i = 0; i < o.steps; ++i) {
     const auto s0 = std::chrono::steady_clock::now();
     last = trainer.train_step(o.warmup + i, o.profile ? &phases : nullptr);
-    tokens += o.packing ? last.tokens : B * T * world;  // a step's tokens are every rank's
-    if (o.packing) {  // per-step times need a sync; only packing reports them
+    tokens += variable ? last.tokens : B * T * world;  // a step's tokens are every rank's
+    if (variable) {  // per-step times need a sync; only variable-length records report them
       synchronize(device);
       step_ms.push_back(1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count());
     }
@@ -176,9 +179,10 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
       {"tokens_per_s", std::llround(tps)}, {"step_ms", rounded(1000.0 * dt / double(o.steps), 1)},
       {"peak_mem_gib", rounded(peak_memory_gib(device), 2)}, {"mfu", rounded(mfu, 4)},
       {"loss", rounded(last.loss, 4)}, {"torch", TORCH_VERSION}};
-  if (o.packing) {
+  if (variable) {
     std::sort(step_ms.begin(), step_ms.end());
-    j["packing"] = true;
+    j["packing"] = o.packing;
+    if (!o.packing) j["padding_free"] = data::padding_free_name(o.padding_free);
     j["record_lengths"] = std::to_string(o.min_len) + "-" + std::to_string(o.max_len);
     j["step_ms_median"] = rounded(step_ms[step_ms.size() / 2], 1);
     j["step_ms_max"] = rounded(step_ms.back(), 1);

@@ -5,6 +5,7 @@
 
 #include "adapters/lora_settings.h"
 #include "attention/hybrid_attention.h"
+#include "data/batch.h"
 #include "train/activation_checkpoint.h"
 
 #include <nlohmann/json.hpp>
@@ -22,11 +23,15 @@ struct BenchOptions {
   train::Checkpointing checkpointing = train::Checkpointing::Full;
   adapters::LoraSettings lora;
   bool full = false;  // every weight trains, no adapter
-  std::string quantize = "none";  // the frozen base as nf4 or int8 codes (QLoRA)
+  std::string quantize = "none";  // the frozen base as nf4, nf4-dq, int8 or int4 codes (QLoRA)
   attention::HybridSettings attention;
-  // Variable-length records (lengths uniform in [min_len, max_len]) packed into rows
-  // of `seq` tokens instead of full random rows; tokens_per_s counts real tokens.
+  // Variable-length records (lengths uniform in [min_len, max_len]) instead of full
+  // random rows: packed into rows of `seq` tokens, or (variable_length) batched
+  // micro_batch records at a time, padded or padding-free as `padding_free` says;
+  // tokens_per_s counts real tokens.
   bool packing = false;
+  bool variable_length = false;
+  data::PaddingFree padding_free = data::PaddingFree::Auto;
   int64_t min_len = 100, max_len = 1500;
   std::string device = "auto";
   bool profile = false;        // forward, backward and optimizer times (synchronising between them)

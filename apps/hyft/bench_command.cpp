@@ -23,8 +23,12 @@ int bench_command(int argc, char** argv) {
   opts.value("", "warmup", "untimed steps first", o.warmup);
   opts.flag("", "packing", "variable-length records packed into rows of --seq tokens (tokens/s counts real tokens)",
             o.packing);
-  opts.value("", "min-len", "shortest record with --packing", o.min_len);
-  opts.value("", "max-len", "longest record with --packing", o.max_len);
+  opts.flag("", "variable-length", "variable-length records batched --micro-batch at a time (no packing; tokens/s "
+            "counts real tokens)", o.variable_length);
+  opts.choice("", "padding-free", "with --variable-length: auto, on or off (as finetune's)", o.padding_free,
+              data::parse_padding_free, data::padding_free_name);
+  opts.value("", "min-len", "shortest record with --packing or --variable-length", o.min_len);
+  opts.value("", "max-len", "longest record with --packing or --variable-length", o.max_len);
   opts.choice("", "grad-checkpointing", "full (the flag alone), selective (every second layer) or off (=false)",
               o.checkpointing, train::parse_checkpointing, train::checkpointing_name, "full");
   std::string targets = join_list(o.lora.targets);

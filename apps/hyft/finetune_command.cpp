@@ -67,6 +67,9 @@ int finetune_command(int argc, char** argv) {
   opts.value("training", "max-steps", "optimizer steps (overrides --epochs)", t.max_steps);
   opts.value("training", "seed", "seed for sampling, dropout and initialisation", o.seed);
   opts.flag("training", "packing", "pack documents into rows of --max-seq-len", t.packing);
+  opts.choice("training", "padding-free", "without --packing: a micro-batch of records of different lengths as one "
+              "row of documents, no padding computed (the same loss): auto (on CUDA when padding would be a tenth "
+              "of the batch or more), on, off", t.padding_free, data::parse_padding_free, data::padding_free_name);
   opts.choice("training", "sampling", "uniform, weighted or balanced", t.sampling.kind, data::parse_sampling,
               data::sampling_name);
   opts.value("training", "balance-power", "p of balanced sampling: weight 1 / count(label)^p",

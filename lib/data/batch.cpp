@@ -1,5 +1,7 @@
 #include "data/batch.h"
 
+#include "common/error.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -56,6 +58,37 @@ Batch make_packed_batch(const std::vector<PackedRow>& rows, const at::Device& de
   return assemble(rows, device, true, [](const PackedRow& r) {
     return RowView{r.input_ids, r.labels, &r.position_ids, &r.document_ids};
   });
+}
+
+Batch make_padding_free_batch(const std::vector<const Example*>& examples, const at::Device& device) {
+  int64_t total = 0;
+  for (const Example* e : examples) total += int64_t(e->input_ids.size());
+  return make_packed_batch(pack(examples, std::max<int64_t>(1, total)), device);  // one row holds them all
+}
+
+PaddingFree parse_padding_free(const std::string& text, const std::string& flag) {
+  if (text == "auto") return PaddingFree::Auto;
+  if (text == "on" || text == "true") return PaddingFree::On;
+  if (text == "off" || text == "false") return PaddingFree::Off;
+  fail(flag, ": '", text, "' is not a choice; use auto, on or off");
+}
+
+const char* padding_free_name(PaddingFree p) {
+  return p == PaddingFree::On ? "on" : p == PaddingFree::Off ? "off" : "auto";
+}
+
+Batch make_micro_batch(const std::vector<const Example*>& examples, const at::Device& device, PaddingFree mode) {
+  bool free = mode == PaddingFree::On;
+  if (mode == PaddingFree::Auto && device.is_cuda() && examples.size() > 1) {
+    int64_t longest = 0, total = 0;
+    for (const Example* e : examples) {
+      longest = std::max<int64_t>(longest, int64_t(e->input_ids.size()));
+      total += int64_t(e->input_ids.size());
+    }
+    const int64_t slots = longest * int64_t(examples.size());
+    free = 10 * (slots - total) >= slots;  // padding would be a tenth or more of the batch
+  }
+  return free ? make_padding_free_batch(examples, device) : make_batch(examples, device);
 }
 
 }  // namespace hyft::data

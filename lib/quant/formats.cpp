@@ -22,18 +22,23 @@ const std::array<float, 16>& nf4_levels() {
 
 namespace {
 
-// The levels as a tensor on `device`, made once per device: dequantization runs in
-// every projection's forward and backward pass, where a host copy would stall.
-const at::Tensor& levels_tensor(const at::Device& device) {
+// A small constant tensor, `make()` built on the CPU, copied once to each device:
+// dequantization runs in every projection's forward and backward pass, where a
+// host copy would stall.
+const at::Tensor& per_device(const std::string& name, const at::Device& device, at::Tensor (*make)()) {
   static std::mutex mutex;
   static std::map<std::string, at::Tensor> made;
   std::lock_guard<std::mutex> lock(mutex);
-  at::Tensor& t = made[device.str()];
-  if (!t.defined()) {
-    const auto& l = nf4_levels();
-    t = at::tensor(std::vector<float>(l.begin(), l.end()), at::kFloat).to(device);
-  }
+  at::Tensor& t = made[name + "@" + device.str()];
+  if (!t.defined()) t = make().to(device);
   return t;
+}
+
+const at::Tensor& levels_tensor(const at::Device& device) {
+  return per_device("nf4_levels", device, [] {
+    const auto& l = nf4_levels();
+    return at::tensor(std::vector<float>(l.begin(), l.end()), at::kFloat);
+  });
 }
 
 // Two 4-bit codes a byte, the first in the high nibble: (n,) codes -> (n / 2,) bytes.
@@ -99,11 +104,7 @@ at::Tensor dequantize_blockwise(const at::Tensor& codes, const at::Tensor& absma
 }  // namespace
 
 const at::Tensor& dynamic_map(const at::Device& device) {
-  static std::mutex mutex;
-  static std::map<std::string, at::Tensor> made;
-  std::lock_guard<std::mutex> lock(mutex);
-  at::Tensor& t = made[device.str()];
-  if (!t.defined()) {
+  return per_device("dynamic_map", device, [] {
     // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8),
     // with the same ATen operations so the float32 values are the same: for
     // exponent i in 0..6, the midpoints of linspace(0.1, 1, 2^i + 1) times 10^(i-6),
@@ -117,10 +118,10 @@ const at::Tensor& dynamic_map(const at::Device& device) {
       parts.push_back(means * -scale);
     }
     parts.push_back(at::tensor(std::vector<float>{0.0f, 1.0f}, at::kFloat));
-    t = std::get<0>(at::sort(at::cat(parts))).to(device);
-    TORCH_INTERNAL_ASSERT(t.numel() == 256, "dynamic_map: 256 values expected");
-  }
-  return t;
+    at::Tensor map = std::get<0>(at::sort(at::cat(parts)));
+    TORCH_INTERNAL_ASSERT(map.numel() == 256, "dynamic_map: 256 values expected");
+    return map;
+  });
 }
 
 Nf4Weight quantize_nf4(const at::Tensor& w, int64_t block, bool double_quant) {

@@ -143,7 +143,7 @@ StepStats Trainer::train_step(int64_t step, PhaseTimes* phases) {
   int64_t targets = 0;
   for (int64_t m = 0; m < o_.grad_accum; ++m) {
     if (!o_.packing) {
-      batches.push_back(data::make_batch(draw_examples(o_.micro_batch), o_.device));
+      batches.push_back(data::make_micro_batch(draw_examples(o_.micro_batch), o_.device, o_.padding_free));
     } else {
       // Fill micro_batch rows, first fit: the examples waiting from earlier steps
       // first (oldest first), then new draws; one that fits no row waits for the next

@@ -12,6 +12,7 @@
 // between them, and rank 0 alone writes files.
 #pragma once
 
+#include "data/batch.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "model/llama.h"
@@ -45,6 +46,7 @@ struct TrainerOptions {
   double max_grad_norm = 1.0;  // 0: no clipping
   int64_t epochs = 1, max_steps = 0;  // max_steps > 0 wins over epochs
   bool packing = false;  // rows as long as the dataset's max_seq_len
+  data::PaddingFree padding_free = data::PaddingFree::Auto;  // without packing: a micro-batch as one row of documents
   data::SamplerOptions sampling;
   LossScalerOptions scaler;
   int64_t max_nonfinite_steps = 3;  // bf16/fp32: stop after this many non-finite losses in a row
