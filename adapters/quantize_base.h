@@ -1,5 +1,5 @@
 // --quantize: the frozen base's layer projections (q/k/v/o/gate/up/down_proj of
-// every layer) kept as NF4 or INT8 codes (quant/quantized_linear.h), also those
+// every layer) kept as quantized codes (quant/quantized_linear.h), also those
 // wrapped by LoRA adapters, whose own A and B stay as they are. Embeddings, norms
 // and lm_head keep their dtype. Called after adapters are attached or applied
 // (their shapes are read from the dense weights).

@@ -21,10 +21,10 @@ struct ModelOptions {
   std::optional<double> global_ratio;  // unset: config.json's global_ratio, else none
   std::string adapter_dir;             // a PEFT LoRA adapter applied unmerged ("" = none)
   std::string tokenizer_file;          // "" = the model folder's tokenizer.model
-  std::string quantize = "none";       // the frozen base's projections: none, nf4 or int8
+  std::string quantize = "none";       // the frozen base's projections: none, nf4, nf4-dq, int8 or int4
 };
 
-// --quantize: the base's layer projections as NF4 or INT8 codes (after adapters
+// --quantize: the base's layer projections as quantized codes (after adapters
 // are attached or applied); a message on stderr says how much memory they take.
 void quantize(model::LlamaForCausalLMImpl& model, const ModelOptions& o);
 
