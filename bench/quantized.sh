@@ -36,10 +36,9 @@ decode() {
 failures=0
 for a in "$@"; do
   case "$a" in
-    check)
-      build-gpu/bin/hyft_kernels_check --check >"$out/kernels_check.log" 2>&1 || failures=$((failures + 1))
-      grep -E "FAIL|kernels check" "$out/kernels_check.log"
-      build-gpu/bin/hyft_kernels_check --bench | grep gemv ;;
+    check)  # training_kernels.sh's check (every kernel), the GEMV timings of its --bench
+      REBUILD=0 OUT="$out" bench/training_kernels.sh check | grep -E "FAIL|kernels check|^gemv"
+      [ "${PIPESTATUS[0]}" = 0 ] || failures=$((failures + 1)) ;;
     peft-check)
       python3 test/python/make_llama_fixtures.py /tmp/qfx --only mha gqa_tied_linear llama3_bias_headdim >/dev/null \
         && HF_HUB_OFFLINE=1 python3 test/python/qlora_peft_check.py build-gpu/bin/hyft /tmp/qfx /tmp/qfx-out \
