@@ -46,6 +46,12 @@ std::string utc_now() {
   return buf;
 }
 
+// A folder's own name (the last component of the normalised path), as the API names
+// the model and adapters served from it.
+std::string folder_name(const std::string& dir) {
+  return std::filesystem::path(dir).lexically_normal().filename().string();
+}
+
 // One request between the HTTP thread that answers it and the engine's thread.
 struct Call {
   std::mutex m;
@@ -70,9 +76,7 @@ class Server {
       for (const auto& item : split_list(o_.adapters)) {
         const size_t eq = item.find('=');
         const std::string dir = eq == std::string::npos ? item : item.substr(eq + 1);
-        std::string name = eq == std::string::npos
-                               ? std::filesystem::path(dir).lexically_normal().filename().string()
-                               : item.substr(0, eq);
+        const std::string name = eq == std::string::npos ? folder_name(dir) : item.substr(0, eq);
         HYFT_CHECK(!name.empty() && !dir.empty(), "--adapters '", item, "': give name=DIR (or DIR)");
         HYFT_CHECK(std::find(adapter_names_.begin(), adapter_names_.end(), name) == adapter_names_.end(),
                    "--adapters: the name '", name, "' is given twice");
@@ -88,8 +92,7 @@ class Server {
     stop_ids_ = model_->config().eos_token_ids;
     if (tok_->eos_id() && std::find(stop_ids_.begin(), stop_ids_.end(), *tok_->eos_id()) == stop_ids_.end())
       stop_ids_.push_back(*tok_->eos_id());
-    name_ = o_.served_name.empty() ? std::filesystem::path(o_.model.model_dir).lexically_normal().filename().string()
-                                   : o_.served_name;
+    name_ = o_.served_name.empty() ? folder_name(o_.model.model_dir) : o_.served_name;
     if (name_.empty()) name_ = "model";
     generate::EngineOptions eo;
     eo.slots = o_.max_batch;
@@ -185,7 +188,7 @@ class Server {
   // SIGTERM/SIGINT: stop admitting, let running requests finish (up to the grace
   // period), then stop listening.
   void watch_signals(httplib::Server& http) {
-    while (!interrupt_signal() && !stopped_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!interrupt_signal()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     draining_ = true;
     std::printf("shutting down: no new requests; waiting up to %.0f s for %lld running and %lld queued\n",
                 o_.shutdown_grace_s, (long long)engine_->stats().running, (long long)engine_->stats().queued);
@@ -281,19 +284,14 @@ class Server {
         throw ApiError(503, "the server is shutting down", "", "server_error");
       }
       r = serve::parse_request(req.body, endpoint);
-      if (!r.model.empty() && r.model != name_ &&
-          std::find(adapter_names_.begin(), adapter_names_.end(), r.model) == adapter_names_.end()) {
-        std::string have = "'" + name_ + "'";
-        for (const auto& a : adapter_names_) have += ", '" + a + "'";
-        throw ApiError(404, "the model '" + r.model + "' does not exist; this server has " + have, "model");
-      }
+      const int64_t adapter = adapter_of(r.model);
       double retry = 0;
       if (!bucket_->take(&retry)) {
         metrics_.rejected("rate");
         res.set_header("Retry-After", std::to_string(int64_t(std::ceil(retry))));
         throw ApiError(429, "more than --max-qps requests per second; retry later", "", "rate_limit_error");
       }
-      start_generation(r, res, path, start);
+      start_generation(r, adapter, res, path, start);
     } catch (const ApiError& e) {
       res.status = e.status;
       res.set_content(serve::error_json(e).dump(), "application/json");
@@ -302,7 +300,18 @@ class Server {
     }
   }
 
-  void start_generation(const serve::CompletionRequest& r, httplib::Response& res, const char* path,
+  // The adapter a request's `model` names: -1 for the base (or no name), k for
+  // --adapters' k-th; a 404 for any other name.
+  int64_t adapter_of(const std::string& model) const {
+    if (model.empty() || model == name_) return -1;
+    const auto named = std::find(adapter_names_.begin(), adapter_names_.end(), model);
+    if (named != adapter_names_.end()) return int64_t(named - adapter_names_.begin());
+    std::string have = "'" + name_ + "'";
+    for (const auto& a : adapter_names_) have += ", '" + a + "'";
+    throw ApiError(404, "the model '" + model + "' does not exist; this server has " + have, "model");
+  }
+
+  void start_generation(const serve::CompletionRequest& r, int64_t adapter, httplib::Response& res, const char* path,
                         Clock::time_point start) {
     const std::vector<int64_t> prompt = prompt_ids(r);
     const int64_t context = engine_->options().max_len;
@@ -325,8 +334,7 @@ class Server {
     q.settings.stop_ids = stop_ids_;
     q.settings.seed = r.seed.value_or(next_seed_++);
     q.deadline = start + std::chrono::seconds(o_.request_timeout_s);
-    const auto named = std::find(adapter_names_.begin(), adapter_names_.end(), r.model);
-    q.adapter = named == adapter_names_.end() ? -1 : int64_t(named - adapter_names_.begin());
+    q.adapter = adapter;
     // The engine's thread only records; decoding and stop strings are the answering
     // thread's work (final_text), which cancels the request at a stop string.
     q.on_token = [call](int64_t token) {
@@ -494,7 +502,7 @@ class Server {
   std::mutex filter_mutex_;
   serve::ServerMetrics metrics_;
   serve::AuditLog audit_;
-  std::atomic<bool> draining_{false}, stopped_{false};
+  std::atomic<bool> draining_{false};
   std::atomic<int64_t> open_{0}, requests_{0};
   std::atomic<uint64_t> next_seed_{1};
   const int64_t created_ = std::time(nullptr);

@@ -8,11 +8,12 @@ namespace hyft::generate {
 
 at::Tensor process_logits(const at::Tensor& logits_in, const std::vector<int64_t>& history,
                           const SamplingSettings& s) {
-  at::Tensor logits = logits_in.to(at::kFloat).clone();  // (V,)
+  at::Tensor logits = logits_in.to(at::kFloat);  // (V,); copied only where changed in place
   const float neg_inf = -std::numeric_limits<float>::infinity();
   if (s.repetition_penalty != 1.0 && !history.empty()) {
     // Each token seen so far: a positive logit is divided by the penalty, a
     // negative one multiplied (both make it less likely).
+    logits = logits.clone();
     at::Tensor ids = at::tensor(history, at::kLong).to(logits.device());
     at::Tensor seen = logits.index_select(0, ids);
     seen = at::where(seen < 0, seen * s.repetition_penalty, seen / s.repetition_penalty);

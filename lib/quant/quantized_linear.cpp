@@ -125,6 +125,8 @@ kernels::cuda::QuantizedView view_of(const QuantizedWeight& w) {
   return v;
 }
 
+static_assert(kGemvRows == kernels::cuda::kGemvMaxRows, "the projection's GEMV limit is the kernel's");
+
 cudaStream_t stream_on(const at::Device& d) { return c10::cuda::getCurrentCUDAStream(d.index()).stream(); }
 #endif
 
@@ -145,7 +147,7 @@ at::Tensor QuantizedWeight::dequantize() const {
 
 at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  if (!kernels_apply(w) || x.dim() != 2 || x.size(0) > kernels::cuda::kGemvMaxRows || x.size(1) != w.cols() ||
+  if (!kernels_apply(w) || x.dim() != 2 || x.size(0) > kGemvRows || x.size(1) != w.cols() ||
       x.scalar_type() != w.dtype || x.device() != codes_of(w).device())
     return {};
   const at::Tensor xc = x.contiguous();
@@ -173,7 +175,7 @@ struct QuantizedLinearFunction : torch::autograd::Function<QuantizedLinearFuncti
     ctx->saved_data["w"] = reinterpret_cast<int64_t>(w);
     const at::Tensor xw = x.to(w->dtype);
     const int64_t in = xw.size(-1), m = in == 0 ? 0 : xw.numel() / in;
-    if (m >= 1 && m <= 8) {  // a decoding step: the GEMV reads the codes alone
+    if (m >= 1 && m <= kGemvRows) {  // a decoding step: the GEMV reads the codes alone
       const at::Tensor y = quantized_gemv(xw.reshape({m, in}), *w);
       if (y.defined()) {
         std::vector<int64_t> shape = xw.sizes().vec();

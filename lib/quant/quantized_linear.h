@@ -42,9 +42,10 @@ struct QuantizedWeight {
 // x (..., in) -> (..., out); differentiable in x (and bias), never in W.
 at::Tensor quantized_linear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias);
 
-// The same product through the dequantizing GEMV kernel, x (m, in) with m <= 8, in
+// The same product through the dequantizing GEMV kernel, x (m, in) with m <= kGemvRows, in
 // w.dtype; an undefined tensor where the kernel does not apply (no CUDA kernels, the
 // CPU, a layout it does not take). For the kernel check and the forward pass above.
 at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w);
+constexpr int64_t kGemvRows = 8;  // kernels::cuda::kGemvMaxRows
 
 }  // namespace hyft::quant

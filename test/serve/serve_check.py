@@ -77,6 +77,24 @@ def post(base, path, body, timeout=60, raw=None):
             return e.code, {"raw": text.decode(errors="replace")}, dict(e.headers)
 
 
+def alone_and_together(base, bodies):
+    """Each completion request sent alone, then all at once from threads: how many
+    of the concurrent answers equal the lone ones."""
+    def text(body):
+        return post(base, "/v1/completions", body)[1]["choices"][0]["text"]
+
+    solo = [text(b) for b in bodies]
+    together = [None] * len(bodies)
+
+    def one(i):
+        together[i] = text(bodies[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(bodies))]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    return sum(a == b for a, b in zip(solo, together))
+
+
 def get(base, path):
     with urllib.request.urlopen(base + path, timeout=30) as r:
         return r.status, r.read().decode()
@@ -155,17 +173,8 @@ try:
     # 2. Concurrency.
     bodies = [{"model": name, "prompt": "Request number %d says" % i, "max_tokens": 6 + i % 7, "temperature": 1.0,
                "top_p": 0.95, "seed": 100 + i} for i in range(16)]
-    solo = [post(base, "/v1/completions", b)[1]["choices"][0]["text"] for b in bodies]
-    together = [None] * 16
-
-    def one(i):
-        together[i] = post(base, "/v1/completions", bodies[i])[1]["choices"][0]["text"]
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
-    [t.start() for t in threads]
-    [t.join(120) for t in threads]
+    same = alone_and_together(base, bodies)
     requests_made += 32
-    same = sum(a == b for a, b in zip(solo, together))
     check(same == 16, "16 concurrent requests through 4 slots: %d of 16 equal alone" % same)
 
     # 3. Bad requests.
@@ -323,16 +332,7 @@ try:
     check(len(set(greedy.values())) == 3, "the base and the two adapters answer differently")
     mixed = [{"model": ["model", "alpha", "beta"][i % 3], "prompt": "Mixed request %d" % i, "max_tokens": 5 + i % 4,
               "temperature": 0.9, "seed": 7 + i} for i in range(12)]
-    solo = [post(base, "/v1/completions", b)[1]["choices"][0]["text"] for b in mixed]
-    together = [None] * 12
-
-    def one_mixed(i):
-        together[i] = post(base, "/v1/completions", mixed[i])[1]["choices"][0]["text"]
-
-    threads = [threading.Thread(target=one_mixed, args=(i,)) for i in range(12)]
-    [t.start() for t in threads]
-    [t.join(120) for t in threads]
-    same = sum(a == b for a, b in zip(solo, together))
+    same = alone_and_together(base, mixed)
     check(same == 12, "12 concurrent requests over the base and 2 adapters in 4 slots: %d of 12 equal alone" % same)
 finally:
     server.send_signal(signal.SIGTERM)
