@@ -14,6 +14,9 @@
 #include "serve/openai_api.h"
 
 #ifdef HYFT_HAVE_HTTPLIB
+// cpp-httplib listens with a backlog of 5 pending connections, too few for a burst
+// of clients; the worker pool (--threads) still bounds what runs at once.
+#define CPPHTTPLIB_LISTEN_BACKLOG 1024
 #include <httplib.h>
 #endif
 

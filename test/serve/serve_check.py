@@ -344,11 +344,17 @@ try:
     burst = [None] * 30  # at once, from 30 threads: well above 4 a second however slow the machine
 
     def fire(i):
-        burst[i] = post(base, "/v1/completions", {"prompt": "x", "max_tokens": 1})
+        try:
+            burst[i] = post(base, "/v1/completions", {"prompt": "x", "max_tokens": 1})
+        except ConnectionResetError:  # seen about once in five loaded runs on 2 cores; cause not found
+            burst[i] = (None, {}, {})
 
     threads = [threading.Thread(target=fire, args=(i,)) for i in range(30)]
     [t.start() for t in threads]
     [t.join(120) for t in threads]
+    resets = sum(1 for s, _, _ in burst if s is None)
+    if resets:
+        print("note: %d of the burst's 30 connections were reset by the server" % resets)
     limited = [h for s, _, h in burst if s == 429]
     check(len(limited) >= 15 and all("Retry-After" in h for h in limited),
           "a burst of 30 at --max-qps 4: %d got 429 with Retry-After" % len(limited))
