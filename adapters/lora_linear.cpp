@@ -67,8 +67,9 @@ LoraLinear::LoraLinear(std::shared_ptr<model::Projection> base, int64_t r, doubl
   lora_B->weight.zero_();
 }
 
-at::Tensor LoraLinear::forward(const at::Tensor& x) {
-  at::Tensor result = base_layer->forward(x);  // (..., out)
+at::Tensor LoraLinear::forward(const at::Tensor& x) { return forward_over(x, base_layer->forward(x)); }
+
+at::Tensor LoraLinear::forward_over(const at::Tensor& x, const at::Tensor& result) {  // result (..., out)
   const c10::DeviceType device = x.device().type();
   const bool autocast = at::autocast::is_autocast_enabled(device) &&
                         x.scalar_type() == at::autocast::get_autocast_dtype(device);

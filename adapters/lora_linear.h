@@ -20,6 +20,8 @@ class LoraLinear : public model::LinearLayer {
   // Wraps `base` (a Projection); A and B are fp32 on base's device.
   LoraLinear(std::shared_ptr<model::Projection> base, int64_t r, double scaling, double dropout);
   at::Tensor forward(const at::Tensor& x) override;  // (..., in) -> (..., out) in base's dtype
+  model::Projection* base_projection() override { return base_layer.get(); }
+  at::Tensor forward_over(const at::Tensor& x, const at::Tensor& y) override;  // y + the LoRA term
 
   std::shared_ptr<model::Projection> base_layer, lora_A, lora_B;
   double scaling, dropout;

@@ -17,8 +17,13 @@ void MultiLoraLinear::add(int64_t id, const at::Tensor& A, const at::Tensor& B, 
   entries_.push_back({id, A.to(options), B.to(options), scaling});
 }
 
-at::Tensor MultiLoraLinear::forward(const at::Tensor& x) {
-  at::Tensor y = base_layer->forward(x);
+at::Tensor MultiLoraLinear::forward(const at::Tensor& x) { return add_deltas(x, base_layer->forward(x)); }
+
+at::Tensor MultiLoraLinear::forward_over(const at::Tensor& x, const at::Tensor& y) {
+  return add_deltas(x, base_layer->forward_over(x, y));
+}
+
+at::Tensor MultiLoraLinear::add_deltas(const at::Tensor& x, at::Tensor y) const {
   if (!router || !router->rows.defined() || entries_.empty()) return y;
   const at::Tensor& rows = router->rows;  // (B,)
   for (const auto& e : entries_) {

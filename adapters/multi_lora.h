@@ -23,6 +23,8 @@ class MultiLoraLinear : public model::LinearLayer {
   // Adds adapter `id`'s A (r, in) and B (out, r), stored in the base's dtype.
   void add(int64_t id, const at::Tensor& A, const at::Tensor& B, double scaling);
   at::Tensor forward(const at::Tensor& x) override;  // (B, T, in) -> (B, T, out)
+  model::Projection* base_projection() override { return base_layer->base_projection(); }
+  at::Tensor forward_over(const at::Tensor& x, const at::Tensor& y) override;
 
   std::shared_ptr<model::LinearLayer> base_layer;
   std::shared_ptr<model::RowAdapters> router;
@@ -34,6 +36,7 @@ class MultiLoraLinear : public model::LinearLayer {
     double scaling;
   };
   std::vector<Entry> entries_;
+  at::Tensor add_deltas(const at::Tensor& x, at::Tensor y) const;  // y + each row's adapter term
 };
 
 // Attaches `adapters` (adapter k gets index k) to the model's projections and

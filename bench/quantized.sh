@@ -10,7 +10,8 @@
 #               and without Liger (bench/peers/hf_peft_bench.py --quant nf4)
 #   decode-S    one decoding stream: bf16, int8, nf4, int4 (hyft bench --decode; DECODE_ARGS=--profile
 #               adds the kernels of a step)
-# The bitsandbytes and liger-kernel wheels travel in .wheels/.
+# UNFUSED=1 adds hyft with HYFT_FUSED_PROJECTIONS=0 beside each quantized row (q/k/v and
+# gate/up dequantized one by one). The bitsandbytes and liger-kernel wheels travel in .wheels/.
 set -uo pipefail
 out=${OUT:-/tmp}
 prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
@@ -25,12 +26,22 @@ for w in bitsandbytes liger_kernel; do
   python3 -c "import $w" 2>/dev/null || python3 -m pip install --no-deps -q .wheels/${w}-*.whl >"$out/pip.log" 2>&1 \
     || tail -3 "$out/pip.log"
 done
-h() { build-gpu/bin/hyft bench --device cuda "$@" 2>"$out/hyft.err" | tail -1 || tail -3 "$out/hyft.err"; }
+h1() { build-gpu/bin/hyft bench --device cuda "$@" 2>"$out/hyft.err" | tail -1 || tail -3 "$out/hyft.err"; }
+h() {  # with UNFUSED=1, again with q/k/v and gate/up one by one (HYFT_FUSED_PROJECTIONS=0)
+  h1 "$@"
+  if [ "${UNFUSED:-0}" = 1 ]; then HYFT_FUSED_PROJECTIONS=0 h1 "$@" | sed 's/"system":"hyft/"system":"hyft-unfused/'; fi
+}
 peer() { python3 bench/peers/hf_peft_bench.py "$@" 2>"$out/peer.err" | tail -1 || tail -3 "$out/peer.err"; }
+decode1() {
+  build-gpu/bin/hyft bench --decode --device cuda --shape "$1" --streams 1 --prompt-len 128 --new-tokens 128 \
+    --quantize "$2" ${DECODE_ARGS:-} 2>"$out/decode.err" | grep "^{" || tail -3 "$out/decode.err"
+}
 decode() {
   for q in none int8 nf4 int4; do
-    build-gpu/bin/hyft bench --decode --device cuda --shape "$1" --streams 1 --prompt-len 128 --new-tokens 128 \
-      --quantize $q ${DECODE_ARGS:-} 2>"$out/decode.err" | grep "^{" || tail -3 "$out/decode.err"
+    decode1 "$1" $q
+    if [ "${UNFUSED:-0}" = 1 ] && [ $q != none ]; then
+      HYFT_FUSED_PROJECTIONS=0 decode1 "$1" $q | sed 's/"system":"hyft/"system":"hyft-unfused/'
+    fi
   done
 }
 failures=0

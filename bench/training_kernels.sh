@@ -8,6 +8,7 @@
 #   check      build, hyft_kernels_check --check and --bench
 #   rows       any of: 1.3b-ckpt 1.3b-nockpt 1.3b-8k 8b-ckpt 8b-nockpt 1.3b-selective
 #   peers      add the peers (Liger; eager and torch.compile with PEERS=all) beside each row
+# UNFUSED=1 adds hyft with HYFT_FUSED_PROJECTIONS=0 (q/k/v and gate/up as separate GEMMs).
 set -uo pipefail
 out=${OUT:-/tmp}
 prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
@@ -23,9 +24,12 @@ if [ "$peers" = 1 ] && ! python3 -c 'import liger_kernel' 2>/dev/null; then
   python3 -m pip install --no-deps -q .wheels/liger_kernel-*.whl >"$out/pip.log" 2>&1 || tail -3 "$out/pip.log"
 fi
 h() { build-gpu/bin/hyft bench --device cuda "$@" 2>&1 | tail -1; }
-both() {  # hyft fused, hyft ATen path, peers
+both() {  # hyft fused, hyft ATen path (and with UNFUSED=1, projections one by one), peers
   echo "$(h "$@")"
   echo "$(HYFT_FUSED_KERNELS=0 h "$@" | sed 's/"system":"hyft"/"system":"hyft-aten"/')"
+  if [ "${UNFUSED:-0}" = 1 ]; then
+    echo "$(HYFT_FUSED_PROJECTIONS=0 h "$@" | sed 's/"system":"hyft"/"system":"hyft-unfused"/')"
+  fi
 }
 peer() { python3 bench/peers/hf_peft_bench.py "$@" 2>"$out/peer.err" | tail -1 || tail -3 "$out/peer.err"; }
 peers_of() {

@@ -14,18 +14,23 @@ namespace hyft::kernels::cuda {
 
 enum class DType { F32, BF16, F16 };
 
-// --- rotary.cu: x, out (rows, H, Dh) contiguous, cos/sin (rows, Dh); rows = B*T.
+// --- rotary.cu: x (rows, H, Dh), each row's (H, Dh) contiguous, rows x_stride elements
+// apart; out (rows, H, Dh) contiguous; cos/sin (rows, Dh); rows = B*T.
 // forward:  out = x * cos + rotate_half(x) * sin
 // backward: out = dx for x = dout (the transpose of the rotation)
 void rotary(const void* x, const void* cos, const void* sin, void* out, int64_t rows, int64_t heads,
-            int64_t head_dim, bool backward, DType dtype, cudaStream_t stream);
+            int64_t head_dim, int64_t x_stride, bool backward, DType dtype, cudaStream_t stream);
 
-// --- swiglu.cu: n elements each.
+// --- swiglu.cu: gate and up (rows, cols), row b at b * stride (stride = cols for two
+// tensors; 2 cols for the halves of one fused gate/up output); out, dout (rows, cols)
+// contiguous.
 // forward:  out = silu(gate) * up
-void swiglu_forward(const void* gate, const void* up, void* out, int64_t n, DType dtype, cudaStream_t stream);
-// backward: d_gate = dout * up * s * (1 + gate * (1 - s)), d_up = dout * silu(gate), s = sigmoid(gate)
-void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up, int64_t n,
-                     DType dtype, cudaStream_t stream);
+void swiglu_forward(const void* gate, const void* up, void* out, int64_t rows, int64_t cols, int64_t stride,
+                    DType dtype, cudaStream_t stream);
+// backward: d_gate = dout * up * s * (1 + gate * (1 - s)), d_up = dout * silu(gate), s = sigmoid(gate);
+// d_gate and d_up laid out as gate and up (and may be them: each element is read, then written, by one thread).
+void swiglu_backward(const void* dout, const void* gate, const void* up, void* d_gate, void* d_up, int64_t rows,
+                     int64_t cols, int64_t stride, DType dtype, cudaStream_t stream);
 
 // --- cross_entropy.cu: logits (n, V) row-major, labels (n,) int64 in [0, V).
 // loss[i] = logsumexp(logits[i]) - logits[i, labels[i]] (float32); each row of
@@ -39,10 +44,33 @@ void cross_entropy_rows_inplace(void* logits, const int64_t* labels, float* loss
 void rms_norm(const void* x, const void* d, const void* w, void* h, void* y, int64_t rows, int64_t dim, float eps,
               DType dtype, cudaStream_t stream);
 
-// --- slot_cache.cu: k, v (rows, width) into row b's slot at positions[b] of the
-// caches (slots, max_len, width); positions on the device.
+// --- slot_cache.cu: k, v (rows, width), rows k_stride / v_stride elements apart, into
+// row b's slot at positions[b] of the caches (slots, max_len, width); positions on the device.
 void slot_cache_write(const void* k, const void* v, const int64_t* positions, void* k_cache, void* v_cache,
-                      int64_t rows, int64_t max_len, int64_t width, DType dtype, cudaStream_t stream);
+                      int64_t rows, int64_t max_len, int64_t width, int64_t k_stride, int64_t v_stride, DType dtype,
+                      cudaStream_t stream);
+
+// --- slot_attention.cu: a decoding step's attention over the slotted cache. Row b's
+// query (at position positions[b] < keys) attends the keys of slot b that the hybrid
+// rule (window, global_stride; 0 = off) allows. q, out (rows, heads, head_dim);
+// caches (slots, max_len, kv_heads, head_dim); all contiguous; workspace float32
+// (rows, heads, slot_attention_splits(rows, kv_heads, keys), head_dim + 2). False (nothing
+// launched) unless head_dim is 64 or 128, heads / kv_heads is 1, 2, 4 or 8 and the
+// pointers are 16-byte aligned.
+struct SlotAttentionArgs {
+  const void* q = nullptr;
+  const void* k_cache = nullptr;
+  const void* v_cache = nullptr;
+  const int64_t* positions = nullptr;
+  void* out = nullptr;
+  float* workspace = nullptr;
+  int64_t rows = 0, heads = 0, kv_heads = 0, head_dim = 0, max_len = 0, keys = 0;
+  int64_t window = 0, global_stride = 0;
+  float scale = 1.0f;
+  DType dtype = DType::BF16;
+};
+int slot_attention_splits(int64_t rows, int64_t kv_heads, int64_t keys);
+bool slot_attention(const SlotAttentionArgs& args, cudaStream_t stream);
 
 // --- dequantize.cu and quantized_gemv.cu: a frozen weight W (rows, cols) kept in
 // one of quant/formats.h's layouts. Scales per block of the row-major flattened

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -75,8 +76,8 @@ struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
     const c10::cuda::CUDAGuard guard(gate_in.device());
     const at::Tensor gate = gate_in.contiguous(), up = up_in.contiguous();
     at::Tensor out = at::empty_like(gate);
-    cuda::swiglu_forward(gate.data_ptr(), up.data_ptr(), out.data_ptr(), gate.numel(), dtype_of(gate),
-                         stream_of(gate));
+    const int64_t F = gate.dim() ? gate.size(-1) : 1, rows = F ? gate.numel() / F : 0;
+    cuda::swiglu_forward(gate.data_ptr(), up.data_ptr(), out.data_ptr(), rows, F, F, dtype_of(gate), stream_of(gate));
     ctx->save_for_backward({gate, up});
     return out;
   }
@@ -87,18 +88,56 @@ struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
     const at::Tensor d = grads[0].to(gate.scalar_type()).contiguous();
     // The gradients are written over gate and up (each element read, then written
     // by the same thread): no new (N, F) buffers at the backward pass's peak.
-    cuda::swiglu_backward(d.data_ptr(), gate.data_ptr(), up.data_ptr(), gate.data_ptr(), up.data_ptr(),
-                          gate.numel(), dtype_of(gate), stream_of(gate));
+    const int64_t F = gate.dim() ? gate.size(-1) : 1, rows = F ? gate.numel() / F : 0;
+    cuda::swiglu_backward(d.data_ptr(), gate.data_ptr(), up.data_ptr(), gate.data_ptr(), up.data_ptr(), rows, F, F,
+                          dtype_of(gate), stream_of(gate));
     return {gate, up};
   }
 };
 
+// y (..., 2F) = [gate | up], one fused GEMM's output: read in place, and its
+// gradient written over it, so the gradient reaches the GEMM without a concatenation.
+struct SwiGLUPackedFunction : torch::autograd::Function<SwiGLUPackedFunction> {
+  static void* upper_half(const at::Tensor& y) {
+    return static_cast<char*>(y.data_ptr()) + y.size(-1) / 2 * y.element_size();
+  }
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y_in) {
+    const c10::cuda::CUDAGuard guard(y_in.device());
+    const at::Tensor y = y_in.contiguous();
+    const int64_t F = y.size(-1) / 2, rows = y.numel() / (2 * F);
+    std::vector<int64_t> shape = y.sizes().vec();
+    shape.back() = F;
+    at::Tensor out = at::empty(shape, y.options());
+    cuda::swiglu_forward(y.data_ptr(), upper_half(y), out.data_ptr(), rows, F, 2 * F, dtype_of(y), stream_of(y));
+    ctx->save_for_backward({y});
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor y = ctx->get_saved_variables()[0];
+    const c10::cuda::CUDAGuard guard(y.device());
+    const at::Tensor d = grads[0].to(y.scalar_type()).contiguous();
+    const int64_t F = y.size(-1) / 2, rows = y.numel() / (2 * F);
+    cuda::swiglu_backward(d.data_ptr(), y.data_ptr(), upper_half(y), y.data_ptr(), upper_half(y), rows, F, 2 * F,
+                          dtype_of(y), stream_of(y));
+    return {y};
+  }
+};
+
 // --- rotary -----------------------------------------------------------------
-at::Tensor rotary_launch(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward) {
-  const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor out = at::empty_like(x);
+// Rows of x (B, T, H, Dh) one stride apart, each row's (H, Dh) contiguous: a contiguous
+// tensor, or q / k as column slices of the fused q/k/v output. The row stride, or 0.
+int64_t row_stride(const at::Tensor& x) {
+  if (x.dim() != 4 || x.stride(3) != 1 || x.stride(2) != x.size(3) || x.stride(0) != x.size(1) * x.stride(1))
+    return 0;
+  return x.stride(1);
+}
+
+at::Tensor rotary_launch(const at::Tensor& x_in, const at::Tensor& cos, const at::Tensor& sin, bool backward) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const at::Tensor x = row_stride(x_in) ? x_in : x_in.contiguous();
+  at::Tensor out = at::empty(x.sizes(), x.options());
   cuda::rotary(x.data_ptr(), cos.data_ptr(), sin.data_ptr(), out.data_ptr(), x.size(0) * x.size(1), x.size(2),
-               x.size(3), backward, dtype_of(x), stream_of(x));
+               x.size(3), row_stride(x), backward, dtype_of(x), stream_of(x));
   return out;
 }
 
@@ -107,7 +146,7 @@ struct RotaryFunction : torch::autograd::Function<RotaryFunction> {
                             const at::Tensor& sin_in) {
     const at::Tensor cos = cos_in.contiguous(), sin = sin_in.contiguous();
     ctx->save_for_backward({cos, sin});
-    return rotary_launch(x.contiguous(), cos, sin, /*backward=*/false);
+    return rotary_launch(x, cos, sin, /*backward=*/false);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
@@ -127,6 +166,19 @@ at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
     return SwiGLUFunction::apply(gate, up);
 #endif
   return swiglu_reference(gate, up);
+}
+
+at::Tensor swiglu_packed(const at::Tensor& y) {
+  TORCH_INTERNAL_ASSERT(y.dim() >= 1 && y.size(-1) % 2 == 0, "swiglu_packed: the last dimension must be even");
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (fused_kernels_on(y) && kernel_dtype(y.scalar_type()) && y.numel() > 0) return SwiGLUPackedFunction::apply(y);
+#endif
+  return swiglu_packed_reference(y);
+}
+
+at::Tensor swiglu_packed_reference(const at::Tensor& y) {
+  const int64_t F = y.size(-1) / 2;
+  return swiglu_reference(y.narrow(-1, 0, F), y.narrow(-1, F, F));
 }
 
 at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
@@ -217,14 +269,83 @@ void slot_cache_write_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tenso
       k_cache.scalar_type() == v_cache.scalar_type() && positions.is_cuda() && positions.scalar_type() == at::kLong) {
     const c10::cuda::CUDAGuard guard(k.device());
     const int64_t B = k.size(0), width = k_cache.numel() / (k_cache.size(0) * k_cache.size(1));
-    const at::Tensor kc = k.reshape({B, width}).contiguous(), vc = v.reshape({B, width}).contiguous();
+    // (B, width) views: read in place when each row is contiguous (v as a slice of the
+    // fused q/k/v output), else copied.
+    auto rows_of = [&](const at::Tensor& t) {
+      const at::Tensor r = t.reshape({B, width});
+      return r.stride(1) == 1 ? r : r.contiguous();
+    };
+    const at::Tensor kc = rows_of(k), vc = rows_of(v);
     const at::Tensor pos = positions.contiguous();
     cuda::slot_cache_write(kc.data_ptr(), vc.data_ptr(), pos.data_ptr<int64_t>(), k_cache.data_ptr(),
-                           v_cache.data_ptr(), B, k_cache.size(1), width, dtype_of(k_cache), stream_of(k_cache));
+                           v_cache.data_ptr(), B, k_cache.size(1), width, kc.stride(0), vc.stride(0), dtype_of(k_cache),
+                           stream_of(k_cache));
     return;
   }
 #endif
   slot_cache_write_reference_(k_cache, v_cache, k, v, positions);
+}
+
+at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                                    const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+  const int64_t B = q.size(0);
+  const at::Tensor k = k_cache.narrow(0, 0, B).narrow(1, 0, keys).transpose(1, 2);  // (B, Hkv, keys, Dh)
+  const at::Tensor v = v_cache.narrow(0, 0, B).narrow(1, 0, keys).transpose(1, 2);
+  const auto mask = attention::make_slot_attention_mask(rule, positions, keys);  // (B, 1, 1, keys)
+  return attention::attention(q.transpose(1, 2), k, v, mask).transpose(1, 2);
+}
+
+at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (inference_kernel(q) && q.dim() == 4 && q.size(1) == 1 && q.is_contiguous() && k_cache.is_contiguous() &&
+      v_cache.is_contiguous() && k_cache.scalar_type() == q.scalar_type() &&
+      v_cache.scalar_type() == q.scalar_type() && positions.is_cuda() && positions.scalar_type() == at::kLong &&
+      keys <= k_cache.size(1)) {
+    const c10::cuda::CUDAGuard guard(q.device());
+    const int64_t B = q.size(0), H = q.size(2), Dh = q.size(3);
+    at::Tensor out = at::empty_like(q);
+    const at::Tensor work = at::empty({B, H, cuda::slot_attention_splits(B, k_cache.size(2), keys), Dh + 2},
+                                      q.options().dtype(at::kFloat));
+    const at::Tensor pos = positions.contiguous();
+    cuda::SlotAttentionArgs a;
+    a.q = q.data_ptr();
+    a.k_cache = k_cache.data_ptr();
+    a.v_cache = v_cache.data_ptr();
+    a.positions = pos.data_ptr<int64_t>();
+    a.out = out.data_ptr();
+    a.workspace = work.data_ptr<float>();
+    a.rows = B;
+    a.heads = H;
+    a.kv_heads = k_cache.size(2);
+    a.head_dim = Dh;
+    a.max_len = k_cache.size(1);
+    a.keys = keys;
+    a.window = rule.window_size;
+    a.global_stride = rule.window_size > 0 ? rule.global_stride() : 0;
+    a.scale = float(1.0 / std::sqrt(double(Dh)));
+    a.dtype = dtype_of(q);
+    if (cuda::slot_attention(a, stream_of(q))) return out;
+  }
+#else
+  (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)keys, (void)rule;
+#endif
+  return {};
+}
+
+// The kernel wins where a step reads few keys (one stream of a short context:
+// 2.4x SDPA + mask at B1 H16 keys 256) and loses where it reads many (0.89x at B32
+// H16 keys 256, 0.66x at B1 H32 keys 4096; hyft_kernels_check --bench): it takes
+// rows * query heads * keys up to this many, SDPA the rest.
+constexpr int64_t kSlotAttentionKernelWork = 16 * 1024;
+
+at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                          const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+  if (q.dim() == 4 && q.size(0) * q.size(2) * keys <= kSlotAttentionKernelWork) {
+    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, rule);
+    if (out.defined()) return out;
+  }
+  return slot_attention_reference(q, k_cache, v_cache, positions, keys, rule);
 }
 
 }  // namespace hyft::kernels

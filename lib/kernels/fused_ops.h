@@ -1,17 +1,21 @@
 // The fused operations of the decoder layer and the LM loss, each an autograd
 // function with a reference: the ATen expression it replaces.
 //   swiglu(gate, up)            silu(gate) * up                     (MLP activation)
+//   swiglu_packed(y)            the same of y = [gate | up]         (fused gate/up output)
 //   rotary(x, cos, sin)         x * cos + rotate_half(x) * sin      (RoPE on q and k)
 //   cross_entropy_rows_(...)    per-row loss, logits -> gradient     (LM head chunks)
 // and, for inference only (no autograd; the model takes them when grad mode is off):
 //   rms_norm_inference          at::rms_norm                         (the layers' norms)
 //   add_rms_norm_inference      h = x + d, at::rms_norm(h)           (residual + norm)
 //   slot_cache_write_           index_put_ of a step's k and v       (serving's cache)
+//   slot_attention              SDPA over the slots, dense rule mask (serving's attention)
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
 // environment (A/B timing, bisecting), the references run. Shapes: B batch,
 // T tokens, H heads, Dh head dim, F MLP width, V vocabulary.
 #pragma once
+
+#include "attention/hybrid_attention.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -30,6 +34,10 @@ bool fused_kernels_on(const at::Tensor& x);
 // nothing else reads afterwards (the MLP's projection outputs).
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up);
+// y (..., 2F) = [gate | up] (the fused gate/up projection's output) -> (..., F).
+// Its backward pass writes the gradient over y (pass a y nothing else reads).
+at::Tensor swiglu_packed(const at::Tensor& y);
+at::Tensor swiglu_packed_reference(const at::Tensor& y);
 
 // x (B, T, H, Dh), cos/sin (B, T, Dh) -> (B, T, H, Dh), the rotate-half RoPE.
 at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
@@ -54,5 +62,20 @@ void slot_cache_write_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tenso
                        const at::Tensor& positions);
 void slot_cache_write_reference_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& positions);
+
+// A decoding step's attention over the serving engine's slotted cache: q (B, 1, H, Dh),
+// row b's query at positions[b] (B,) -> (B, 1, H, Dh), over the keys 0..positions[b]
+// of slot b in k_cache / v_cache (S, Tmax, Hkv, Dh) that `rule` allows; every
+// position < keys <= Tmax. The kernel (kernels/slot_attention.cu: Dh 64 or 128, H/Hkv
+// 1, 2, 4 or 8, grad mode off, a small step: B * H * keys <= 16384) reads only those
+// keys; otherwise, and as the reference, SDPA over the first `keys` keys with
+// make_slot_attention_mask's dense mask.
+at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                          const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
+// The kernel alone, whatever the size; undefined where it does not apply (for the GPU check).
+at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
+at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                                    const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
 
 }  // namespace hyft::kernels

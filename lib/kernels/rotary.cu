@@ -3,8 +3,10 @@
 // x * cos + rotate_half(x) * sin with rotate_half(x) = [-x2, x1].
 //   forward   o1 = x1 c1 - x2 s1        o2 = x2 c2 + x1 s2
 //   backward  d1 = g1 c1 + g2 s2        d2 = g2 c2 - g1 s1   (the transpose)
-// x, out (rows, H, Dh), cos/sin (rows, Dh), rows = B*T; arithmetic in float32, one
-// rounding per output. One thread per VEC consecutive pairs (i, i + Dh/2) of one head.
+// x (rows, H, Dh) with rows `x_stride` elements apart (H * Dh when contiguous; more
+// for q or k read in place from the fused q/k/v output), out (rows, H, Dh)
+// contiguous, cos/sin (rows, Dh), rows = B*T; arithmetic in float32, one rounding
+// per output. One thread per VEC consecutive pairs (i, i + Dh/2) of one head.
 #include "kernels/cuda_common.cuh"
 
 namespace hyft::kernels::cuda {
@@ -13,14 +15,14 @@ namespace {
 
 template <typename T, int VEC, bool BACKWARD>
 __global__ void rotary_kernel(const T* __restrict__ x, const T* __restrict__ cos, const T* __restrict__ sin,
-                              T* __restrict__ out, int64_t rows, int heads, int head_dim) {
+                              T* __restrict__ out, int64_t rows, int heads, int head_dim, int64_t x_stride) {
   const int half = head_dim / 2, groups = half / VEC;
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * heads * groups) return;
   const int i = int(idx % groups) * VEC;  // first pair index of this thread
   const int64_t row_head = idx / groups;  // (row, head)
   const int64_t row = row_head / heads;
-  const T* xp = x + row_head * head_dim + i;
+  const T* xp = x + row * x_stride + (row_head - row * heads) * head_dim + i;
   const T* cp = cos + row * head_dim + i;
   const T* sp = sin + row * head_dim + i;
   const Vec<T, VEC> x1 = load<T, VEC>(xp), x2 = load<T, VEC>(xp + half);
@@ -45,26 +47,29 @@ __global__ void rotary_kernel(const T* __restrict__ x, const T* __restrict__ cos
 
 template <typename T, int VEC>
 void launch_rotary(const T* x, const T* cos, const T* sin, T* out, int64_t rows, int heads, int head_dim,
-                   bool backward, cudaStream_t stream) {
+                   int64_t x_stride, bool backward, cudaStream_t stream) {
   const int threads = 256;
   const unsigned blocks = blocks_for(rows * heads * (head_dim / 2 / VEC), threads);
-  if (backward) rotary_kernel<T, VEC, true><<<blocks, threads, 0, stream>>>(x, cos, sin, out, rows, heads, head_dim);
-  else rotary_kernel<T, VEC, false><<<blocks, threads, 0, stream>>>(x, cos, sin, out, rows, heads, head_dim);
+  if (backward)
+    rotary_kernel<T, VEC, true><<<blocks, threads, 0, stream>>>(x, cos, sin, out, rows, heads, head_dim, x_stride);
+  else
+    rotary_kernel<T, VEC, false><<<blocks, threads, 0, stream>>>(x, cos, sin, out, rows, heads, head_dim, x_stride);
   check_launch("rotary");
 }
 
 }  // namespace
 
 void rotary(const void* x, const void* cos, const void* sin, void* out, int64_t rows, int64_t heads,
-            int64_t head_dim, bool backward, DType dtype, cudaStream_t stream) {
+            int64_t head_dim, int64_t x_stride, bool backward, DType dtype, cudaStream_t stream) {
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     constexpr int V = vec16<T>();
-    const bool vec = (head_dim / 2) % V == 0 && aligned16(x) && aligned16(cos) && aligned16(sin) && aligned16(out);
+    const bool vec = (head_dim / 2) % V == 0 && x_stride % V == 0 && aligned16(x) && aligned16(cos) &&
+                     aligned16(sin) && aligned16(out);
     auto* o = static_cast<T*>(out);
     const auto *xi = static_cast<const T*>(x), *ci = static_cast<const T*>(cos), *si = static_cast<const T*>(sin);
-    if (vec) launch_rotary<T, V>(xi, ci, si, o, rows, int(heads), int(head_dim), backward, stream);
-    else launch_rotary<T, 1>(xi, ci, si, o, rows, int(heads), int(head_dim), backward, stream);
+    if (vec) launch_rotary<T, V>(xi, ci, si, o, rows, int(heads), int(head_dim), x_stride, backward, stream);
+    else launch_rotary<T, 1>(xi, ci, si, o, rows, int(heads), int(head_dim), x_stride, backward, stream);
   });
 }
 

@@ -16,9 +16,15 @@ Projection::Projection(int64_t in, int64_t out, bool has_bias, const at::TensorO
   if (has_bias) bias = register_parameter("bias", at::empty({out}, options));
 }
 
+at::Tensor LinearLayer::forward_over(const at::Tensor&, const at::Tensor&) {
+  TORCH_INTERNAL_ASSERT(false, "forward_over: this layer has no base projection");
+}
+
 at::Tensor Projection::forward(const at::Tensor& x) {
   return quantized ? quant::quantized_linear(x, *quantized, bias) : at::linear(x, weight, bias);
 }
+
+at::Tensor Projection::forward_over(const at::Tensor&, const at::Tensor& y) { return y; }
 
 void Projection::quantize(quant::Format format) {
   if (format == quant::Format::None || quantized) return;
@@ -93,20 +99,24 @@ void LlamaAttentionImpl::replace_projection(const std::string& name, std::shared
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
   const int64_t B = x.size(0), T = x.size(1);
-  // (B, T, H*Dh) -> (B, T, H, Dh), rotated, -> (B, H, T, Dh) as views
-  at::Tensor q = kernels::rotary(q_proj->forward(x).view({B, T, num_heads, head_dim}), ctx.cos, ctx.sin);
-  at::Tensor k = kernels::rotary(k_proj->forward(x).view({B, T, num_kv_heads, head_dim}), ctx.cos, ctx.sin);
-  at::Tensor v = v_proj->forward(x).view({B, T, num_kv_heads, head_dim}).transpose(1, 2);
-  q = q.transpose(1, 2);
-  k = k.transpose(1, 2);
-  if (ctx.slots) {  // T == 1: row b's key and value go to its slot, then read the slot's keys
+  const auto qkv = qkv_.forward(x, {q_proj.get(), k_proj.get(), v_proj.get()});  // one GEMM where it can
+  // (B, T, H*Dh) -> (B, T, H, Dh), rotated
+  at::Tensor q = kernels::rotary(qkv.parts[0].view({B, T, num_heads, head_dim}), ctx.cos, ctx.sin);
+  at::Tensor k = kernels::rotary(qkv.parts[1].view({B, T, num_kv_heads, head_dim}), ctx.cos, ctx.sin);
+  at::Tensor v = qkv.parts[2].view({B, T, num_kv_heads, head_dim});
+  if (ctx.slots) {  // T == 1: row b's key and value go to its slot, then its query reads the slot
     const SlotStep& st = *ctx.slots;
     at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
     at::Tensor& cv = st.cache->v[size_t(layer_index)];
-    kernels::slot_cache_write_(ck, cv, k.select(2, 0), v.select(2, 0), st.positions);
-    k = ck.narrow(0, 0, B).narrow(1, 0, st.keys).transpose(1, 2);  // (B, Hkv, keys, Dh)
-    v = cv.narrow(0, 0, B).narrow(1, 0, st.keys).transpose(1, 2);
-  } else if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
+    kernels::slot_cache_write_(ck, cv, k.select(1, 0), v.select(1, 0), st.positions);
+    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask.rule);  // (B, 1, H, Dh)
+    return o_proj->forward(out.reshape({B, T, num_heads * head_dim}));
+  }
+  // -> (B, H, T, Dh) as views
+  q = q.transpose(1, 2);
+  k = k.transpose(1, 2);
+  v = v.transpose(1, 2);
+  if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
     auto& ck = ctx.cache->k[size_t(layer_index)];
     auto& cv = ctx.cache->v[size_t(layer_index)];
     ck = ck.defined() ? at::cat({ck, k}, 2) : k;
@@ -137,7 +147,11 @@ void LlamaMLPImpl::replace_projection(const std::string& name, std::shared_ptr<L
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
-  return down_proj->forward(kernels::swiglu(gate_proj->forward(x), up_proj->forward(x)));
+  const auto gate_up = gate_up_.forward(x, {gate_proj.get(), up_proj.get()});  // one GEMM where it can
+  // Without adapters on gate and up, SwiGLU reads the GEMM's (..., 2F) output in place.
+  const at::Tensor h = gate_up.whole.defined() ? kernels::swiglu_packed(gate_up.whole)
+                                               : kernels::swiglu(gate_up.parts[0], gate_up.parts[1]);
+  return down_proj->forward(h);
 }
 
 // --- decoder layer, model ---------------------------------------------------
@@ -281,8 +295,8 @@ at::Tensor LlamaForCausalLMImpl::forward_slots(const at::Tensor& input_ids, cons
   step.keys = keys > 0 ? keys : positions.max().item<int64_t>() + 1;
   ForwardContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(positions.view({B, 1}), model->embed_tokens->weight.scalar_type());
-  ctx.mask = attention::make_slot_attention_mask(attention_settings, positions, step.keys);
-  ctx.attention = &attention::sdpa_backend();  // a dense (B, 1, 1, keys) mask
+  ctx.mask.causal = false;
+  ctx.mask.rule = attention_settings;  // kernels::slot_attention applies it
   ctx.slots = &step;
   return logits(model->forward(input_ids, ctx)).select(1, 0);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "attention/backend.h"
+#include "model/fused_projections.h"
 #include "model/llama_config.h"
 #include "model/rope.h"
 #include "quant/quantized_linear.h"
@@ -19,12 +20,21 @@
 
 namespace hyft::model {
 
+class Projection;
+
 // Anything that maps (..., in) to (..., out): the slot a projection sits in (the
 // seven projections of a layer and lm_head). The model's own is Projection;
 // adapters/ put a wrapper in the same slot.
 class LinearLayer : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x) = 0;
+  // The frozen projection whose output forward() builds on: the Projection itself,
+  // an adapter's base; null when there is none. Several slots of one input (q/k/v,
+  // gate/up) have their bases computed by one GEMM (model/fused_projections.h)...
+  virtual Projection* base_projection() { return nullptr; }
+  // ...and each slot then finishes from it: forward(x) given y = base(x) (a Projection
+  // returns y, LoRA adds its term).
+  virtual at::Tensor forward_over(const at::Tensor& x, const at::Tensor& y);
 };
 
 // y = x W^T + b, W (out, in), b (out,) optional. Keys: weight, bias. A frozen
@@ -33,6 +43,8 @@ class Projection : public LinearLayer {
  public:
   Projection(int64_t in, int64_t out, bool bias, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) override;
+  Projection* base_projection() override { return this; }
+  at::Tensor forward_over(const at::Tensor& x, const at::Tensor& y) override;
   // Replaces W by its quantized form (frees the dense weight).
   void quantize(quant::Format format);
   // W itself, or dequantized.
@@ -114,6 +126,9 @@ class LlamaAttentionImpl : public torch::nn::Module {
 
   std::shared_ptr<LinearLayer> q_proj, k_proj, v_proj, o_proj;
   int64_t num_heads, num_kv_heads, head_dim, layer_index;
+
+ private:
+  FusedProjections qkv_;  // q, k, v bases as one GEMM
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -125,6 +140,9 @@ class LlamaMLPImpl : public torch::nn::Module {
   void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
 
   std::shared_ptr<LinearLayer> gate_proj, up_proj, down_proj;
+
+ private:
+  FusedProjections gate_up_;  // gate and up bases as one GEMM
 };
 TORCH_MODULE(LlamaMLP);
 

@@ -163,6 +163,82 @@ at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w) {
   return {};
 }
 
+bool can_stack(const std::vector<const QuantizedWeight*>& parts) {
+  if (parts.empty()) return false;
+  const QuantizedWeight& first = *parts.front();
+  for (const QuantizedWeight* p : parts) {
+    if (p->format != first.format || p->dtype != first.dtype || p->cols() != first.cols()) return false;
+    switch (p->format) {
+      case Format::Nf4:
+        if (p->nf4.block != first.nf4.block || (p->nf4.rows * p->nf4.cols) % p->nf4.block != 0) return false;
+        break;
+      case Format::Int4:
+        if (p->int4.block != first.int4.block || (p->int4.rows * p->int4.cols) % p->int4.block != 0) return false;
+        break;
+      case Format::Int8: break;
+      default: return false;  // none, nf4-dq
+    }
+  }
+  return true;
+}
+
+QuantizedWeight stack_rows(const std::vector<const QuantizedWeight*>& parts) {
+  TORCH_INTERNAL_ASSERT(can_stack(parts), "stack_rows: the weights cannot be stacked");
+  auto cat = [&](auto member) {
+    std::vector<at::Tensor> t;
+    for (const QuantizedWeight* p : parts) t.push_back(member(*p));
+    return at::cat(t, 0);
+  };
+  QuantizedWeight out = *parts.front();
+  int64_t rows = 0;
+  for (const QuantizedWeight* p : parts) rows += p->rows();
+  switch (out.format) {
+    case Format::Nf4:
+      out.nf4.packed = cat([](const QuantizedWeight& p) { return p.nf4.packed; });
+      out.nf4.absmax = cat([](const QuantizedWeight& p) { return p.nf4.absmax; });
+      out.nf4.rows = rows;
+      break;
+    case Format::Int4:
+      out.int4.packed = cat([](const QuantizedWeight& p) { return p.int4.packed; });
+      out.int4.scale = cat([](const QuantizedWeight& p) { return p.int4.scale; });
+      out.int4.minimum = cat([](const QuantizedWeight& p) { return p.int4.minimum; });
+      out.int4.rows = rows;
+      break;
+    default:  // Int8
+      out.int8.q = cat([](const QuantizedWeight& p) { return p.int8.q; });
+      out.int8.absmax = cat([](const QuantizedWeight& p) { return p.int8.absmax; });
+  }
+  return out;
+}
+
+QuantizedWeight row_slice(const QuantizedWeight& w, int64_t first, int64_t count) {
+  QuantizedWeight out = w;
+  const int64_t cols = w.cols();
+  switch (w.format) {
+    case Format::Nf4: {
+      const int64_t block = w.nf4.block;
+      out.nf4.packed = w.nf4.packed.narrow(0, first * cols / 2, count * cols / 2);
+      out.nf4.absmax = w.nf4.absmax.narrow(0, first * cols / block, count * cols / block);
+      out.nf4.rows = count;
+      break;
+    }
+    case Format::Int4: {
+      const int64_t block = w.int4.block;
+      out.int4.packed = w.int4.packed.narrow(0, first * cols / 2, count * cols / 2);
+      out.int4.scale = w.int4.scale.narrow(0, first * cols / block, count * cols / block);
+      out.int4.minimum = w.int4.minimum.narrow(0, first * cols / block, count * cols / block);
+      out.int4.rows = count;
+      break;
+    }
+    case Format::Int8:
+      out.int8.q = w.int8.q.narrow(0, first, count);
+      out.int8.absmax = w.int8.absmax.narrow(0, first, count);
+      break;
+    default: TORCH_INTERNAL_ASSERT(false, "row_slice: not a stackable weight");
+  }
+  return out;
+}
+
 namespace {
 
 using torch::autograd::AutogradContext;

@@ -14,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 namespace hyft::quant {
 
@@ -38,6 +39,16 @@ struct QuantizedWeight {
   int64_t bytes() const;  // what it keeps in memory
   bool is_nf4() const { return format == Format::Nf4 || format == Format::Nf4DoubleQuant; }
 };
+
+// Weights stacked by rows, for projections of one input run as one (model/
+// fused_projections.h). Exact when each part's scale blocks lie within it: INT8
+// always, NF4 and INT4 when rows * cols is a multiple of the block; never nf4-dq,
+// whose second-level blocks and offset span the whole tensor.
+bool can_stack(const std::vector<const QuantizedWeight*>& parts);
+// The parts' codes and scales concatenated: (sum of rows, cols).
+QuantizedWeight stack_rows(const std::vector<const QuantizedWeight*>& parts);
+// Rows [first, first + count) of a stackable weight, as views into its tensors.
+QuantizedWeight row_slice(const QuantizedWeight& w, int64_t first, int64_t count);
 
 // x (..., in) -> (..., out); differentiable in x (and bias), never in W.
 at::Tensor quantized_linear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias);

@@ -10,7 +10,11 @@
 //     bounds: fp32 1e-5, bf16 1.6e-2, fp16 2e-3 (one rounding of the output), the
 //     fused linear cross-entropy 2e-2 (bf16 matmuls). The inference kernels: RMSNorm
 //     and residual add + RMSNorm against float64 (the add itself exactly as ATen's),
-//     the slot-cache write exactly as index_put_. The quantized weights
+//     the slot-cache write exactly as index_put_, the slots' attention against SDPA
+//     with the dense rule mask in float64 (plain causal and hybrid, GQA, keys off
+//     the 64-key chunk), SwiGLU over one (rows, 2F) gate/up output. Fused q/k/v
+//     projections (model/fused_projections.h, one GEMM or one GEMV over stacked
+//     codes) against each projection alone. The quantized weights
 //     (quant/formats.h, NF4 with and without double-quantized scales, INT8, INT4):
 //     the dequantize kernel equal to the ATen
 //     reference bit for bit (bound 0), and the dequantizing GEMV for 1-8 rows
@@ -22,9 +26,11 @@
 //     each kernel against its reference on the 1.3b shape (16 x 2048 tokens):
 //     milliseconds and GB/s (bytes each must read and write once, over the time);
 //     then the dequantizing GEMV on the 8b shape's projections against a bf16
-//     matmul (cuBLAS) and the dequantize-then-matmul path.
+//     matmul (cuBLAS) and the dequantize-then-matmul path; the slots' attention
+//     against its reference, in CUDA graphs.
 #include "kernels/fused_ops.h"
 #include "kernels/linear_cross_entropy.h"
+#include "model/llama.h"
 #include "quant/quantized_linear.h"
 #include "train/autocast.h"
 
@@ -99,8 +105,26 @@ void check_swiglu(at::IntArrayRef shape, at::ScalarType dtype, bool offset) {
   report(what + " d_up", rel_err(u.grad(), ur.grad()), b);
 }
 
-void check_rotary(int64_t B, int64_t T, int64_t H, int64_t Dh, at::ScalarType dtype) {
-  const at::Tensor x0 = make({B, T, H, Dh}, dtype);
+// y = [gate | up] (rows, 2F), the fused gate/up output; the gradient comes back in y's layout.
+void check_swiglu_packed(int64_t rows, int64_t F, at::ScalarType dtype) {
+  const at::Tensor y0 = make({rows, 2 * F}, dtype, false, 3.0), dout = make({rows, F}, dtype);
+  at::Tensor y = y0.clone().requires_grad_(true);
+  poison_free_memory(8 * y0.numel() * 4);
+  const at::Tensor out = k::swiglu_packed(y * 1);  // y * 1: the backward pass writes over its input
+  out.backward(dout);
+  at::Tensor yr = y0.to(at::kDouble).requires_grad_(true);
+  const at::Tensor ref = k::swiglu_packed_reference(yr);
+  ref.backward(dout.to(at::kDouble));
+  const std::string what = std::string("swiglu_packed ") + name_of(dtype) + " " + std::to_string(rows) + "x" +
+                           std::to_string(F);
+  report(what + " forward", rel_err(out, ref), bound_of(dtype));
+  report(what + " backward", rel_err(y.grad(), yr.grad()), bound_of(dtype));
+}
+
+// strided: x a column slice of wider rows (q or k read in place from the fused q/k/v output).
+void check_rotary(int64_t B, int64_t T, int64_t H, int64_t Dh, at::ScalarType dtype, bool strided = false) {
+  const at::Tensor x0 = strided ? make({B, T, (H + 3) * Dh}, dtype).narrow(-1, Dh, H * Dh).view({B, T, H, Dh})
+                                : make({B, T, H, Dh}, dtype);
   const at::Tensor angle = at::rand({B, T, Dh / 2}, at::kCUDA) * 100.0;
   const at::Tensor cos = at::cat({angle.cos(), angle.cos()}, -1).to(dtype);
   const at::Tensor sin = at::cat({angle.sin(), angle.sin()}, -1).to(dtype);
@@ -113,8 +137,8 @@ void check_rotary(int64_t B, int64_t T, int64_t H, int64_t Dh, at::ScalarType dt
   const at::Tensor ref = k::rotary_reference(xr, cos.to(at::kDouble), sin.to(at::kDouble));
   ref.backward(dout.to(at::kDouble));
   char what[128];
-  std::snprintf(what, sizeof what, "rotary %s B%lld T%lld H%lld Dh%lld", name_of(dtype), (long long)B,
-                (long long)T, (long long)H, (long long)Dh);
+  std::snprintf(what, sizeof what, "rotary %s B%lld T%lld H%lld Dh%lld%s", name_of(dtype), (long long)B,
+                (long long)T, (long long)H, (long long)Dh, strided ? " strided" : "");
   report(std::string(what) + " forward", rel_err(out, ref), bound_of(dtype));
   report(std::string(what) + " backward", rel_err(x.grad(), xr.grad()), bound_of(dtype));
 }
@@ -173,12 +197,14 @@ void check_rms_norm(int64_t rows, int64_t D, at::ScalarType dtype) {
   report("add_rms_norm y " + what, rel_err(y2, ref(href)), bound_of(dtype));
 }
 
+// v strided: a column slice of wider rows, as the fused q/k/v output gives it.
 void check_slot_cache_write(int64_t B, int64_t S, int64_t Tmax, int64_t Hkv, int64_t Dh, at::ScalarType dtype) {
   at::NoGradGuard no_grad;
   const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
   at::Tensor kc = at::randn({S, Tmax, Hkv, Dh}, opts), vc = at::randn({S, Tmax, Hkv, Dh}, opts);
   at::Tensor kr = kc.clone(), vr = vc.clone();
-  const at::Tensor k = at::randn({B, Hkv, Dh}, opts), v = at::randn({B, Hkv, Dh}, opts);
+  const at::Tensor k = at::randn({B, Hkv, Dh}, opts);
+  const at::Tensor v = at::randn({B, (Hkv + 5) * Dh}, opts).narrow(1, 4 * Dh, Hkv * Dh).view({B, Hkv, Dh});
   const at::Tensor pos = at::randint(0, Tmax, {B}, at::TensorOptions(at::kCUDA).dtype(at::kLong));
   k::slot_cache_write_(kc, vc, k, v, pos);
   k::slot_cache_write_reference_(kr, vr, k, v, pos);
@@ -187,6 +213,30 @@ void check_slot_cache_write(int64_t B, int64_t S, int64_t Tmax, int64_t Hkv, int
   report("slot_cache_write B" + std::to_string(B) + " Hkv" + std::to_string(Hkv) + " Dh" + std::to_string(Dh) + " " +
              name_of(dtype),
          diff, 0.0);
+}
+
+// A decoding step's attention over the slots: rows at random positions below `keys`,
+// the hybrid rule (window W, ratio r) or plain causal, GQA; against the reference
+// (SDPA over the first `keys` keys with the dense rule mask) in float64.
+void check_slot_attention(int64_t B, int64_t Tmax, int64_t keys, int64_t H, int64_t Hkv, int64_t Dh, int64_t W,
+                          double r, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
+  const at::Tensor kc = at::randn({B + 2, Tmax, Hkv, Dh}, opts), vc = at::randn({B + 2, Tmax, Hkv, Dh}, opts);
+  const at::Tensor q = at::randn({B, 1, H, Dh}, opts) * 2;
+  at::Tensor pos = at::randint(0, keys, {B}, at::TensorOptions(at::kCUDA).dtype(at::kLong));
+  pos[0] = keys - 1;  // one row at the bucket's end
+  hyft::attention::HybridSettings rule;
+  rule.window_size = W;
+  rule.global_ratio = r;
+  poison_free_memory(int64_t(B) * H * (Dh + 2) * 4 * 64);
+  const at::Tensor fast = k::slot_attention_kernel(q, kc, vc, pos, keys, rule);
+  const at::Tensor ref = k::slot_attention_reference(q.to(at::kDouble), kc.to(at::kDouble), vc.to(at::kDouble), pos,
+                                                     keys, rule);
+  char what[160];
+  std::snprintf(what, sizeof what, "slot_attention %s B%lld keys%lld H%lld/%lld Dh%lld W%lld r%.2f", name_of(dtype),
+                (long long)B, (long long)keys, (long long)H, (long long)Hkv, (long long)Dh, (long long)W, r);
+  report(what, rel_err(fast, ref), bound_of(dtype));
 }
 
 // --- quantized weights -------------------------------------------------------
@@ -239,6 +289,31 @@ void check_quantized_linear(q::Format format, int64_t m, int64_t cols) {
                            " cols " + std::to_string(cols);
   report(what + " y", rel_err(y, ref), bound_of(at::kBFloat16));
   report(what + " dx", rel_err(x.grad(), at::matmul(d.to(at::kDouble), W)), bound_of(at::kBFloat16));
+}
+
+// model::FusedProjections on CUDA: q/k/v of the 8b shape (4096 -> 4096, 1024, 1024)
+// as one GEMM (m > 8) or one dequantizing GEMV over stacked codes (m <= 8), against
+// each projection run alone, before fusion.
+void check_fused_projections(q::Format format, int64_t m) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
+  std::vector<std::shared_ptr<hyft::model::Projection>> p;
+  for (int64_t out : {4096, 1024, 1024}) {
+    p.push_back(std::make_shared<hyft::model::Projection>(4096, out, false, opts));
+    p.back()->weight.normal_(0.0, 0.02);
+    p.back()->weight.set_requires_grad(false);
+    p.back()->quantize(format);
+  }
+  const at::Tensor x = at::randn({1, m, 4096}, opts);
+  hyft::model::FusedProjections::fuse_dense = true;  // the dense case checked too
+  std::vector<at::Tensor> alone;
+  for (auto& pr : p) alone.push_back(pr->forward(x));
+  hyft::model::FusedProjections f;
+  const auto out = f.forward(x, {p[0].get(), p[1].get(), p[2].get()});
+  double err = f.fused() ? 0.0 : INFINITY;
+  for (size_t i = 0; i < 3; ++i) err = std::max(err, rel_err(out.parts[i], alone[i]));
+  report(std::string("fused q/k/v ") + q::format_name(format) + " m" + std::to_string(m), err,
+         bound_of(at::kBFloat16));
 }
 
 // Median milliseconds of f over `reps` runs after 3 warm-up runs.
@@ -306,6 +381,30 @@ void bench_gemv() {
   }
 }
 
+// A decoding step's attention (one query a row over the slots), in CUDA graphs.
+void bench_slot_attention() {
+  at::NoGradGuard no_grad;
+  const auto bf = at::TensorOptions(at::kBFloat16).device(at::kCUDA);
+  struct Case {
+    const char* name;
+    int64_t B, H, Hkv, keys;
+  };
+  for (const Case& c : {Case{"1.3b B1 keys 128", 1, 16, 16, 128}, Case{"1.3b B1 keys 256", 1, 16, 16, 256},
+                        Case{"1.3b B1 keys 1024", 1, 16, 16, 1024}, Case{"1.3b B4 keys 256", 4, 16, 16, 256},
+                        Case{"1.3b B32 keys 256", 32, 16, 16, 256}, Case{"8b B1 keys 256", 1, 32, 8, 256},
+                        Case{"8b B1 keys 4096", 1, 32, 8, 4096}, Case{"8b B32 keys 1024", 32, 32, 8, 1024}}) {
+    const at::Tensor kc = at::randn({c.B, c.keys, c.Hkv, 128}, bf), vc = at::randn({c.B, c.keys, c.Hkv, 128}, bf);
+    const at::Tensor q = at::randn({c.B, 1, c.H, 128}, bf);
+    const at::Tensor pos = at::full({c.B}, c.keys - 1, at::TensorOptions(at::kLong).device(at::kCUDA));
+    const hyft::attention::HybridSettings rule;
+    const double fast = graph_us([&] { k::slot_attention_kernel(q, kc, vc, pos, c.keys, rule); });
+    const double ref = graph_us([&] { k::slot_attention_reference(q, kc, vc, pos, c.keys, rule); });
+    const double bytes = 2.0 * c.B * c.keys * c.Hkv * 128 * 2;
+    std::printf("slot_attention %-20s kernel %7.1f us %6.0f GB/s | reference (SDPA + mask) %7.1f us | %.2fx\n", c.name,
+                fast, bytes / fast / 1e3, ref, ref / fast);
+  }
+}
+
 void bench() {
   const auto bf = at::TensorOptions(at::kBFloat16).device(at::kCUDA);
   const int64_t N = 16 * 2048, F = 5504, H = 16, Dh = 128, V = 32256;
@@ -339,6 +438,7 @@ void bench() {
               [&] { b.copy_(x); k::cross_entropy_rows_reference_(b, y); });
   }
   bench_gemv();
+  bench_slot_attention();
 }
 
 }  // namespace
@@ -373,6 +473,8 @@ int main(int argc, char** argv) {
     for (auto [B, T, H, Dh] : std::vector<std::array<int64_t, 4>>{
              {2, 64, 16, 128}, {1, 17, 4, 64}, {3, 5, 8, 96}, {2, 9, 3, 6}, {1, 1, 1, 128}, {2, 300, 32, 128}})
       check_rotary(B, T, H, Dh, dtype);
+    check_rotary(2, 33, 8, 128, dtype, /*strided=*/true);
+    check_rotary(1, 1, 16, 64, dtype, /*strided=*/true);
     for (auto [n, V] : std::vector<std::array<int64_t, 2>>{{1, 7}, {5, 1001}, {64, 32256}, {3, 128256}, {200, 32000}})
       check_cross_entropy(n, V, dtype);
   }
@@ -385,6 +487,19 @@ int main(int argc, char** argv) {
     check_slot_cache_write(1, 4, 64, 8, 128, dtype);
     check_slot_cache_write(5, 8, 37, 3, 6, dtype);  // a row width off the 16-byte vector
   }
+  for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    check_swiglu_packed(16, 5504, dtype);
+    check_swiglu_packed(7, 333, dtype);  // odd width: the scalar path
+    // B, Tmax, keys, H, Hkv, Dh, W, r: plain causal, the hybrid rule, GQA 4:1 and 8:1,
+    // keys not a multiple of the 64-key chunk, one key, long rows.
+    for (auto [B, Tmax, keys, H, Hkv, Dh, W] : std::vector<std::array<int64_t, 7>>{
+             {1, 512, 300, 16, 16, 128, 0}, {4, 256, 256, 32, 8, 128, 0}, {3, 200, 130, 8, 2, 64, 16},
+             {5, 1024, 1000, 32, 8, 128, 100}, {2, 64, 1, 4, 4, 64, 0}, {2, 4096, 4096, 16, 16, 128, 512},
+             {32, 300, 257, 16, 2, 128, 64}})
+      for (double r : {0.0, 0.1, 0.5}) check_slot_attention(B, Tmax, keys, H, Hkv, Dh, W, r, dtype);
+  }
+  for (q::Format f : {q::Format::None, q::Format::Nf4, q::Format::Int8, q::Format::Int4})
+    for (int64_t m : {1, 8, 40}) check_fused_projections(f, m);
   for (q::Format f : {q::Format::Nf4, q::Format::Nf4DoubleQuant, q::Format::Int8, q::Format::Int4}) {
     for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
       check_dequantize(f, 256, 1024, dtype);

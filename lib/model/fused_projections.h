@@ -1,0 +1,59 @@
+// Projections of one input run as one GEMM: a layer's q/k/v, and its gate/up.
+// The frozen base weights of the slots become rows of one (sum of outs, in) buffer
+// (each Projection's `weight` a view into it, so memory is unchanged and loading,
+// saving and named parameters see the same tensors; or, for a quantized base, each
+// projection's codes views into stacked codes), x W^T is one GEMM (a decoding step:
+// one GEMV), and each slot gets its column slice through forward_over, so LoRA
+// still adds its term on its own projection and PEFT files do not change.
+//
+// The buffer is built on first use (without autograd) and built again whenever a
+// base no longer views it (a weight replaced by set_data, quantized, moved); slots
+// whose bases cannot share one (trainable, with a bias, different shapes or
+// dtypes, nf4-dq) run one by one, as they do with HYFT_FUSED_PROJECTIONS=0 in the
+// environment (the reference, for A/B runs). Dense bases are fused only when
+// asked (fuse_dense below): quantized ones are where it pays.
+#pragma once
+
+#include "quant/quantized_linear.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+namespace hyft::model {
+
+class LinearLayer;
+class Projection;
+
+class FusedProjections {
+ public:
+  struct Output {
+    std::vector<at::Tensor> parts;  // each slot's forward(x), in order
+    // (..., sum of outs) when every part is its column slice as it is (no adapter
+    // on any slot): a consumer may read this one tensor instead (kernels::swiglu_packed).
+    at::Tensor whole;
+  };
+  Output forward(const at::Tensor& x, std::initializer_list<LinearLayer*> slots);
+
+  // Whether the slots' bases are fused now (for tests and benchmarks).
+  bool fused() const { return weight_.defined() || quantized_ != nullptr; }
+
+  // Whether dense (not quantized) bases are fused too. Off: on an H200 the one cuBLAS
+  // GEMM measured no faster than three (BENCHMARKS.md); HYFT_FUSED_PROJECTIONS=dense
+  // in the environment turns it on (to measure it), as tests of the mechanism do.
+  static bool fuse_dense;
+
+ private:
+  bool current(const std::vector<Projection*>& bases) const;
+  bool build(const std::vector<Projection*>& bases);
+
+  std::vector<Projection*> bases_;
+  std::vector<const void*> marks_;  // what each base held once fused: its weight's data, or its codes
+  std::vector<int64_t> outs_;       // rows of each base
+  at::Tensor weight_;               // (sum of outs, in), dense bases
+  std::shared_ptr<const quant::QuantizedWeight> quantized_;  // quantized bases
+};
+
+}  // namespace hyft::model
