@@ -333,10 +333,11 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
   return {};
 }
 
-// The kernel wins where a step reads few keys (one stream of a short context:
-// 2.4x SDPA + mask at B1 H16 keys 256) and loses where it reads many (0.89x at B32
-// H16 keys 256, 0.66x at B1 H32 keys 4096; hyft_kernels_check --bench): it takes
-// rows * query heads * keys up to this many, SDPA the rest.
+// The kernel wins where a step reads few keys and loses where it reads many
+// (hyft_kernels_check --bench on an H200, against SDPA + the mask, in CUDA graphs):
+// B1 H16 keys 256 2.38x, keys 1024 1.56x, B4 H16 keys 256 1.82x, B1 H32/8 keys 256
+// 1.71x; B32 H16 keys 256 0.89x, B1 H32/8 keys 4096 0.99x, B32 H32/8 keys 1024 0.34x.
+// It takes rows * query heads * keys up to this many, SDPA the rest.
 constexpr int64_t kSlotAttentionKernelWork = 16 * 1024;
 
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
