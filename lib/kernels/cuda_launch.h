@@ -21,6 +21,20 @@ enum class DType { F32, BF16, F16 };
 void rotary(const void* x, const void* cos, const void* sin, void* out, int64_t rows, int64_t heads,
             int64_t head_dim, int64_t x_stride, bool backward, DType dtype, cudaStream_t stream);
 
+// rotary_decode: a decoding step, one new token per row b. q (rows, H, Dh), k and v
+// (rows, Hkv, Dh), each row's heads contiguous, rows q/k/v_stride elements apart;
+// cos/sin (rows, Dh). q_out (rows, H, Dh) = rotary(q); at [b, positions[b]] of the
+// caches (slots, max_len, Hkv, Dh): k_cache = rotary(k[b]), v_cache = v[b].
+struct RotaryDecodeArgs {
+  const void *q = nullptr, *k = nullptr, *v = nullptr, *cos = nullptr, *sin = nullptr;
+  const int64_t* positions = nullptr;
+  void *q_out = nullptr, *k_cache = nullptr, *v_cache = nullptr;
+  int64_t q_stride = 0, k_stride = 0, v_stride = 0;
+  int64_t rows = 0, heads = 0, kv_heads = 0, head_dim = 0, max_len = 0;
+  DType dtype = DType::BF16;
+};
+void rotary_decode(const RotaryDecodeArgs& args, cudaStream_t stream);
+
 // --- swiglu.cu: gate and up (rows, cols), row b at b * stride (stride = cols for two
 // tensors; 2 cols for the halves of one fused gate/up output); out, dout (rows, cols)
 // contiguous.

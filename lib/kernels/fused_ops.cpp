@@ -286,6 +286,60 @@ void slot_cache_write_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tenso
   slot_cache_write_reference_(k_cache, v_cache, k, v, positions);
 }
 
+at::Tensor rotary_slot_write_reference_(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
+                                        at::Tensor& v_cache, const at::Tensor& positions) {
+  const at::Tensor kr = rotary_reference(k, cos, sin);
+  slot_cache_write_reference_(k_cache, v_cache, kr.select(1, 0), v.select(1, 0), positions);
+  return rotary_reference(q, cos, sin);
+}
+
+at::Tensor rotary_slot_write_(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                              const at::Tensor& sin, at::Tensor& k_cache, at::Tensor& v_cache,
+                              const at::Tensor& positions) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  // Each row's (heads, Dh) contiguous: the row stride, or 0.
+  auto heads_contiguous = [](const at::Tensor& t) {
+    return t.dim() == 4 && t.size(1) == 1 && t.stride(3) == 1 && t.stride(2) == t.size(3);
+  };
+  if (inference_kernel(q) && heads_contiguous(q) && heads_contiguous(k) && heads_contiguous(v) &&
+      k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type() &&
+      cos.scalar_type() == q.scalar_type() && sin.scalar_type() == q.scalar_type() && cos.is_contiguous() &&
+      sin.is_contiguous() && cos.numel() == q.size(0) * q.size(3) && k_cache.is_contiguous() &&
+      v_cache.is_contiguous() && k_cache.scalar_type() == q.scalar_type() &&
+      v_cache.scalar_type() == q.scalar_type() && k_cache.dim() == 4 && k_cache.size(2) == k.size(2) &&
+      k_cache.size(3) == k.size(3) && positions.is_cuda() && positions.scalar_type() == at::kLong) {
+    const c10::cuda::CUDAGuard guard(q.device());
+    at::Tensor out = at::empty(q.sizes(), q.options());
+    const at::Tensor pos = positions.contiguous();
+    cuda::RotaryDecodeArgs a;
+    a.q = q.data_ptr();
+    a.k = k.data_ptr();
+    a.v = v.data_ptr();
+    a.cos = cos.data_ptr();
+    a.sin = sin.data_ptr();
+    a.positions = pos.data_ptr<int64_t>();
+    a.q_out = out.data_ptr();
+    a.k_cache = k_cache.data_ptr();
+    a.v_cache = v_cache.data_ptr();
+    a.q_stride = q.stride(0);
+    a.k_stride = k.stride(0);
+    a.v_stride = v.stride(0);
+    a.rows = q.size(0);
+    a.heads = q.size(2);
+    a.kv_heads = k.size(2);
+    a.head_dim = q.size(3);
+    a.max_len = k_cache.size(1);
+    a.dtype = dtype_of(q);
+    cuda::rotary_decode(a, stream_of(q));
+    return out;
+  }
+#endif
+  const at::Tensor kr = rotary(k, cos, sin);
+  slot_cache_write_(k_cache, v_cache, kr.select(1, 0), v.select(1, 0), positions);
+  return rotary(q, cos, sin);
+}
+
 at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                                     const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
   const int64_t B = q.size(0);

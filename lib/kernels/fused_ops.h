@@ -8,6 +8,7 @@
 //   rms_norm_inference          at::rms_norm                         (the layers' norms)
 //   add_rms_norm_inference      h = x + d, at::rms_norm(h)           (residual + norm)
 //   slot_cache_write_           index_put_ of a step's k and v       (serving's cache)
+//   rotary_slot_write_          rotary on q and k, then the cache write (a decoding step)
 //   slot_attention              SDPA over the slots, dense rule mask (serving's attention)
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
@@ -62,6 +63,18 @@ void slot_cache_write_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tenso
                        const at::Tensor& positions);
 void slot_cache_write_reference_(at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& positions);
+
+// A decoding step's RoPE and cache write at once: q (B, 1, H, Dh), k and v (B, 1, Hkv, Dh)
+// (each row's heads contiguous; rows may be strided), cos/sin (B, 1, Dh) -> rotary(q)
+// (B, 1, H, Dh), with rotary(k) and v written at [b, positions[b]] of k_cache / v_cache
+// (S, Tmax, Hkv, Dh). One kernel where it runs, else rotary and slot_cache_write_;
+// the reference is their references.
+at::Tensor rotary_slot_write_(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                              const at::Tensor& sin, at::Tensor& k_cache, at::Tensor& v_cache,
+                              const at::Tensor& positions);
+at::Tensor rotary_slot_write_reference_(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
+                                        at::Tensor& v_cache, const at::Tensor& positions);
 
 // A decoding step's attention over the serving engine's slotted cache: q (B, 1, H, Dh),
 // row b's query at positions[b] (B,) -> (B, 1, H, Dh), over the keys 0..positions[b]

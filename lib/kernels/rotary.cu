@@ -7,6 +7,8 @@
 // for q or k read in place from the fused q/k/v output), out (rows, H, Dh)
 // contiguous, cos/sin (rows, Dh), rows = B*T; arithmetic in float32, one rounding
 // per output. One thread per VEC consecutive pairs (i, i + Dh/2) of one head.
+// rotary_decode: a decoding step's q and k at once, k (and v) written straight into
+// the serving cache (reference: rotary on each, then the cache write).
 #include "kernels/cuda_common.cuh"
 
 namespace hyft::kernels::cuda {
@@ -57,7 +59,63 @@ void launch_rotary(const T* x, const T* cos, const T* sin, T* out, int64_t rows,
   check_launch("rotary");
 }
 
+// Decoding: one new token per row. Threads over (row, head of q then of k, pair
+// group): q's heads are rotated into q_out; k's are rotated into the row's cache slot
+// at its position, and the same thread copies the matching elements of v there too.
+template <typename T, int VEC>
+__global__ void rotary_decode_kernel(RotaryDecodeArgs a) {
+  const int half = int(a.head_dim) / 2, groups = half / VEC, heads = int(a.heads + a.kv_heads);
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= a.rows * heads * groups) return;
+  const int i = int(idx % groups) * VEC;
+  const int head = int((idx / groups) % heads);
+  const int64_t row = idx / groups / heads;
+  const T* cp = static_cast<const T*>(a.cos) + row * a.head_dim + i;
+  const T* sp = static_cast<const T*>(a.sin) + row * a.head_dim + i;
+  const bool is_q = head < a.heads;
+  const int h = is_q ? head : head - int(a.heads);
+  const T* xp = is_q ? static_cast<const T*>(a.q) + row * a.q_stride + h * a.head_dim + i
+                     : static_cast<const T*>(a.k) + row * a.k_stride + h * a.head_dim + i;
+  const int64_t slot = (row * a.max_len + a.positions[row]) * a.kv_heads + h;  // (S, Tmax, Hkv) index
+  T* op = is_q ? static_cast<T*>(a.q_out) + (row * a.heads + h) * a.head_dim + i
+               : static_cast<T*>(a.k_cache) + slot * a.head_dim + i;
+  const Vec<T, VEC> x1 = load<T, VEC>(xp), x2 = load<T, VEC>(xp + half);
+  const Vec<T, VEC> c1 = load<T, VEC>(cp), c2 = load<T, VEC>(cp + half);
+  const Vec<T, VEC> s1 = load<T, VEC>(sp), s2 = load<T, VEC>(sp + half);
+  Vec<T, VEC> o1, o2;
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) {
+    const float x = to_float(x1.v[k]), y = to_float(x2.v[k]);
+    o1.v[k] = from_float<T>(x * to_float(c1.v[k]) - y * to_float(s1.v[k]));
+    o2.v[k] = from_float<T>(y * to_float(c2.v[k]) + x * to_float(s2.v[k]));
+  }
+  store<T, VEC>(op, o1);
+  store<T, VEC>(op + half, o2);
+  if (!is_q) {
+    const T* vp = static_cast<const T*>(a.v) + row * a.v_stride + h * a.head_dim + i;
+    T* vo = static_cast<T*>(a.v_cache) + slot * a.head_dim + i;
+    store<T, VEC>(vo, load<T, VEC>(vp));
+    store<T, VEC>(vo + half, load<T, VEC>(vp + half));
+  }
+}
+
 }  // namespace
+
+void rotary_decode(const RotaryDecodeArgs& a, cudaStream_t stream) {
+  if (a.rows == 0) return;
+  dispatch(a.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    constexpr int V = vec16<T>();
+    const bool vec = (a.head_dim / 2) % V == 0 && a.q_stride % V == 0 && a.k_stride % V == 0 && a.v_stride % V == 0 &&
+                     aligned16(a.q) && aligned16(a.k) && aligned16(a.v) && aligned16(a.cos) && aligned16(a.sin) &&
+                     aligned16(a.q_out) && aligned16(a.k_cache) && aligned16(a.v_cache);
+    const int threads = 256;
+    const int64_t pairs = a.rows * (a.heads + a.kv_heads) * (a.head_dim / 2);
+    if (vec) rotary_decode_kernel<T, V><<<blocks_for(pairs / V, threads), threads, 0, stream>>>(a);
+    else rotary_decode_kernel<T, 1><<<blocks_for(pairs, threads), threads, 0, stream>>>(a);
+    check_launch("rotary_decode");
+  });
+}
 
 void rotary(const void* x, const void* cos, const void* sin, void* out, int64_t rows, int64_t heads,
             int64_t head_dim, int64_t x_stride, bool backward, DType dtype, cudaStream_t stream) {

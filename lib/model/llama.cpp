@@ -100,21 +100,21 @@ void LlamaAttentionImpl::replace_projection(const std::string& name, std::shared
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
   const int64_t B = x.size(0), T = x.size(1);
   const auto qkv = qkv_.forward(x, {q_proj.get(), k_proj.get(), v_proj.get()});  // one GEMM where it can
-  // (B, T, H*Dh) -> (B, T, H, Dh), rotated
-  at::Tensor q = kernels::rotary(qkv.parts[0].view({B, T, num_heads, head_dim}), ctx.cos, ctx.sin);
-  at::Tensor k = kernels::rotary(qkv.parts[1].view({B, T, num_kv_heads, head_dim}), ctx.cos, ctx.sin);
+  // (B, T, H*Dh) -> (B, T, H, Dh)
+  at::Tensor q = qkv.parts[0].view({B, T, num_heads, head_dim});
+  at::Tensor k = qkv.parts[1].view({B, T, num_kv_heads, head_dim});
   at::Tensor v = qkv.parts[2].view({B, T, num_kv_heads, head_dim});
-  if (ctx.slots) {  // T == 1: row b's key and value go to its slot, then its query reads the slot
+  if (ctx.slots) {  // T == 1: q and k rotated, row b's key and value into its slot, then its query reads the slot
     const SlotStep& st = *ctx.slots;
     at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
     at::Tensor& cv = st.cache->v[size_t(layer_index)];
-    kernels::slot_cache_write_(ck, cv, k.select(1, 0), v.select(1, 0), st.positions);
+    q = kernels::rotary_slot_write_(q, k, v, ctx.cos, ctx.sin, ck, cv, st.positions);
     const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask.rule);  // (B, 1, H, Dh)
     return o_proj->forward(out.reshape({B, T, num_heads * head_dim}));
   }
-  // -> (B, H, T, Dh) as views
-  q = q.transpose(1, 2);
-  k = k.transpose(1, 2);
+  // rotated, -> (B, H, T, Dh) as views
+  q = kernels::rotary(q, ctx.cos, ctx.sin).transpose(1, 2);
+  k = kernels::rotary(k, ctx.cos, ctx.sin).transpose(1, 2);
   v = v.transpose(1, 2);
   if (ctx.cache) {  // (B, Hkv, Tpast + T, Dh)
     auto& ck = ctx.cache->k[size_t(layer_index)];
@@ -169,6 +169,15 @@ at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const ForwardCont
   return h + mlp->forward(normed);
 }
 
+std::pair<at::Tensor, at::Tensor> LlamaDecoderLayerImpl::forward_unsummed(const at::Tensor& x,
+                                                                          const at::Tensor& pending,
+                                                                          const ForwardContext& ctx) {
+  const auto [x_in, normed_in] = pending.defined() ? input_layernorm->add_forward(x, pending)
+                                                   : std::make_pair(x, input_layernorm->forward(x));
+  const auto [h, normed] = post_attention_layernorm->add_forward(x_in, self_attn->forward(normed_in, ctx));
+  return {h, mlp->forward(normed)};
+}
+
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options) {
   embed_tokens = register_module("embed_tokens",
                                  std::make_shared<TokenEmbedding>(c.vocab_size, c.hidden_size, options));
@@ -182,6 +191,12 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& op
 
 at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const ForwardContext& ctx) {
   at::Tensor h = embed_tokens->forward(input_ids);  // (B, T, D)
+  if (!layer_runner && !at::GradMode::is_enabled()) {
+    // Inference: each layer's last residual add is left to the next norm's kernel.
+    at::Tensor pending;
+    for (auto& layer : layer_list) std::tie(h, pending) = layer->forward_unsummed(h, pending, ctx);
+    return pending.defined() ? norm->add_forward(h, pending).second : norm->forward(h);
+  }
   for (auto& layer : layer_list) h = layer_runner ? layer_runner(*layer, h, ctx) : layer->forward(h, ctx);
   return norm->forward(h);
 }

@@ -150,6 +150,11 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options, int64_t layer_index = 0);
   at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);
+  // Inference: the same layer over the input x + pending (pending undefined: x), its
+  // output returned as {h, d} with h + d left for the next norm to add in its own
+  // kernel (RMSNormImpl::add_forward): one launch a layer less.
+  std::pair<at::Tensor, at::Tensor> forward_unsummed(const at::Tensor& x, const at::Tensor& pending,
+                                                     const ForwardContext& ctx);
 
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};

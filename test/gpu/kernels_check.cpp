@@ -10,7 +10,8 @@
 //     bounds: fp32 1e-5, bf16 1.6e-2, fp16 2e-3 (one rounding of the output), the
 //     fused linear cross-entropy 2e-2 (bf16 matmuls). The inference kernels: RMSNorm
 //     and residual add + RMSNorm against float64 (the add itself exactly as ATen's),
-//     the slot-cache write exactly as index_put_, the slots' attention against SDPA
+//     the slot-cache write exactly as index_put_, a decoding step's RoPE + cache write
+//     in one kernel against both references, the slots' attention against SDPA
 //     with the dense rule mask in float64 (plain causal and hybrid, GQA, keys off
 //     the 64-key chunk), SwiGLU over one (rows, 2F) gate/up output. Fused q/k/v
 //     projections (model/fused_projections.h, one GEMM or one GEMV over stacked
@@ -213,6 +214,42 @@ void check_slot_cache_write(int64_t B, int64_t S, int64_t Tmax, int64_t Hkv, int
   report("slot_cache_write B" + std::to_string(B) + " Hkv" + std::to_string(Hkv) + " Dh" + std::to_string(Dh) + " " +
              name_of(dtype),
          diff, 0.0);
+}
+
+// A decoding step's RoPE and cache write in one kernel against rotary's and the cache
+// write's references; q, k and v column slices of one (B, 1, (H + 2 Hkv) Dh) row, as the
+// fused q/k/v output gives them, or separate tensors.
+void check_rotary_slot_write(int64_t B, int64_t S, int64_t Tmax, int64_t H, int64_t Hkv, int64_t Dh,
+                             at::ScalarType dtype, bool fused) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
+  at::Tensor q, k, v;
+  if (fused) {
+    const at::Tensor row = at::randn({B, 1, (H + 2 * Hkv) * Dh}, opts);
+    q = row.narrow(2, 0, H * Dh).view({B, 1, H, Dh});
+    k = row.narrow(2, H * Dh, Hkv * Dh).view({B, 1, Hkv, Dh});
+    v = row.narrow(2, (H + Hkv) * Dh, Hkv * Dh).view({B, 1, Hkv, Dh});
+  } else {
+    q = at::randn({B, 1, H, Dh}, opts);
+    k = at::randn({B, 1, Hkv, Dh}, opts);
+    v = at::randn({B, 1, Hkv, Dh}, opts);
+  }
+  const at::Tensor angle = at::rand({B, 1, Dh / 2}, at::kCUDA) * 100.0;
+  const at::Tensor cos = at::cat({angle.cos(), angle.cos()}, -1).to(dtype);
+  const at::Tensor sin = at::cat({angle.sin(), angle.sin()}, -1).to(dtype);
+  at::Tensor kc = at::randn({S, Tmax, Hkv, Dh}, opts), vc = at::randn({S, Tmax, Hkv, Dh}, opts);
+  at::Tensor kr = kc.to(at::kDouble), vr = vc.to(at::kDouble);
+  const at::Tensor pos = at::randperm(Tmax, at::TensorOptions(at::kCUDA).dtype(at::kLong)).narrow(0, 0, B);
+  poison_free_memory(int64_t(B) * H * Dh * 16);
+  const at::Tensor out = k::rotary_slot_write_(q, k, v, cos, sin, kc, vc, pos);
+  const at::Tensor ref = k::rotary_slot_write_reference_(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble),
+                                                         cos.to(at::kDouble), sin.to(at::kDouble), kr, vr, pos);
+  char what[160];
+  std::snprintf(what, sizeof what, "rotary_slot_write %s B%lld H%lld/%lld Dh%lld%s", name_of(dtype), (long long)B,
+                (long long)H, (long long)Hkv, (long long)Dh, fused ? " fused row" : "");
+  report(std::string(what) + " q", rel_err(out, ref), bound_of(dtype));
+  report(std::string(what) + " k cache", rel_err(kc, kr), bound_of(dtype));
+  report(std::string(what) + " v cache", rel_err(vc, vr), 0.0);
 }
 
 // A decoding step's attention over the slots: rows at random positions below `keys`,
@@ -486,6 +523,11 @@ int main(int argc, char** argv) {
       check_rms_norm(rows, D, dtype);
     check_slot_cache_write(1, 4, 64, 8, 128, dtype);
     check_slot_cache_write(5, 8, 37, 3, 6, dtype);  // a row width off the 16-byte vector
+    for (bool fused : {false, true}) {
+      check_rotary_slot_write(1, 4, 64, 16, 16, 128, dtype, fused);
+      check_rotary_slot_write(5, 8, 40, 32, 8, 128, dtype, fused);
+      check_rotary_slot_write(3, 3, 9, 4, 2, 6, dtype, fused);  // Dh 6: the scalar path
+    }
   }
   for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
     check_swiglu_packed(16, 5504, dtype);
