@@ -298,7 +298,7 @@ at::Tensor rotary_slot_write_(const at::Tensor& q, const at::Tensor& k, const at
                               const at::Tensor& sin, at::Tensor& k_cache, at::Tensor& v_cache,
                               const at::Tensor& positions) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  // Each row's (heads, Dh) contiguous: the row stride, or 0.
+  // (B, 1, heads, Dh) with each row's heads contiguous; rows may be any stride apart.
   auto heads_contiguous = [](const at::Tensor& t) {
     return t.dim() == 4 && t.size(1) == 1 && t.stride(3) == 1 && t.stride(2) == t.size(3);
   };

@@ -15,18 +15,10 @@ namespace hyft::kernels::cuda {
 
 namespace {
 
+// VEC pairs (x[j], x[j + half]) of one head, j from xp, rotated into op; cp, sp at
+// the same j of the row's cos and sin.
 template <typename T, int VEC, bool BACKWARD>
-__global__ void rotary_kernel(const T* __restrict__ x, const T* __restrict__ cos, const T* __restrict__ sin,
-                              T* __restrict__ out, int64_t rows, int heads, int head_dim, int64_t x_stride) {
-  const int half = head_dim / 2, groups = half / VEC;
-  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= rows * heads * groups) return;
-  const int i = int(idx % groups) * VEC;  // first pair index of this thread
-  const int64_t row_head = idx / groups;  // (row, head)
-  const int64_t row = row_head / heads;
-  const T* xp = x + row * x_stride + (row_head - row * heads) * head_dim + i;
-  const T* cp = cos + row * head_dim + i;
-  const T* sp = sin + row * head_dim + i;
+__device__ __forceinline__ void rotate_pairs(const T* xp, const T* cp, const T* sp, T* op, int half) {
   const Vec<T, VEC> x1 = load<T, VEC>(xp), x2 = load<T, VEC>(xp + half);
   const Vec<T, VEC> c1 = load<T, VEC>(cp), c2 = load<T, VEC>(cp + half);
   const Vec<T, VEC> s1 = load<T, VEC>(sp), s2 = load<T, VEC>(sp + half);
@@ -42,9 +34,22 @@ __global__ void rotary_kernel(const T* __restrict__ x, const T* __restrict__ cos
       o2.v[k] = from_float<T>(b * to_float(c2.v[k]) + a * to_float(s2.v[k]));
     }
   }
-  T* op = out + row_head * head_dim + i;
   store<T, VEC>(op, o1);
   store<T, VEC>(op + half, o2);
+}
+
+template <typename T, int VEC, bool BACKWARD>
+__global__ void rotary_kernel(const T* __restrict__ x, const T* __restrict__ cos, const T* __restrict__ sin,
+                              T* __restrict__ out, int64_t rows, int heads, int head_dim, int64_t x_stride) {
+  const int half = head_dim / 2, groups = half / VEC;
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= rows * heads * groups) return;
+  const int i = int(idx % groups) * VEC;  // first pair index of this thread
+  const int64_t row_head = idx / groups;  // (row, head)
+  const int64_t row = row_head / heads;
+  const T* xp = x + row * x_stride + (row_head - row * heads) * head_dim + i;
+  rotate_pairs<T, VEC, BACKWARD>(xp, cos + row * head_dim + i, sin + row * head_dim + i, out + row_head * head_dim + i,
+                                 half);
 }
 
 template <typename T, int VEC>
@@ -70,8 +75,6 @@ __global__ void rotary_decode_kernel(RotaryDecodeArgs a) {
   const int i = int(idx % groups) * VEC;
   const int head = int((idx / groups) % heads);
   const int64_t row = idx / groups / heads;
-  const T* cp = static_cast<const T*>(a.cos) + row * a.head_dim + i;
-  const T* sp = static_cast<const T*>(a.sin) + row * a.head_dim + i;
   const bool is_q = head < a.heads;
   const int h = is_q ? head : head - int(a.heads);
   const T* xp = is_q ? static_cast<const T*>(a.q) + row * a.q_stride + h * a.head_dim + i
@@ -79,18 +82,8 @@ __global__ void rotary_decode_kernel(RotaryDecodeArgs a) {
   const int64_t slot = (row * a.max_len + a.positions[row]) * a.kv_heads + h;  // (S, Tmax, Hkv) index
   T* op = is_q ? static_cast<T*>(a.q_out) + (row * a.heads + h) * a.head_dim + i
                : static_cast<T*>(a.k_cache) + slot * a.head_dim + i;
-  const Vec<T, VEC> x1 = load<T, VEC>(xp), x2 = load<T, VEC>(xp + half);
-  const Vec<T, VEC> c1 = load<T, VEC>(cp), c2 = load<T, VEC>(cp + half);
-  const Vec<T, VEC> s1 = load<T, VEC>(sp), s2 = load<T, VEC>(sp + half);
-  Vec<T, VEC> o1, o2;
-#pragma unroll
-  for (int k = 0; k < VEC; ++k) {
-    const float x = to_float(x1.v[k]), y = to_float(x2.v[k]);
-    o1.v[k] = from_float<T>(x * to_float(c1.v[k]) - y * to_float(s1.v[k]));
-    o2.v[k] = from_float<T>(y * to_float(c2.v[k]) + x * to_float(s2.v[k]));
-  }
-  store<T, VEC>(op, o1);
-  store<T, VEC>(op + half, o2);
+  rotate_pairs<T, VEC, false>(xp, static_cast<const T*>(a.cos) + row * a.head_dim + i,
+                              static_cast<const T*>(a.sin) + row * a.head_dim + i, op, half);
   if (!is_q) {
     const T* vp = static_cast<const T*>(a.v) + row * a.v_stride + h * a.head_dim + i;
     T* vo = static_cast<T*>(a.v_cache) + slot * a.head_dim + i;

@@ -31,7 +31,9 @@ bool FusedProjections::current(const std::vector<Projection*>& bases) const {
   for (size_t i = 0; i < bases.size(); ++i) {
     const Projection& p = *bases[i];
     if (!frozen_without_bias(p)) return false;
-    const void* mark = quantized_ ? static_cast<const void*>(p.quantized.get()) : (p.quantized ? nullptr : p.weight.data_ptr());
+    const void* mark = quantized_    ? static_cast<const void*>(p.quantized.get())
+                       : p.quantized ? nullptr
+                                     : p.weight.data_ptr();
     if (mark != marks_[i]) return false;
   }
   return true;
@@ -47,11 +49,7 @@ bool FusedProjections::build(const std::vector<Projection*>& bases) {
     if (!p || !frozen_without_bias(*p)) return false;
   at::NoGradGuard no_grad;
   const Projection& first = *bases.front();
-  // Dense bases stay apart: on an H200 one cuBLAS GEMM over the stacked weights
-  // measured no faster in training (8b: +0.7%, 1.3b: -0.3%) and slower in decoding
-  // (1.3b: -3.5% at one stream, -4% at 32; BENCHMARKS.md). Quantized bases gain: one
-  // dequantizing pass or GEMV instead of three.
-  if (!first.quantized && !fuse_dense) return false;
+  if (!first.quantized && !fuse_dense) return false;  // dense bases apart unless asked (the header says why)
   if (first.quantized) {
     std::vector<const quant::QuantizedWeight*> parts;
     for (const Projection* p : bases) {

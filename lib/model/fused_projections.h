@@ -40,9 +40,12 @@ class FusedProjections {
   // Whether the slots' bases are fused now (for tests and benchmarks).
   bool fused() const { return weight_.defined() || quantized_ != nullptr; }
 
-  // Whether dense (not quantized) bases are fused too. Off: on an H200 the one cuBLAS
-  // GEMM measured no faster than three (BENCHMARKS.md); HYFT_FUSED_PROJECTIONS=dense
-  // in the environment turns it on (to measure it), as tests of the mechanism do.
+  // Whether dense (not quantized) bases are fused too. Off: on an H200 one cuBLAS GEMM
+  // over the stacked weights measured no faster than three in training (8b +0.7%,
+  // 1.3b -0.3%) and slower in decoding (1.3b -3.5%; BENCHMARKS.md), while quantized
+  // bases gain 1-3% in decoding (one dequantizing GEMV instead of three).
+  // HYFT_FUSED_PROJECTIONS=dense in the environment turns it on (to measure it), as
+  // the tests of the mechanism do.
   static bool fuse_dense;
 
  private:
