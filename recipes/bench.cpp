@@ -58,6 +58,42 @@ double rounded(double v, int digits) {
   return std::round(v * scale) / scale;
 }
 
+
+// The GPU kernels that `run` launches, by name: total nanoseconds and launches,
+// through PyTorch's profiler (kernels inside CUDA graphs included).
+struct KernelTimes {
+  std::map<std::string, std::pair<double, int64_t>> by_name;
+  double total_ns = 0;
+};
+
+KernelTimes profile_kernels(const std::function<void()>& run) {
+  namespace prof = torch::profiler::impl;
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+  const std::set<prof::ActivityType> activities = {prof::ActivityType::CPU, prof::ActivityType::CUDA};
+  torch::autograd::profiler::prepareProfiler(config, activities);
+  torch::autograd::profiler::enableProfiler(config, activities);
+  run();
+  const auto result = torch::autograd::profiler::disableProfiler();
+  KernelTimes t;
+  for (const auto& e : result->events()) {
+    if (e.deviceType() != c10::DeviceType::CUDA || e.durationNs() == 0) continue;
+    auto& [ns, count] = t.by_name[e.name()];
+    ns += double(e.durationNs());
+    ++count;
+    t.total_ns += double(e.durationNs());
+  }
+  return t;
+}
+
+// The categories a training step's GPU time falls into, by kernel name.
+const char* kernel_category(const std::string& name) {
+  auto has = [&](const char* part) { return name.find(part) != std::string::npos; };
+  if (has("flash") || has("fmha") || has("attention") || has("cudnn")) return "attention";
+  if (has("gemm") || has("nvjet") || has("cutlass") || has("xmma") || has("splitK")) return "gemm";
+  if (has("hyft::kernels")) return "hyft_kernels";
+  return "other";
+}
+
 }  // namespace
 
 nlohmann::ordered_json run_bench(const BenchOptions& o) {
@@ -193,38 +229,31 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
     j["backward_ms"] = rounded(phases.backward_ms / double(o.steps), 1);
     j["optimizer_ms"] = rounded(phases.optimizer_ms / double(o.steps), 1);
   }
+  if (o.profile && device.is_cuda()) {  // two more steps through PyTorch's profiler: GPU time by kind and kernel
+    const int64_t steps = 2;
+    const KernelTimes k = profile_kernels([&] {
+      for (int64_t i = 0; i < steps; ++i) trainer.train_step(o.warmup + o.steps + i);
+      synchronize(device);
+    });
+    std::map<std::string, double> by_kind;
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto& [name, v] : k.by_name) {
+      by_kind[kernel_category(name)] += v.first;
+      rows.push_back({v.first, name});
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    nlohmann::ordered_json kinds, top = nlohmann::ordered_json::array();
+    kinds["total"] = rounded(k.total_ns / 1e6 / double(steps), 1);
+    for (const auto& [kind, ns] : by_kind) kinds[kind] = rounded(ns / 1e6 / double(steps), 1);
+    for (size_t i = 0; i < std::min<size_t>(rows.size(), 8); ++i)
+      top.push_back({{"kernel", rows[i].second.substr(0, 70)}, {"ms", rounded(rows[i].first / 1e6 / double(steps), 1)},
+                     {"launches", k.by_name.at(rows[i].second).second / steps}});
+    j["gpu_ms_by_kind"] = kinds;
+    j["top_kernels"] = top;
+  }
   return j;
 }
 
-namespace {
-
-// The GPU kernels that `run` launches, by name: total nanoseconds and launches,
-// through PyTorch's profiler (kernels inside CUDA graphs included).
-struct KernelTimes {
-  std::map<std::string, std::pair<double, int64_t>> by_name;
-  double total_ns = 0;
-};
-
-KernelTimes profile_kernels(const std::function<void()>& run) {
-  namespace prof = torch::profiler::impl;
-  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
-  const std::set<prof::ActivityType> activities = {prof::ActivityType::CPU, prof::ActivityType::CUDA};
-  torch::autograd::profiler::prepareProfiler(config, activities);
-  torch::autograd::profiler::enableProfiler(config, activities);
-  run();
-  const auto result = torch::autograd::profiler::disableProfiler();
-  KernelTimes t;
-  for (const auto& e : result->events()) {
-    if (e.deviceType() != c10::DeviceType::CUDA || e.durationNs() == 0) continue;
-    auto& [ns, count] = t.by_name[e.name()];
-    ns += double(e.durationNs());
-    ++count;
-    t.total_ns += double(e.durationNs());
-  }
-  return t;
-}
-
-}  // namespace
 
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o) {
   HYFT_CHECK(o.prompt_len >= 1 && o.new_tokens >= 1 && !o.streams.empty(), "--prompt-len and --new-tokens must be positive");

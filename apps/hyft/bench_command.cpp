@@ -41,7 +41,8 @@ int bench_command(int argc, char** argv) {
   opts.value("", "window-size", "hybrid attention window (0 = full causal)", o.attention.window_size);
   opts.value("", "global-ratio", "hybrid attention global ratio", o.attention.global_ratio);
   opts.value("", "device", "cuda or cuda:N (cpu works, slowly)", o.device);
-  opts.flag("", "profile", "also time forward, backward and optimizer separately (synchronising between them); with "
+  opts.flag("", "profile", "also time forward, backward and optimizer separately (synchronising between them) and, on "
+            "CUDA, two more steps' GPU time by kind (GEMM, attention, hyft's kernels, other) and top kernels; with "
             "--decode, list the GPU kernels of a decoding step",
             o.profile);
   opts.value("", "peak-tflops", "bf16 dense matmul rate of this GPU, for MFU", o.peak_tflops);
