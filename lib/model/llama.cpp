@@ -268,15 +268,22 @@ at::Tensor LlamaForCausalLMImpl::forward_cached(const at::Tensor& input_ids, KVC
     cache.k.resize(model->layer_list.size());
     cache.v.resize(model->layer_list.size());
   }
-  at::Tensor pos = at::arange(cache.length, cache.length + T, input_ids.options().dtype(at::kLong));
   ForwardContext ctx;
-  // Under "dynamic" RoPE, keys cached earlier keep the scaling of their own step
-  // (as in transformers' cache); past max_position_embeddings this departs from a
-  // full forward pass over the whole sequence.
-  std::tie(ctx.cos, ctx.sin) = rope_.cos_sin(pos.unsqueeze(0).expand({B, T}), model->embed_tokens->weight.scalar_type());
-  ctx.mask = attention::make_cached_attention_mask(attention_settings, cache.length, T, input_ids.device(),
-                                                   /*dense=*/true);  // (no backend computes a cache offset itself)
-  ctx.attention = attention_backend;
+  if (cache.length == 0) {
+    // A prefill: the mask of a plain forward pass over positions 0..T-1, so the model's
+    // backend applies the rule itself (the flash path on CUDA: no T x T tensor).
+    ctx = context(sequential_layout(B, T, input_ids.device()));
+  } else {
+    at::Tensor pos = at::arange(cache.length, cache.length + T, input_ids.options().dtype(at::kLong));
+    // Under "dynamic" RoPE, keys cached earlier keep the scaling of their own step
+    // (as in transformers' cache); past max_position_embeddings this departs from a
+    // full forward pass over the whole sequence.
+    std::tie(ctx.cos, ctx.sin) =
+        rope_.cos_sin(pos.unsqueeze(0).expand({B, T}), model->embed_tokens->weight.scalar_type());
+    ctx.mask = attention::make_cached_attention_mask(attention_settings, cache.length, T, input_ids.device(),
+                                                     /*dense=*/true);  // (no backend computes a cache offset itself)
+    ctx.attention = attention_backend;
+  }
   ctx.cache = &cache;
   at::Tensor logits_out = logits(model->forward(input_ids, ctx));
   cache.length += T;
