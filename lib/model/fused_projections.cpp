@@ -42,6 +42,7 @@ bool FusedProjections::current(const std::vector<Projection*>& bases) const {
 bool FusedProjections::build(const std::vector<Projection*>& bases) {
   bases_.clear();
   marks_.clear();
+  slices_.clear();
   outs_.clear();
   weight_ = at::Tensor();
   quantized_.reset();
@@ -62,6 +63,7 @@ bool FusedProjections::build(const std::vector<Projection*>& bases) {
     for (Projection* p : bases) {
       const int64_t rows = p->quantized->rows();
       p->quantized = std::make_shared<const quant::QuantizedWeight>(quant::row_slice(*quantized_, row, rows));
+      slices_.push_back(p->quantized);
       marks_.push_back(p->quantized.get());
       outs_.push_back(rows);
       row += rows;

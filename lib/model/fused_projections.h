@@ -53,7 +53,10 @@ class FusedProjections {
   bool build(const std::vector<Projection*>& bases);
 
   std::vector<Projection*> bases_;
-  std::vector<const void*> marks_;  // what each base held once fused: its weight's data, or its codes
+  // What each base held once fused: its weight's data (inside weight_), or its codes
+  // (kept alive in slices_, so no later weight can reuse the address).
+  std::vector<const void*> marks_;
+  std::vector<std::shared_ptr<const quant::QuantizedWeight>> slices_;
   std::vector<int64_t> outs_;       // rows of each base
   at::Tensor weight_;               // (sum of outs, in), dense bases
   std::shared_ptr<const quant::QuantizedWeight> quantized_;  // quantized bases
