@@ -69,7 +69,7 @@ void slot_cache_write(const void* k, const void* v, const int64_t* positions, vo
 // rule (window, global_stride; 0 = off) allows. q, out (rows, heads, head_dim);
 // caches (slots, max_len, kv_heads, head_dim); all contiguous; workspace float32
 // (rows, heads, slot_attention_splits(rows, kv_heads, keys), head_dim + 2). False (nothing
-// launched) unless head_dim is 64 or 128, heads / kv_heads is 1, 2, 4 or 8 and the
+// launched) unless head_dim is 64 or 128, heads / kv_heads is 1, 4 or 8 and the
 // pointers are 16-byte aligned.
 struct SlotAttentionArgs {
   const void* q = nullptr;

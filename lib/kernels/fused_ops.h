@@ -80,7 +80,7 @@ at::Tensor rotary_slot_write_reference_(const at::Tensor& q, const at::Tensor& k
 // row b's query at positions[b] (B,) -> (B, 1, H, Dh), over the keys 0..positions[b]
 // of slot b in k_cache / v_cache (S, Tmax, Hkv, Dh) that `rule` allows; every
 // position < keys <= Tmax. The kernel (kernels/slot_attention.cu: Dh 64 or 128, H/Hkv
-// 1, 2, 4 or 8, grad mode off, a small step: B * H * keys <= 16384) reads only those
+// 1, 4 or 8, grad mode off, a small step: B * H * keys <= 16384) reads only those
 // keys; otherwise, and as the reference, SDPA over the first `keys` keys with
 // make_slot_attention_mask's dense mask.
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,

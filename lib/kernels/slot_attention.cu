@@ -213,7 +213,6 @@ void launch_partial(int G, dim3 grid, const T* q, const T* k, const T* v, const 
   const unsigned threads = kWarps * 32;
   switch (G) {
     case 1: slot_attention_partial<T, DH, 1><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
-    case 2: slot_attention_partial<T, DH, 2><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
     case 4: slot_attention_partial<T, DH, 4><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
     default: slot_attention_partial<T, DH, 8><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
   }
@@ -231,7 +230,7 @@ int slot_attention_splits(int64_t rows, int64_t kv_heads, int64_t keys) {
 bool slot_attention(const SlotAttentionArgs& a, cudaStream_t stream) {
   const int64_t G = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
   const bool shape_ok = (a.head_dim == 64 || a.head_dim == 128) && a.kv_heads > 0 && a.heads % a.kv_heads == 0 &&
-                        (G == 1 || G == 2 || G == 4 || G == 8) && a.rows > 0 && a.keys > 0;
+                        (G == 1 || G == 4 || G == 8) && a.rows > 0 && a.keys > 0;  // the layouts checked on the GPU
   if (!shape_ok || !aligned16(a.q) || !aligned16(a.k_cache) || !aligned16(a.v_cache)) return false;
   if (a.rows * a.kv_heads > 65535) return false;  // gridDim.y
   const int splits = slot_attention_splits(a.rows, a.kv_heads, a.keys);
