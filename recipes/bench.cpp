@@ -58,7 +58,6 @@ double rounded(double v, int digits) {
   return std::round(v * scale) / scale;
 }
 
-
 // The GPU kernels that `run` launches, by name: total nanoseconds and launches,
 // through PyTorch's profiler (kernels inside CUDA graphs included).
 struct KernelTimes {
@@ -253,7 +252,6 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
   }
   return j;
 }
-
 
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o) {
   HYFT_CHECK(o.prompt_len >= 1 && o.new_tokens >= 1 && !o.streams.empty(), "--prompt-len and --new-tokens must be positive");

@@ -340,13 +340,20 @@ at::Tensor rotary_slot_write_(const at::Tensor& q, const at::Tensor& k, const at
   return rotary(q, cos, sin);
 }
 
-at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                    const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+namespace {
+// SDPA of q (B, 1, H, Dh) over the slots' first `keys` keys under a dense (B, 1, 1, keys) mask.
+at::Tensor sdpa_over_slots(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache, int64_t keys,
+                           const attention::AttentionMask& dense) {
   const int64_t B = q.size(0);
   const at::Tensor k = k_cache.narrow(0, 0, B).narrow(1, 0, keys).transpose(1, 2);  // (B, Hkv, keys, Dh)
   const at::Tensor v = v_cache.narrow(0, 0, B).narrow(1, 0, keys).transpose(1, 2);
-  const auto mask = attention::make_slot_attention_mask(rule, positions, keys);  // (B, 1, 1, keys)
-  return attention::attention(q.transpose(1, 2), k, v, mask).transpose(1, 2);
+  return attention::attention(q.transpose(1, 2), k, v, dense).transpose(1, 2);
+}
+}  // namespace
+
+at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                                    const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+  return sdpa_over_slots(q, k_cache, v_cache, keys, attention::make_slot_attention_mask(rule, positions, keys));
 }
 
 at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
@@ -395,12 +402,17 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
 constexpr int64_t kSlotAttentionKernelWork = 16 * 1024;
 
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask) {
   if (q.dim() == 4 && q.size(0) * q.size(2) * keys <= kSlotAttentionKernelWork) {
-    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, rule);
+    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, mask.rule);
     if (out.defined()) return out;
   }
-  return slot_attention_reference(q, k_cache, v_cache, positions, keys, rule);
+  // The dense mask made once a step, by the first layer that needs it.
+  if (!mask.lazy_allowed.defined())
+    mask.lazy_allowed = attention::make_slot_attention_mask(mask.rule, positions, keys).allowed;
+  attention::AttentionMask dense = mask;
+  dense.allowed = mask.lazy_allowed;
+  return sdpa_over_slots(q, k_cache, v_cache, keys, dense);
 }
 
 }  // namespace hyft::kernels

@@ -78,13 +78,14 @@ at::Tensor rotary_slot_write_reference_(const at::Tensor& q, const at::Tensor& k
 
 // A decoding step's attention over the serving engine's slotted cache: q (B, 1, H, Dh),
 // row b's query at positions[b] (B,) -> (B, 1, H, Dh), over the keys 0..positions[b]
-// of slot b in k_cache / v_cache (S, Tmax, Hkv, Dh) that `rule` allows; every
+// of slot b in k_cache / v_cache (S, Tmax, Hkv, Dh) that mask.rule allows; every
 // position < keys <= Tmax. The kernel (kernels/slot_attention.cu: Dh 64 or 128, H/Hkv
 // 1, 4 or 8, grad mode off, a small step: B * H * keys <= 16384) reads only those
 // keys; otherwise, and as the reference, SDPA over the first `keys` keys with
-// make_slot_attention_mask's dense mask.
+// make_slot_attention_mask's dense mask, made once a step (kept in mask.lazy_allowed
+// for the step's other layers).
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
+                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask);
 // The kernel alone, whatever the size; undefined where it does not apply (for the GPU check).
 at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                                  const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);

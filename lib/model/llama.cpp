@@ -109,7 +109,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
     at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
     at::Tensor& cv = st.cache->v[size_t(layer_index)];
     q = kernels::rotary_slot_write_(q, k, v, ctx.cos, ctx.sin, ck, cv, st.positions);
-    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask.rule);  // (B, 1, H, Dh)
+    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask);  // (B, 1, H, Dh)
     return o_proj->forward(out.reshape({B, T, num_heads * head_dim}));
   }
   // rotated, -> (B, H, T, Dh) as views
