@@ -11,7 +11,8 @@
 #   decode-S    one decoding stream: bf16, int8, nf4, int4 (hyft bench --decode; DECODE_ARGS=--profile
 #               adds the kernels of a step)
 # UNFUSED=1 adds hyft with HYFT_FUSED_PROJECTIONS=0 beside each quantized row (q/k/v and
-# gate/up dequantized one by one). The bitsandbytes and liger-kernel wheels travel in .wheels/.
+# gate/up dequantized one by one); NODEP=1 adds each decode row with every kernel
+# launched the ordinary way (HYFT_DEPENDENT_LAUNCH=0, lines marked "dependent_launch":0). The bitsandbytes and liger-kernel wheels travel in .wheels/.
 set -uo pipefail
 out=${OUT:-/tmp}
 prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
@@ -41,6 +42,9 @@ decode() {
     decode1 "$1" $q
     if [ "${UNFUSED:-0}" = 1 ] && [ $q != none ]; then
       HYFT_FUSED_PROJECTIONS=0 decode1 "$1" $q | sed 's/"system":"hyft/"system":"hyft-unfused/'
+    fi
+    if [ "${NODEP:-0}" = 1 ]; then
+      HYFT_DEPENDENT_LAUNCH=0 decode1 "$1" $q | sed 's/^{/{"dependent_launch":0,/'
     fi
   done
 }

@@ -275,29 +275,36 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
       weight_bytes += double(p->quantized->bytes());
   const std::string system = quantize == quant::Format::None ? "hyft" : std::string("hyft-") + quant::format_name(quantize);
   std::vector<nlohmann::ordered_json> out;
-  if (o.check) {  // three sequences of different lengths in a 4-slot cache; one step both ways
+  if (o.check) {  // four sequences of different lengths in a 4-slot cache; one step both ways
+    // The lengths make the graph's buckets (rows 4 and 1; keys 256 and 128) the eager
+    // step's exact sizes, so both run the same kernels and should agree bit for bit.
     at::NoGradGuard no_grad;
     model->eval();
     model::SlotCache cache = model->make_slot_cache(4, 512);
     std::vector<int64_t> ids, positions;
-    for (int64_t s = 0; s < 3; ++s) {
-      const int64_t len = 37 + 61 * s;
+    for (const int64_t len : {127, 60, 200, 255}) {
       model::KVCache kv;
       model->forward_cached(at::randint(0, cfg.vocab_size, {1, len}, at::kLong).to(device), kv);
-      model->store_in_slot(kv, cache, s);
-      ids.push_back(11 + s);
+      model->store_in_slot(kv, cache, int64_t(ids.size()));
+      ids.push_back(11 + len);
       positions.push_back(len);
     }
     generate::DecodeGraphs graphs(*model, cache);
-    const at::Tensor a = graphs.step(ids, positions);  // (3, V)
-    const at::Tensor b = model->forward_slots(at::tensor(ids, at::kLong).view({3, 1}).to(device),
-                                              at::tensor(positions, at::kLong).to(device), cache)
-                             .to(at::kCPU, at::kFloat);
-    const double rel = ((a - b).norm() / b.norm()).item<double>();
-    out.push_back({{"check", "decoding step: CUDA graph vs eager"}, {"graphs", graphs.enabled()},
-                   {"rel_diff", rel}, {"tolerance", 1e-2}});
-    HYFT_CHECK(std::isfinite(rel) && rel < 1e-2, "decode check failed: the graph's logits differ from the eager "
-               "step's by ", rel, " (relative)");
+    for (const size_t n : {size_t(4), size_t(1)}) {  // 4 rows, then one (the single-stream kernels)
+      const std::vector<int64_t> step_ids(ids.begin(), ids.begin() + long(n));
+      const std::vector<int64_t> step_positions(positions.begin(), positions.begin() + long(n));
+      const at::Tensor a = graphs.step(step_ids, step_positions);  // (n, V)
+      // eager: keys = the largest position + 1, as the graph's bucket here
+      const at::Tensor b = model->forward_slots(at::tensor(step_ids, at::kLong).view({long(n), 1}).to(device),
+                                                at::tensor(step_positions, at::kLong).to(device), cache)
+                               .to(at::kCPU, at::kFloat);
+      const double rel = ((a - b).norm() / b.norm()).item<double>();
+      // logits_sum: a fingerprint to compare runs (HYFT_DEPENDENT_LAUNCH=0 against the default, say)
+      out.push_back({{"check", "decoding step: CUDA graph vs eager"}, {"rows", n}, {"graphs", graphs.enabled()},
+                     {"rel_diff", rel}, {"tolerance", 1e-2}, {"logits_sum", b.to(at::kDouble).sum().item<double>()}});
+      HYFT_CHECK(std::isfinite(rel) && rel < 1e-2, "decode check failed: the graph's logits differ from the eager "
+                 "step's by ", rel, " (relative)");
+    }
   }
   for (const int64_t n : o.streams) {
     HYFT_CHECK(n >= 1, "--streams: stream counts must be positive");

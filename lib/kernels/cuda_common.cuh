@@ -1,5 +1,6 @@
 // What hyft's kernels share: float conversion of the storage types, 16-byte
-// vectors of them, the dtype switch, and launch-error checking. Device code only.
+// vectors of them, the dtype switch, dependent launches, and launch-error checking.
+// Device code only.
 #pragma once
 
 #include "kernels/cuda_launch.h"
@@ -10,6 +11,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <utility>
 
 namespace hyft::kernels::cuda {
 
@@ -54,6 +57,60 @@ inline void check_launch(const char* kernel) {
     std::fprintf(stderr, "internal error: CUDA kernel %s failed to launch: %s\n", kernel, cudaGetErrorString(e));
     std::abort();
   }
+}
+
+// --- Dependent launches (Hopper's programmatic dependent launch) ---------------------
+// A decoding step is hundreds of short kernels; between two of them the GPU idles
+// while the second launches and ramps up. A kernel started by launch_dependent may
+// be placed on the GPU while the kernel before it in the stream still runs, and
+// waits inside, at wait_for_prior_grids(), for that kernel to finish and its writes
+// to be visible. So every such kernel calls wait_for_prior_grids() before it reads
+// anything an earlier kernel wrote and before it writes anything; only loads of
+// what no kernel writes (frozen weights) may come first. allow_dependents(), right
+// after the wait, lets the next kernel be placed in turn. Both are no-ops in a
+// kernel launched the ordinary way. HYFT_DEPENDENT_LAUNCH=0 launches every kernel
+// the ordinary way.
+__device__ __forceinline__ void wait_for_prior_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Whether launch_dependent asks for early placement: Hopper or later, and not
+// switched off by HYFT_DEPENDENT_LAUNCH=0.
+inline bool dependent_launch_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("HYFT_DEPENDENT_LAUNCH");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
+      return false;
+    return major >= 9;
+  }();
+  return enabled;
+}
+
+// kernel<<<grid, block, 0, stream>>>(args...), placed early when enabled (above).
+template <typename... Params, typename... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
+  (void)cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);  // errors: check_launch after
 }
 
 inline unsigned blocks_for(int64_t work, int threads) { return unsigned((work + threads - 1) / threads); }

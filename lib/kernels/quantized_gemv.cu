@@ -1,9 +1,10 @@
 // y (m, rows) = x (m, cols) W^T with W kept quantized (quant/formats.h), for the few
 // rows of a decoding step (m <= kGemvMaxRows): the weight's codes are read once,
 // straight from memory, which is what bounds decoding. Reference: dequantize W to
-// T, then at::linear (kernels_check compares them).
+// T, then at::linear (kernels_check compares them). Two kernels: one for 2..8 rows
+// of x (below) and one for a single row (further down, quantized_gemv_one_kernel).
 //
-// One warp per output row. A lane takes 16 bytes of codes at a time (32 weights of
+// 2..8 rows of x: one warp per output row. A lane takes 16 bytes of codes at a time (32 weights of
 // a 4-bit format, 16 of INT8) and multiplies their values with the same columns of
 // every x row, UNROLL such loads in flight per lane. The scales are applied per
 // word, not per weight (the 32 weights of a word share their block's scale; INT8's
@@ -63,6 +64,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   __shared__ float table[16];
   if (threadIdx.x < 16) table[threadIdx.x] = F == QFormat::Nf4 ? kNf4Levels[threadIdx.x] : float(threadIdx.x);
   __syncthreads();
+  wait_for_prior_grids();
+  allow_dependents();
   const int lane = threadIdx.x % 32;
   const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
   if (row >= w.rows) return;
@@ -128,13 +131,212 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// --- One x row (a single decoding stream): the rows of W read R at a time -------------
+//
+// The kernel above converts every x value again for every row of W, and its 4-bit
+// codes go through the shared table one weight at a time: bound by instructions at
+// about a quarter of the memory bound. Here a warp takes kOneRows rows of W and a lane
+// reads their codes at the same columns, so x is loaded and converted once for R rows;
+// 4-bit codes become floats by bit operations where the format allows:
+//   INT4  a code c moved to float bits 16..19 under the exponent of 128 is float(128 +
+//         c); the offset comes back out per word through the sum X of x over its
+//         columns: sum_j c_j x_j = sum_j (128 + c_j) x_j - 128 X
+//   NF4   the shared 16-entry table, indexed by byte offsets taken from the code word
+//   INT8  the exponent trick of int8_byte
+// A warp's lanes take consecutive 16-byte words of each of its R rows; kSplit warps of
+// a block split a row's words between them when the rows alone give too few blocks to
+// fill the GPU, their sums added in shared memory.
+// float(128 + c) for the code c in bits 8k..8k+3 of `part`: the code moved to bits
+// 16..19, under the exponent of 128 (bits 16..22 are the mantissa's top for 128..256).
+__device__ __forceinline__ float code_at_16(uint32_t part, int k) {
+  const uint32_t v = k == 2 ? part : k == 3 ? part >> 8 : part << (8 * (2 - k));
+  return __uint_as_float((v & 0x000F0000u) | 0x43000000u);
+}
+
+constexpr int kOneRows = 4;    // rows of W a warp
+constexpr int kOneUnroll = 2;  // word positions a lane loads before using the first
+
+template <typename T, QFormat F, int SPLIT>
+__global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
+    quantized_gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y) {
+  constexpr int K = weights_per_load<F>();  // weights a 16-byte word
+  constexpr int R = kOneRows;
+  constexpr int GROUPS = kWarps / SPLIT;  // row groups a block
+  __shared__ float table[16];
+  __shared__ float partial[kWarps][R];
+  if (threadIdx.x < 16) table[threadIdx.x] = kNf4Levels[threadIdx.x];
+  __syncthreads();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int group = warp / SPLIT, part = warp % SPLIT;
+  const int64_t row0 = (int64_t(blockIdx.x) * GROUPS + group) * R;
+  const int64_t cols = w.cols, words = cols / K, blocks_per_row = cols >> kBlockShift;
+  const uint8_t* codes[R];  // rows past the end read the last row and are not written
+  int64_t first_block[R];   // the row's first scale block (4-bit formats)
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int64_t row = row0 + r < w.rows ? row0 + r : w.rows - 1;
+    codes[r] = static_cast<const uint8_t*>(w.codes) + row * (words * 16);
+    first_block[r] = row * blocks_per_row;
+  }
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+
+  constexpr int64_t kStride = 32 * SPLIT;  // between a lane's word positions
+  // A round: kOneUnroll word positions of the R rows. The next round's codes are
+  // loaded before this round's arithmetic, so a warp always has loads in flight.
+  auto load_round = [&](int64_t p0, uint4 (&c)[kOneUnroll][R]) {
+#pragma unroll
+    for (int u = 0; u < kOneUnroll; ++u) {
+      const int64_t p = p0 + u * kStride;
+      if (p < words) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) c[u][r] = __ldg(reinterpret_cast<const uint4*>(codes[r] + p * 16));
+      }
+    }
+  };
+  uint4 c[kOneUnroll][R];
+  load_round(lane + 32 * part, c);  // frozen weights: before the kernel ahead has finished
+  wait_for_prior_grids();           // x comes from the kernel ahead
+  allow_dependents();
+  for (int64_t p0 = lane + 32 * part; p0 < words; p0 += kOneUnroll * kStride) {
+    uint4 next[kOneUnroll][R];
+    load_round(p0 + kOneUnroll * kStride, next);
+#pragma unroll
+    for (int u = 0; u < kOneUnroll; ++u) {
+      const int64_t p = p0 + u * kStride;
+      if (p >= words) break;
+      float xf[K];  // x at the word's K columns
+#pragma unroll
+      for (int j = 0; j < K; j += vec16<T>()) {
+        const Vec<T, vec16<T>()> xv = load<T, vec16<T>()>(x + p * K + j);
+#pragma unroll
+        for (int e = 0; e < vec16<T>(); ++e) xf[j + e] = to_float(xv.v[e]);
+      }
+      if constexpr (F == QFormat::Int4) {
+        float xsum = 0.0f;  // takes the codes' offset of 128 back out
+#pragma unroll
+        for (int j = 0; j < K; ++j) xsum += xf[j];
+        const int64_t b = p >> 1;  // 32 weights a word, 64 a block
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const uint32_t parts[4] = {c[u][r].x, c[u][r].y, c[u][r].z, c[u][r].w};
+          float dot = 0.0f;  // sum_j (128 + c_j) x_j
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {  // byte k of the part: its high code, then its low one
+              const int j = 8 * q + 2 * k;   // the byte's first column in the word
+              dot = fmaf(code_at_16(parts[q] >> 4, k), xf[j], dot);
+              dot = fmaf(code_at_16(parts[q], k), xf[j + 1], dot);
+            }
+          }
+          const int64_t blk = first_block[r] + b;
+          const float s = __half2float(static_cast<const __half*>(w.scale)[blk]);
+          const float mn = __half2float(static_cast<const __half*>(w.minimum)[blk]);
+          acc[r] += (dot - 128.0f * xsum) * s + xsum * mn;
+        }
+      } else if constexpr (F == QFormat::Nf4) {
+        const int64_t b = p >> 1;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const uint32_t parts[4] = {c[u][r].x, c[u][r].y, c[u][r].z, c[u][r].w};
+          float dot = 0.0f;
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const uint32_t by = parts[q];
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+              const uint32_t hi_off = (by >> (8 * k + 2)) & 0x3Cu;  // the code times 4
+              const uint32_t lo_off = (k == 0 ? by << 2 : by >> (8 * k - 2)) & 0x3Cu;
+              const int j = 8 * q + 2 * k;
+              dot = fmaf(*reinterpret_cast<const float*>(reinterpret_cast<const char*>(table) + hi_off), xf[j], dot);
+              dot = fmaf(*reinterpret_cast<const float*>(reinterpret_cast<const char*>(table) + lo_off), xf[j + 1],
+                         dot);
+            }
+          }
+          acc[r] = fmaf(dot, nf4_absmax(w, first_block[r] + b), acc[r]);
+        }
+      } else {  // INT8: 16 weights a word, the row's scale at the end
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const uint32_t parts[4] = {c[u][r].x, c[u][r].y, c[u][r].z, c[u][r].w};
+          float dot = 0.0f;
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const uint32_t biased = parts[q] ^ 0x80808080u;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) dot = fmaf(int8_byte(biased, k), xf[4 * q + k], dot);
+          }
+          acc[r] += dot;
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kOneUnroll; ++u) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) c[u][r] = next[u][r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+  }
+  if constexpr (SPLIT > 1) {
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) partial[warp][r] = acc[r];
+    }
+    __syncthreads();
+    if (part != 0) return;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float sum = 0.0f;  // the parts in order: the same sum whatever the timing
+#pragma unroll
+      for (int s = 0; s < SPLIT; ++s) sum += partial[warp + s][r];
+      acc[r] = sum;
+    }
+  }
+  if (lane < R && row0 + lane < w.rows) {
+    float v = acc[0];
+#pragma unroll
+    for (int r = 1; r < R; ++r)
+      if (lane == r) v = acc[r];
+    if constexpr (F == QFormat::Int8) v *= static_cast<const float*>(w.scale)[row0 + lane] * 7.874015718698502e-3f;
+    y[row0 + lane] = from_float<T>(v);
+  }
+}
+
+// The fewest warps a row's words are split between that still give two blocks an
+// SM (132 on an H200), as long as every lane keeps a full round of words.
+int one_row_split(int64_t rows, int64_t words) {
+  int split = 1;
+  while (split < kWarps && blocks_for(rows, kOneRows * kWarps / split) < 264 &&
+         words >= int64_t(2 * split) * 32 * kOneUnroll)
+    split *= 2;
+  return split;
+}
+
+template <typename T, QFormat F>
+void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream) {
+  const int split = one_row_split(w.rows, w.cols / weights_per_load<F>());
+  const unsigned grid = blocks_for(w.rows, kOneRows * kWarps / split);
+  switch (split) {
+    case 1: launch_dependent(quantized_gemv_one_kernel<T, F, 1>, grid, kWarps * 32, stream, w, x, y); break;
+    case 2: launch_dependent(quantized_gemv_one_kernel<T, F, 2>, grid, kWarps * 32, stream, w, x, y); break;
+    case 4: launch_dependent(quantized_gemv_one_kernel<T, F, 4>, grid, kWarps * 32, stream, w, x, y); break;
+    default: launch_dependent(quantized_gemv_one_kernel<T, F, 8>, grid, kWarps * 32, stream, w, x, y); break;
+  }
+}
+
 template <typename T, QFormat F>
 void launch(const QuantizedView& w, const T* x, T* y, int m, cudaStream_t stream) {
   const unsigned grid = blocks_for(w.rows, kWarps);
-  if (m == 1) quantized_gemv_kernel<T, F, 1><<<grid, kWarps * 32, 0, stream>>>(w, x, y, m);
-  else if (m == 2) quantized_gemv_kernel<T, F, 2><<<grid, kWarps * 32, 0, stream>>>(w, x, y, m);
-  else if (m <= 4) quantized_gemv_kernel<T, F, 4><<<grid, kWarps * 32, 0, stream>>>(w, x, y, m);
-  else quantized_gemv_kernel<T, F, 8><<<grid, kWarps * 32, 0, stream>>>(w, x, y, m);
+  if (m == 1) launch_dependent(quantized_gemv_kernel<T, F, 1>, grid, kWarps * 32, stream, w, x, y, m);
+  else if (m == 2) launch_dependent(quantized_gemv_kernel<T, F, 2>, grid, kWarps * 32, stream, w, x, y, m);
+  else if (m <= 4) launch_dependent(quantized_gemv_kernel<T, F, 4>, grid, kWarps * 32, stream, w, x, y, m);
+  else launch_dependent(quantized_gemv_kernel<T, F, 8>, grid, kWarps * 32, stream, w, x, y, m);
 }
 
 }  // namespace
@@ -149,10 +351,18 @@ bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int6
     using T = decltype(zero);
     const T* x = static_cast<const T*>(x_ptr);
     T* y = static_cast<T*>(y_ptr);
-    switch (w.format) {
-      case QFormat::Nf4: launch<T, QFormat::Nf4>(w, x, y, int(m), stream); break;
-      case QFormat::Int8: launch<T, QFormat::Int8>(w, x, y, int(m), stream); break;
-      case QFormat::Int4: launch<T, QFormat::Int4>(w, x, y, int(m), stream); break;
+    if (m == 1) {  // one decoding stream
+      switch (w.format) {
+        case QFormat::Nf4: launch_one<T, QFormat::Nf4>(w, x, y, stream); break;
+        case QFormat::Int8: launch_one<T, QFormat::Int8>(w, x, y, stream); break;
+        case QFormat::Int4: launch_one<T, QFormat::Int4>(w, x, y, stream); break;
+      }
+    } else {
+      switch (w.format) {
+        case QFormat::Nf4: launch<T, QFormat::Nf4>(w, x, y, int(m), stream); break;
+        case QFormat::Int8: launch<T, QFormat::Int8>(w, x, y, int(m), stream); break;
+        case QFormat::Int4: launch<T, QFormat::Int4>(w, x, y, int(m), stream); break;
+      }
     }
     check_launch("quantized_gemv");
   });

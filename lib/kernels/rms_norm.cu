@@ -16,6 +16,8 @@ template <typename T, int VEC>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ w,
                                 T* __restrict__ h, T* __restrict__ y, int64_t dim, float eps) {
   __shared__ float partial[kThreads / 32];
+  wait_for_prior_grids();
+  allow_dependents();
   const int64_t row = blockIdx.x;
   const T* xr = x + row * dim;
   const T* dr = d ? d + row * dim : nullptr;
@@ -64,9 +66,9 @@ void rms_norm(const void* x, const void* d, const void* w, void* h, void* y, int
     const bool vec = dim % V == 0 && aligned16(xp) && aligned16(wp) && aligned16(yp) && (!dp || aligned16(dp)) &&
                      (!hp || aligned16(hp));
     if (vec)
-      rms_norm_kernel<T, V><<<unsigned(rows), kThreads, 0, stream>>>(xp, dp, wp, hp, yp, dim, eps);
+      launch_dependent(rms_norm_kernel<T, V>, unsigned(rows), kThreads, stream, xp, dp, wp, hp, yp, dim, eps);
     else
-      rms_norm_kernel<T, 1><<<unsigned(rows), kThreads, 0, stream>>>(xp, dp, wp, hp, yp, dim, eps);
+      launch_dependent(rms_norm_kernel<T, 1>, unsigned(rows), kThreads, stream, xp, dp, wp, hp, yp, dim, eps);
     check_launch("rms_norm");
   });
 }

@@ -69,6 +69,8 @@ void launch_rotary(const T* x, const T* cos, const T* sin, T* out, int64_t rows,
 // at its position, and the same thread copies the matching elements of v there too.
 template <typename T, int VEC>
 __global__ void rotary_decode_kernel(RotaryDecodeArgs a) {
+  wait_for_prior_grids();
+  allow_dependents();
   const int half = int(a.head_dim) / 2, groups = half / VEC, heads = int(a.heads + a.kv_heads);
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= a.rows * heads * groups) return;
@@ -104,8 +106,8 @@ void rotary_decode(const RotaryDecodeArgs& a, cudaStream_t stream) {
                      aligned16(a.q_out) && aligned16(a.k_cache) && aligned16(a.v_cache);
     const int threads = 256;
     const int64_t pairs = a.rows * (a.heads + a.kv_heads) * (a.head_dim / 2);
-    if (vec) rotary_decode_kernel<T, V><<<blocks_for(pairs / V, threads), threads, 0, stream>>>(a);
-    else rotary_decode_kernel<T, 1><<<blocks_for(pairs, threads), threads, 0, stream>>>(a);
+    if (vec) launch_dependent(rotary_decode_kernel<T, V>, blocks_for(pairs / V, threads), threads, stream, a);
+    else launch_dependent(rotary_decode_kernel<T, 1>, blocks_for(pairs, threads), threads, stream, a);
     check_launch("rotary_decode");
   });
 }

@@ -57,6 +57,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     slot_attention_partial(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                            const int64_t* __restrict__ positions, float* __restrict__ work, int64_t kv_heads,
                            int64_t max_len, int64_t chunk, int64_t window, int64_t stride, float scale) {
+  wait_for_prior_grids();
+  allow_dependents();
   using L = LaneLayout<T, DH, G>;
   constexpr int LPH = L::LPH, DPL = L::DPL, V = L::V, NV = L::NV, U = L::U;
   const int split = blockIdx.x, splits = gridDim.x;
@@ -172,6 +174,8 @@ template <typename T>
 __global__ void __launch_bounds__(kMergeThreads)
     slot_attention_merge(const float* __restrict__ work, T* __restrict__ out, int splits, int head_dim) {
   __shared__ float weight[kMaxSplits], reduce[kMergeThreads];
+  wait_for_prior_grids();
+  allow_dependents();
   const int64_t bh = blockIdx.x;
   const int t = threadIdx.x;
   const float* part = work + bh * splits * (head_dim + 2);
@@ -212,9 +216,9 @@ void launch_partial(int G, dim3 grid, const T* q, const T* k, const T* v, const 
                     cudaStream_t stream) {
   const unsigned threads = kWarps * 32;
   switch (G) {
-    case 1: slot_attention_partial<T, DH, 1><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
-    case 4: slot_attention_partial<T, DH, 4><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
-    default: slot_attention_partial<T, DH, 8><<<grid, threads, 0, stream>>>(q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
+    case 1: launch_dependent(slot_attention_partial<T, DH, 1>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
+    case 4: launch_dependent(slot_attention_partial<T, DH, 4>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
+    default: launch_dependent(slot_attention_partial<T, DH, 8>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
   }
 }
 
@@ -247,8 +251,8 @@ bool slot_attention(const SlotAttentionArgs& a, cudaStream_t stream) {
       launch_partial<T, 64>(int(G), grid, q, k, v, a.positions, a.workspace, a.kv_heads, a.max_len, chunk, a.window,
                            a.global_stride, a.scale, stream);
     check_launch("slot_attention_partial");
-    slot_attention_merge<T><<<unsigned(a.rows * a.heads), kMergeThreads, 0, stream>>>(
-        a.workspace, static_cast<T*>(a.out), splits, int(a.head_dim));
+    launch_dependent(slot_attention_merge<T>, unsigned(a.rows * a.heads), kMergeThreads, stream, a.workspace,
+                     static_cast<T*>(a.out), splits, int(a.head_dim));
     check_launch("slot_attention_merge");
   });
   return true;

@@ -21,6 +21,8 @@ __device__ __forceinline__ float sigmoid(float g) { return 1.0f / (1.0f + expf(-
 template <typename T, int VEC>
 __global__ void swiglu_forward_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ out,
                                       int64_t rows, int64_t cols, int64_t stride) {
+  wait_for_prior_grids();
+  allow_dependents();
   const int64_t c = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;
   if (c >= cols) return;
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -73,9 +75,9 @@ void swiglu_forward(const void* gate, const void* up, void* out, int64_t rows, i
     const auto *g = static_cast<const T*>(gate), *u = static_cast<const T*>(up);
     auto* o = static_cast<T*>(out);
     if (cols % V == 0 && stride % V == 0 && aligned16(g) && aligned16(u) && aligned16(o))
-      swiglu_forward_kernel<T, V><<<grid_for(rows, cols, V), kThreads, 0, stream>>>(g, u, o, rows, cols, stride);
+      launch_dependent(swiglu_forward_kernel<T, V>, grid_for(rows, cols, V), kThreads, stream, g, u, o, rows, cols, stride);
     else
-      swiglu_forward_kernel<T, 1><<<grid_for(rows, cols, 1), kThreads, 0, stream>>>(g, u, o, rows, cols, stride);
+      launch_dependent(swiglu_forward_kernel<T, 1>, grid_for(rows, cols, 1), kThreads, stream, g, u, o, rows, cols, stride);
     check_launch("swiglu_forward");
   });
 }

@@ -550,6 +550,8 @@ int main(int argc, char** argv) {
       for (int64_t m : {1, 2, 3, 5, 8}) check_gemv(f, m, 300, 2048, dtype);
       check_gemv(f, 1, 4096, 4096, dtype);
       check_gemv(f, 4, 37, 5504, dtype);  // 5504 = 43 x 128: a partial last sweep of the warp
+      check_gemv(f, 1, 1024, 14336, dtype);  // one x row: a row's words split between 2-8 warps
+      check_gemv(f, 1, 37, 5504, dtype);     // one x row: a last warp with rows past the end
     }
     for (int64_t m : {1, 8, 40}) check_quantized_linear(f, m, 512);
     check_quantized_linear(f, 1, 100);  // a row the GEMV refuses: dequantize + matmul
