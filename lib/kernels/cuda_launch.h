@@ -114,4 +114,10 @@ void dequantize(const QuantizedView& w, void* out, DType dtype, cudaStream_t str
 constexpr int kGemvMaxRows = 8;
 bool quantized_gemv(const QuantizedView& w, const void* x, void* y, int64_t m, DType dtype, cudaStream_t stream);
 
+// y (1, rows) = x (1, cols) W^T for one row of x (a decoding stream), W (rows, cols)
+// dense in dtype, contiguous: the single-row kernel of quantized_gemv reading W
+// itself, with float32 sums. Reference: at::linear. False (nothing launched) when a
+// row is not whole 16-byte words or a pointer is misaligned.
+bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x, void* y, DType dtype, cudaStream_t stream);
+
 }  // namespace hyft::kernels::cuda

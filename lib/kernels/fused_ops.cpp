@@ -415,4 +415,36 @@ at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const 
   return sdpa_over_slots(q, k_cache, v_cache, keys, dense);
 }
 
+at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  if (inference_kernel(x) && in > 0 && x.numel() == in && weight.dim() == 2 && weight.size(1) == in &&
+      weight.is_contiguous() && weight.scalar_type() == x.scalar_type() && weight.device() == x.device()) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weight.size(0);
+    at::Tensor y = at::empty(shape, x.options());
+    if (cuda::dense_gemv(weight.data_ptr(), weight.size(0), in, xc.data_ptr(), y.data_ptr(), dtype_of(x),
+                         stream_of(x)))
+      return y;
+  }
+#else
+  (void)x, (void)weight;
+#endif
+  return {};
+}
+
+at::Tensor linear_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  static const bool enabled = [] {
+    const char* env = std::getenv("HYFT_DENSE_GEMV");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  if (enabled) {
+    const at::Tensor y = linear_inference_kernel(x, weight);
+    if (y.defined()) return bias.defined() ? y + bias : y;
+  }
+  return at::linear(x, weight, bias);
+}
+
 }  // namespace hyft::kernels

@@ -10,6 +10,7 @@
 //   slot_cache_write_           index_put_ of a step's k and v       (serving's cache)
 //   rotary_slot_write_          rotary on q and k, then the cache write (a decoding step)
 //   slot_attention              SDPA over the slots, dense rule mask (serving's attention)
+//   linear_inference            at::linear of one row (a decoding stream's dense projections)
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
 // environment (A/B timing, bisecting), the references run. Shapes: B batch,
@@ -91,5 +92,14 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
                                  const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
 at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                                     const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
+
+// y (..., out) = x (..., in) W^T + bias, W (out, in). When x is a single row (one
+// decoding stream) on the inference path, the single-row GEMV kernel
+// (kernels/quantized_gemv.cu's dense_gemv: W loaded ahead of the kernel before it,
+// float32 sums); otherwise, and as the reference, at::linear. HYFT_DENSE_GEMV=0
+// leaves every row to at::linear (cuBLAS).
+at::Tensor linear_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+// The kernel alone, without bias; undefined where it does not apply (for the GPU check).
+at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight);
 
 }  // namespace hyft::kernels

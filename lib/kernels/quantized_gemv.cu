@@ -2,11 +2,12 @@
 // rows of a decoding step (m <= kGemvMaxRows): the weight's codes are read once,
 // straight from memory, which is what bounds decoding. Reference: dequantize W to
 // T, then at::linear (kernels_check compares them). Two kernels: one for 2..8 rows
-// of x (below) and one for a single row (further down, quantized_gemv_one_kernel).
+// of x (below) and one for a single row (further down, gemv_one_kernel), which also
+// serves dense weights (dense_gemv: a decoding stream's bf16 projections).
 //
-// 2..8 rows of x: one warp per output row. A lane takes 16 bytes of codes at a time (32 weights of
-// a 4-bit format, 16 of INT8) and multiplies their values with the same columns of
-// every x row, UNROLL such loads in flight per lane. The scales are applied per
+// 2..8 rows of x: one warp per output row. A lane takes 16 bytes of codes at a time
+// (32 weights of a 4-bit format, 16 of INT8) and multiplies their values with the
+// same columns of every x row, UNROLL such loads in flight per lane. The scales are applied per
 // word, not per weight (the 32 weights of a word share their block's scale; INT8's
 // is the row's, applied once at the end):
 //   NF4   sum_j levels[c_j] x_j * absmax   (absmax decoded first when double-quantized)
@@ -156,10 +157,12 @@ __device__ __forceinline__ float code_at_16(uint32_t part, int k) {
 constexpr int kOneRows = 4;    // rows of W a warp
 constexpr int kOneUnroll = 2;  // word positions a lane loads before using the first
 
-template <typename T, QFormat F, int SPLIT>
+// DENSE: W is not quantized but kept in T (w.codes points at it; F is unused): the
+// same kernel serves the dense projections of a decoding step (dense_gemv).
+template <typename T, QFormat F, int SPLIT, bool DENSE>
 __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
-    quantized_gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y) {
-  constexpr int K = weights_per_load<F>();  // weights a 16-byte word
+    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y) {
+  constexpr int K = DENSE ? vec16<T>() : weights_per_load<F>();  // weights a 16-byte word
   constexpr int R = kOneRows;
   constexpr int GROUPS = kWarps / SPLIT;  // row groups a block
   __shared__ float table[16];
@@ -213,7 +216,16 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
 #pragma unroll
         for (int e = 0; e < vec16<T>(); ++e) xf[j + e] = to_float(xv.v[e]);
       }
-      if constexpr (F == QFormat::Int4) {
+      if constexpr (DENSE) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const Vec<T, K> wv = *reinterpret_cast<const Vec<T, K>*>(&c[u][r]);
+          float dot = 0.0f;
+#pragma unroll
+          for (int e = 0; e < K; ++e) dot = fmaf(to_float(wv.v[e]), xf[e], dot);
+          acc[r] += dot;
+        }
+      } else if constexpr (F == QFormat::Int4) {
         float xsum = 0.0f;  // takes the codes' offset of 128 back out
 #pragma unroll
         for (int j = 0; j < K; ++j) xsum += xf[j];
@@ -303,7 +315,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
 #pragma unroll
     for (int r = 1; r < R; ++r)
       if (lane == r) v = acc[r];
-    if constexpr (F == QFormat::Int8) v *= static_cast<const float*>(w.scale)[row0 + lane] * 7.874015718698502e-3f;
+    if constexpr (!DENSE && F == QFormat::Int8)
+      v *= static_cast<const float*>(w.scale)[row0 + lane] * 7.874015718698502e-3f;
     y[row0 + lane] = from_float<T>(v);
   }
 }
@@ -318,15 +331,15 @@ int one_row_split(int64_t rows, int64_t words) {
   return split;
 }
 
-template <typename T, QFormat F>
+template <typename T, QFormat F, bool DENSE = false>
 void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream) {
-  const int split = one_row_split(w.rows, w.cols / weights_per_load<F>());
+  const int split = one_row_split(w.rows, w.cols / (DENSE ? vec16<T>() : weights_per_load<F>()));
   const unsigned grid = blocks_for(w.rows, kOneRows * kWarps / split);
   switch (split) {
-    case 1: launch_dependent(quantized_gemv_one_kernel<T, F, 1>, grid, kWarps * 32, stream, w, x, y); break;
-    case 2: launch_dependent(quantized_gemv_one_kernel<T, F, 2>, grid, kWarps * 32, stream, w, x, y); break;
-    case 4: launch_dependent(quantized_gemv_one_kernel<T, F, 4>, grid, kWarps * 32, stream, w, x, y); break;
-    default: launch_dependent(quantized_gemv_one_kernel<T, F, 8>, grid, kWarps * 32, stream, w, x, y); break;
+    case 1: launch_dependent(gemv_one_kernel<T, F, 1, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
+    case 2: launch_dependent(gemv_one_kernel<T, F, 2, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
+    case 4: launch_dependent(gemv_one_kernel<T, F, 4, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
+    default: launch_dependent(gemv_one_kernel<T, F, 8, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
   }
 }
 
@@ -365,6 +378,22 @@ bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int6
       }
     }
     check_launch("quantized_gemv");
+  });
+  return true;
+}
+
+bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x_ptr, void* y_ptr, DType dtype,
+                cudaStream_t stream) {
+  const int64_t bytes = dtype == DType::F32 ? 4 : 2;
+  if (rows == 0 || (cols * bytes) % 16 != 0 || !aligned16(w) || !aligned16(x_ptr)) return false;
+  QuantizedView v;  // the dense weight through the same view: codes = W
+  v.codes = w;
+  v.rows = rows;
+  v.cols = cols;
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    launch_one<T, QFormat::Int8, true>(v, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream);
+    check_launch("dense_gemv");
   });
   return true;
 }

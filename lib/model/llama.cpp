@@ -21,7 +21,7 @@ at::Tensor LinearLayer::forward_over(const at::Tensor&, const at::Tensor&) {
 }
 
 at::Tensor Projection::forward(const at::Tensor& x) {
-  return quantized ? quant::quantized_linear(x, *quantized, bias) : at::linear(x, weight, bias);
+  return quantized ? quant::quantized_linear(x, *quantized, bias) : kernels::linear_inference(x, weight, bias);
 }
 
 at::Tensor Projection::forward_over(const at::Tensor&, const at::Tensor& y) { return y; }

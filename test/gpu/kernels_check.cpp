@@ -310,6 +310,23 @@ void check_gemv(q::Format format, int64_t m, int64_t rows, int64_t cols, at::Sca
   report(what, rel_err(fast, ref), bound);
 }
 
+// A decoding stream's dense projection: the single-row GEMV (W in T) against float64.
+void check_dense_gemv(int64_t rows, int64_t cols, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA);
+  const at::Tensor w = (at::randn({rows, cols}, opts) * 0.05).to(dtype), x = at::randn({1, cols}, opts).to(dtype);
+  poison_free_memory(rows * 4 + (1 << 20));
+  const at::Tensor fast = k::linear_inference_kernel(x, w);
+  const at::Tensor ref = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+  const std::string what = "dense_gemv " + std::to_string(rows) + "x" + std::to_string(cols) + " " + name_of(dtype);
+  if (!fast.defined()) {
+    report(what + " (kernel refused the layout)", INFINITY, 0.0);
+    return;
+  }
+  const double bound = dtype == at::kFloat ? 1e-5 * std::sqrt(double(cols) / 64.0) : bound_of(dtype);
+  report(what, rel_err(fast, ref), bound);
+}
+
 // The projection itself: a decoding step's few rows go through the GEMV, more rows
 // through dequantize + matmul; both against the reference weight.
 void check_quantized_linear(q::Format format, int64_t m, int64_t cols) {
@@ -397,17 +414,23 @@ double graph_us(const std::function<void()>& f) {
 }
 
 void bench_gemv() {
+  at::NoGradGuard no_grad;  // the inference kernels' condition
   const auto bf = at::TensorOptions(at::kBFloat16).device(at::kCUDA);
   struct Shape {
     const char* name;
     int64_t rows, cols;
   };
   for (const Shape& s : {Shape{"8b q_proj 4096x4096", 4096, 4096}, Shape{"8b gate_proj 14336x4096", 14336, 4096},
-                         Shape{"8b down_proj 4096x14336", 4096, 14336}, Shape{"1.3b q_proj 2048x2048", 2048, 2048}}) {
+                         Shape{"8b down_proj 4096x14336", 4096, 14336}, Shape{"1.3b q_proj 2048x2048", 2048, 2048},
+                         Shape{"1.3b gate_proj 5504x2048", 5504, 2048}, Shape{"1.3b down_proj 2048x5504", 2048, 5504},
+                         Shape{"1.3b lm_head 32256x2048", 32256, 2048}, Shape{"8b lm_head 128256x4096", 128256, 4096}}) {
     const at::Tensor w = at::randn({s.rows, s.cols}, bf) * 0.05, x = at::randn({1, s.cols}, bf);
     const double dense_us = graph_us([&] { at::linear(x, w); });
     std::printf("gemv %-26s bf16 cuBLAS %7.1f us %6.0f GB/s\n", s.name, dense_us,
                 double(w.numel()) * 2 / dense_us / 1e3);
+    const double own_us = graph_us([&] { k::linear_inference_kernel(x, w); });
+    std::printf("gemv %-26s bf16 kernel %7.1f us %6.0f GB/s (%.2fx cuBLAS)\n", s.name, own_us,
+                double(w.numel()) * 2 / own_us / 1e3, dense_us / own_us);
     for (q::Format f : {q::Format::Int8, q::Format::Nf4, q::Format::Int4}) {
       const q::QuantizedWeight qw = q::QuantizedWeight::from(w, f);
       const double fast = graph_us([&] { q::quantized_gemv(x, qw); });
@@ -542,6 +565,10 @@ int main(int argc, char** argv) {
   }
   for (q::Format f : {q::Format::None, q::Format::Nf4, q::Format::Int8, q::Format::Int4})
     for (int64_t m : {1, 8, 40}) check_fused_projections(f, m);
+  for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{300, 2048}, {4096, 4096}, {1024, 14336}, {37, 5504},
+                              {5, 24}})
+      check_dense_gemv(rows, cols, dtype);
   for (q::Format f : {q::Format::Nf4, q::Format::Nf4DoubleQuant, q::Format::Int8, q::Format::Int4}) {
     for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
       check_dequantize(f, 256, 1024, dtype);
