@@ -154,6 +154,47 @@ __device__ __forceinline__ float code_at_16(uint32_t part, int k) {
   return __uint_as_float((v & 0x000F0000u) | 0x43000000u);
 }
 
+// One 16-byte word of a row times x at its columns, before the word's scale:
+//   dense  sum_j w_j x_j          INT8  sum_j q_j x_j
+//   NF4    sum_j levels[c_j] x_j  INT4  sum_j (128 + c_j) x_j
+// (a 4-bit byte holds its first column's code in the high nibble).
+template <typename T, QFormat F, bool DENSE>
+__device__ __forceinline__ float word_dot(const uint4& word, const float* xf, const float* table) {
+  const uint32_t parts[4] = {word.x, word.y, word.z, word.w};
+  float dot = 0.0f;
+  if constexpr (DENSE) {
+    const Vec<T, vec16<T>()> wv = *reinterpret_cast<const Vec<T, vec16<T>()>*>(&word);
+#pragma unroll
+    for (int e = 0; e < vec16<T>(); ++e) dot = fmaf(to_float(wv.v[e]), xf[e], dot);
+  } else if constexpr (F == QFormat::Int8) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const uint32_t biased = parts[q] ^ 0x80808080u;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) dot = fmaf(int8_byte(biased, k), xf[4 * q + k], dot);
+    }
+  } else {
+    const char* levels = reinterpret_cast<const char*>(table);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {  // byte k of the part: its high code, then its low one
+        const int j = 8 * q + 2 * k;   // the byte's first column in the word
+        if constexpr (F == QFormat::Int4) {
+          dot = fmaf(code_at_16(parts[q] >> 4, k), xf[j], dot);
+          dot = fmaf(code_at_16(parts[q], k), xf[j + 1], dot);
+        } else {  // NF4: byte offsets into the table (the code times 4)
+          const uint32_t hi = (parts[q] >> (8 * k + 2)) & 0x3Cu;
+          const uint32_t lo = (k == 0 ? parts[q] << 2 : parts[q] >> (8 * k - 2)) & 0x3Cu;
+          dot = fmaf(*reinterpret_cast<const float*>(levels + hi), xf[j], dot);
+          dot = fmaf(*reinterpret_cast<const float*>(levels + lo), xf[j + 1], dot);
+        }
+      }
+    }
+  }
+  return dot;
+}
+
 constexpr int kOneRows = 4;    // rows of W a warp
 constexpr int kOneUnroll = 2;  // word positions a lane loads before using the first
 
@@ -216,71 +257,23 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
 #pragma unroll
         for (int e = 0; e < vec16<T>(); ++e) xf[j + e] = to_float(xv.v[e]);
       }
-      if constexpr (DENSE) {
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const Vec<T, K> wv = *reinterpret_cast<const Vec<T, K>*>(&c[u][r]);
-          float dot = 0.0f;
-#pragma unroll
-          for (int e = 0; e < K; ++e) dot = fmaf(to_float(wv.v[e]), xf[e], dot);
-          acc[r] += dot;
-        }
-      } else if constexpr (F == QFormat::Int4) {
-        float xsum = 0.0f;  // takes the codes' offset of 128 back out
+      float xsum = 0.0f;  // INT4: takes the codes' offset of 128 back out
+      if constexpr (!DENSE && F == QFormat::Int4) {
 #pragma unroll
         for (int j = 0; j < K; ++j) xsum += xf[j];
-        const int64_t b = p >> 1;  // 32 weights a word, 64 a block
+      }
+      const int64_t b = p >> 1;  // 4-bit formats: 32 weights a word, 64 a block
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const uint32_t parts[4] = {c[u][r].x, c[u][r].y, c[u][r].z, c[u][r].w};
-          float dot = 0.0f;  // sum_j (128 + c_j) x_j
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-#pragma unroll
-            for (int k = 0; k < 4; ++k) {  // byte k of the part: its high code, then its low one
-              const int j = 8 * q + 2 * k;   // the byte's first column in the word
-              dot = fmaf(code_at_16(parts[q] >> 4, k), xf[j], dot);
-              dot = fmaf(code_at_16(parts[q], k), xf[j + 1], dot);
-            }
-          }
-          const int64_t blk = first_block[r] + b;
-          const float s = __half2float(static_cast<const __half*>(w.scale)[blk]);
-          const float mn = __half2float(static_cast<const __half*>(w.minimum)[blk]);
-          acc[r] += (dot - 128.0f * xsum) * s + xsum * mn;
-        }
-      } else if constexpr (F == QFormat::Nf4) {
-        const int64_t b = p >> 1;
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const uint32_t parts[4] = {c[u][r].x, c[u][r].y, c[u][r].z, c[u][r].w};
-          float dot = 0.0f;
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const uint32_t by = parts[q];
-#pragma unroll
-            for (int k = 0; k < 4; ++k) {
-              const uint32_t hi_off = (by >> (8 * k + 2)) & 0x3Cu;  // the code times 4
-              const uint32_t lo_off = (k == 0 ? by << 2 : by >> (8 * k - 2)) & 0x3Cu;
-              const int j = 8 * q + 2 * k;
-              dot = fmaf(*reinterpret_cast<const float*>(reinterpret_cast<const char*>(table) + hi_off), xf[j], dot);
-              dot = fmaf(*reinterpret_cast<const float*>(reinterpret_cast<const char*>(table) + lo_off), xf[j + 1],
-                         dot);
-            }
-          }
-          acc[r] = fmaf(dot, nf4_absmax(w, first_block[r] + b), acc[r]);
-        }
-      } else {  // INT8: 16 weights a word, the row's scale at the end
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const uint32_t parts[4] = {c[u][r].x, c[u][r].y, c[u][r].z, c[u][r].w};
-          float dot = 0.0f;
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const uint32_t biased = parts[q] ^ 0x80808080u;
-#pragma unroll
-            for (int k = 0; k < 4; ++k) dot = fmaf(int8_byte(biased, k), xf[4 * q + k], dot);
-          }
+      for (int r = 0; r < R; ++r) {
+        const float dot = word_dot<T, F, DENSE>(c[u][r], xf, table);
+        if constexpr (DENSE || F == QFormat::Int8) {  // INT8: the row's scale at the end
           acc[r] += dot;
+        } else if constexpr (F == QFormat::Nf4) {
+          acc[r] = fmaf(dot, nf4_absmax(w, first_block[r] + b), acc[r]);
+        } else {
+          const float s = __half2float(static_cast<const __half*>(w.scale)[first_block[r] + b]);
+          const float mn = __half2float(static_cast<const __half*>(w.minimum)[first_block[r] + b]);
+          acc[r] += (dot - 128.0f * xsum) * s + xsum * mn;
         }
       }
     }
