@@ -78,17 +78,15 @@ DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
   return *slot;
 }
 
-at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
-                              const std::vector<int64_t>& adapters) {
+at::Tensor DecodeGraphs::step_on_device(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                                        const std::vector<int64_t>& adapters) {
   const int64_t hi = int64_t(ids.size());
   const auto device = model_.device();
   const int64_t max_pos = *std::max_element(positions.begin(), positions.end());
   if (!enabled_) {
     if (adapters_) adapters_->rows = at::tensor(adapters, at::kLong).to(device);
-    return model_
-        .forward_slots(at::tensor(ids, at::kLong).view({hi, 1}).to(device), at::tensor(positions, at::kLong).to(device),
-                       cache_, max_pos + 1)
-        .to(at::kCPU, at::kFloat);
+    return model_.forward_slots(at::tensor(ids, at::kLong).view({hi, 1}).to(device),
+                                at::tensor(positions, at::kLong).to(device), cache_, max_pos + 1);
   }
   const int64_t rows = std::min(next_pow2(hi), cache_.slots());
   const int64_t keys = std::min(std::max<int64_t>(128, next_pow2(max_pos + 1)), cache_.max_len());
@@ -101,7 +99,18 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector
   if (adapters_) std::copy(adapters.begin(), adapters.end(), in.begin() + 2 * rows);
   g.inputs.copy_(at::tensor(in, at::kLong).view({3, rows}));
   g.graph.replay();
-  return g.logits.narrow(0, 0, hi).to(at::kCPU, at::kFloat);
+  return g.logits.narrow(0, 0, hi);
+}
+
+at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                              const std::vector<int64_t>& adapters) {
+  return step_on_device(ids, positions, adapters).to(at::kCPU, at::kFloat);
+}
+
+std::vector<int64_t> DecodeGraphs::step_argmax(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                                               const std::vector<int64_t>& adapters) {
+  const at::Tensor best = step_on_device(ids, positions, adapters).argmax(-1).to(at::kCPU);  // (hi,)
+  return {best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel()};
 }
 
 }  // namespace hyft::generate

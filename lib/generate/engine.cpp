@@ -178,7 +178,17 @@ bool Engine::step() {
   for (int64_t s = 0; s < hi; ++s)
     if (const auto& r = running_[size_t(s)])
       ids[size_t(s)] = r->last, positions[size_t(s)] = r->position, adapters[size_t(s)] = r->request.adapter;
-  const at::Tensor logits = graphs_->step(ids, positions, adapters);  // (hi, V) float32 on the CPU
+  // Every running row greedy and unpenalised: the argmax where the logits are (hi ids
+  // cross to the host, not hi x V floats); otherwise each row's sampling on the host.
+  bool greedy = true;
+  for (int64_t s = 0; s < hi; ++s)
+    if (const auto& r = running_[size_t(s)])
+      greedy = greedy && r->request.settings.sampling.temperature <= 0 &&
+               r->request.settings.sampling.repetition_penalty == 1.0;
+  std::vector<int64_t> best;
+  at::Tensor logits;
+  if (greedy) best = graphs_->step_argmax(ids, positions, adapters);
+  else logits = graphs_->step(ids, positions, adapters);  // (hi, V) float32 on the CPU
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++steps_;
@@ -187,7 +197,7 @@ bool Engine::step() {
     auto& r = running_[size_t(s)];
     if (!r) continue;
     ++r->position;
-    take(s, next_token(logits[s], r->history, r->request.settings.sampling, r->generator));
+    take(s, greedy ? best[size_t(s)] : next_token(logits[s], r->history, r->request.settings.sampling, r->generator));
   }
   return true;
 }
