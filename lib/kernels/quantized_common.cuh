@@ -36,6 +36,11 @@ __device__ __forceinline__ float decode_4bit(int code, int64_t b, const float* l
   }
 }
 
+// int4_gemv_mma.cu: y (m, rows) = x (m, cols) W^T for INT4 W and 1-8 rows of bf16 or
+// fp16 x on the tensor cores; false (nothing launched) where the shape or dtype does
+// not suit it (rows % 16, cols % 256, float32), and quantized_gemv takes its own.
+bool int4_gemv_mma(const QuantizedView& w, const void* x, void* y, int64_t m, DType dtype, cudaStream_t stream);
+
 // INT8: q * absmax * (1 / 127), the two products in that order.
 __device__ __forceinline__ float decode_int8(int8_t q, float absmax) {
   return __fmul_rn(__fmul_rn(float(q), absmax), 7.874015718698502e-3f);

@@ -3,7 +3,8 @@
 // straight from memory, which is what bounds decoding. Reference: dequantize W to
 // T, then at::linear (kernels_check compares them). Two kernels: one for 2..8 rows
 // of x (below) and one for a single row (further down, gemv_one_kernel), which also
-// serves dense weights (dense_gemv: a decoding stream's bf16 projections).
+// serves dense weights (dense_gemv: a decoding stream's bf16 projections). INT4 with
+// bf16/fp16 x goes to the tensor cores first (int4_gemv_mma.cu) where its shape suits.
 //
 // 2..8 rows of x: one warp per output row. A lane takes 16 bytes of codes at a time
 // (32 weights of a 4-bit format, 16 of INT8) and multiplies their values with the
@@ -353,6 +354,7 @@ bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int6
   if (m < 1 || m > kGemvMaxRows || w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x_ptr))
     return false;
   if (w.format != QFormat::Int8 && (w.block != (1 << kBlockShift) || w.cols % w.block != 0)) return false;
+  if (w.format == QFormat::Int4 && int4_gemv_mma(w, x_ptr, y_ptr, m, dtype, stream)) return true;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(x_ptr);

@@ -579,6 +579,9 @@ int main(int argc, char** argv) {
       check_gemv(f, 4, 37, 5504, dtype);  // 5504 = 43 x 128: a partial last sweep of the warp
       check_gemv(f, 1, 1024, 14336, dtype);  // one x row: a row's words split between 2-8 warps
       check_gemv(f, 1, 37, 5504, dtype);     // one x row: a last warp with rows past the end
+      check_gemv(f, 3, 1024, 14336, dtype);  // INT4 bf16/fp16: the tensor-core kernel, rounds split 4 ways
+      check_gemv(f, 8, 4096, 2048, dtype);   // ... every B column a row of x
+      check_gemv(f, 2, 1040, 2048, dtype);   // ... a block's last tile past the end
     }
     for (int64_t m : {1, 8, 40}) check_quantized_linear(f, m, 512);
     check_quantized_linear(f, 1, 100);  // a row the GEMV refuses: dequantize + matmul
