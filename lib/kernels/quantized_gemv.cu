@@ -145,9 +145,12 @@ __global__ void __launch_bounds__(kWarps * 32)
 //         columns: sum_j c_j x_j = sum_j (128 + c_j) x_j - 128 X
 //   NF4   the shared 16-entry table, indexed by byte offsets taken from the code word
 //   INT8  the exponent trick of int8_byte
-// A warp's lanes take consecutive 16-byte words of each of its R rows; kSplit warps of
+//   dense W itself in T (dense_gemv)
+// A warp's lanes take consecutive 16-byte words of each of its R rows; SPLIT warps of
 // a block split a row's words between them when the rows alone give too few blocks to
-// fill the GPU, their sums added in shared memory.
+// fill the GPU, their sums added in shared memory. The first round of W is loaded
+// before waiting for the kernel ahead (a dependent launch; W is frozen), x after.
+
 // float(128 + c) for the code c in bits 8k..8k+3 of `part`: the code moved to bits
 // 16..19, under the exponent of 128 (bits 16..22 are the mantissa's top for 128..256).
 __device__ __forceinline__ float code_at_16(uint32_t part, int k) {
