@@ -293,7 +293,7 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
     for (const size_t n : {size_t(4), size_t(1)}) {  // 4 rows, then one (the single-stream kernels)
       const std::vector<int64_t> step_ids(ids.begin(), ids.begin() + long(n));
       const std::vector<int64_t> step_positions(positions.begin(), positions.begin() + long(n));
-      const at::Tensor a = graphs.step(step_ids, step_positions);  // (n, V)
+      const at::Tensor a = graphs.step(step_ids, step_positions).to(at::kCPU, at::kFloat);  // (n, V)
       // eager: keys = the largest position + 1, as the graph's bucket here
       const at::Tensor b = model->forward_slots(at::tensor(step_ids, at::kLong).view({long(n), 1}).to(device),
                                                 at::tensor(step_positions, at::kLong).to(device), cache)
@@ -318,7 +318,10 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
       for (int64_t i = 0; i < n; ++i) {
         generate::Request r;
         r.prompt.assign(prompts[i].data_ptr<int64_t>(), prompts[i].data_ptr<int64_t>() + o.prompt_len);
-        r.settings.sampling = {0.0, 1.0, 0, 1.0};  // greedy; no stop ids: exactly `tokens` tokens
+        // greedy, or sampled; no stop ids: exactly `tokens` tokens
+        r.settings.sampling = o.sample ? generate::SamplingSettings{0.8, 0.95, 0, 1.1}
+                                       : generate::SamplingSettings{0.0, 1.0, 0, 1.0};
+        r.settings.seed = uint64_t(i);
         r.settings.max_new_tokens = tokens;
         HYFT_CHECK(engine.submit(std::move(r)), "engine queue full");
       }
@@ -334,6 +337,7 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
     const double decode_s = std::max(1e-9, with_prefill - prefill);
     const double tps = double(n) * double(o.new_tokens - 1) / decode_s;
     nlohmann::ordered_json j = {{"system", system}, {"shape", o.shape}, {"precision", device.is_cuda() ? "bf16" : "fp32"},
+                                {"sampling", o.sample ? "sampled" : "greedy"},
                                 {"streams", n}, {"prompt_len", o.prompt_len}, {"new_tokens", o.new_tokens},
                                 {"decode_tokens_per_s", rounded(tps, 1)},
                                 {"per_stream_tokens_per_s", rounded(tps / double(n), 1)},

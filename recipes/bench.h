@@ -55,6 +55,7 @@ struct DecodeBenchOptions {
   bool check = false;  // first: a decoding step as a CUDA graph against the eager step (a UserError beyond 1e-2)
   std::string quantize = "none";  // the layers' projections as nf4, int8 or int4 codes
   bool profile = false;  // then the GPU kernels of a decoding step (PyTorch's profiler), one JSON line each
+  bool sample = false;   // sampled decoding (temperature 0.8, top_p 0.95, repetition penalty 1.1) instead of greedy
 };
 std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& options);
 

@@ -69,6 +69,8 @@ int bench_command(int argc, char** argv) {
   opts.value("decode", "prompt-len", "prompt tokens of each stream for --decode", d.prompt_len);
   opts.value("decode", "new-tokens", "tokens each stream generates for --decode", d.new_tokens);
   opts.flag("decode", "check", "with --decode: first compare a CUDA-graph decoding step with the eager one", d.check);
+  opts.flag("decode", "sample", "with --decode: sample (temperature 0.8, top_p 0.95, repetition penalty 1.1, a seed a "
+            "stream) instead of decoding greedily", d.sample);
   if (!parse_or_help(opts, argc, argv)) return 0;
   if (decode) {
     d.shape = o.shape;

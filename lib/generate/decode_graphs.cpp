@@ -78,8 +78,8 @@ DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t keys) {
   return *slot;
 }
 
-at::Tensor DecodeGraphs::step_on_device(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
-                                        const std::vector<int64_t>& adapters) {
+at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                              const std::vector<int64_t>& adapters) {
   const int64_t hi = int64_t(ids.size());
   const auto device = model_.device();
   const int64_t max_pos = *std::max_element(positions.begin(), positions.end());
@@ -100,17 +100,6 @@ at::Tensor DecodeGraphs::step_on_device(const std::vector<int64_t>& ids, const s
   g.inputs.copy_(at::tensor(in, at::kLong).view({3, rows}));
   g.graph.replay();
   return g.logits.narrow(0, 0, hi);
-}
-
-at::Tensor DecodeGraphs::step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
-                              const std::vector<int64_t>& adapters) {
-  return step_on_device(ids, positions, adapters).to(at::kCPU, at::kFloat);
-}
-
-std::vector<int64_t> DecodeGraphs::step_argmax(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
-                                               const std::vector<int64_t>& adapters) {
-  const at::Tensor best = step_on_device(ids, positions, adapters).argmax(-1).to(at::kCPU);  // (hi,)
-  return {best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel()};
 }
 
 }  // namespace hyft::generate

@@ -23,23 +23,16 @@ class DecodeGraphs {
   DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache,
                std::shared_ptr<model::RowAdapters> adapters = nullptr);
   ~DecodeGraphs();
-  // Logits (hi, V) on the CPU, float32, of one step over slots 0..hi-1; `adapters`
-  // (empty when there is no choice) the adapter of each row.
+  // Logits (hi, V) of one step over slots 0..hi-1, where the model runs (the graph's
+  // output: read it before the next step); `adapters` (empty when there is no
+  // choice) the adapter of each row.
   at::Tensor step(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
                   const std::vector<int64_t>& adapters = {});
-  // The same step for rows that all decode greedily: each row's most likely token
-  // (the first of equals), taken where the logits are, so that only hi ids cross to
-  // the host instead of hi x V floats.
-  std::vector<int64_t> step_argmax(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
-                                   const std::vector<int64_t>& adapters = {});
   bool enabled() const { return enabled_; }
 
  private:
   struct Graph;
   Graph& graph_for(int64_t rows, int64_t keys);
-  // The step's logits (hi, V) where the model runs: the graph's output or the eager step's.
-  at::Tensor step_on_device(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
-                            const std::vector<int64_t>& adapters);
 
   model::LlamaForCausalLMImpl& model_;
   model::SlotCache& cache_;

@@ -132,10 +132,10 @@ void Engine::admit(Request request, int64_t slot) {
   model::KVCache prefill;
   const at::Tensor ids = at::tensor(r->request.prompt, at::kLong).unsqueeze(0).to(device);
   if (adapters_) adapters_->rows = at::full({1}, r->request.adapter, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor logits = model_.forward_cached(ids, prefill).select(1, -1).squeeze(0).to(at::kCPU, at::kFloat);
+  const at::Tensor logits = model_.forward_cached(ids, prefill).select(1, -1);  // (1, V)
   model_.store_in_slot(prefill, cache_, slot);
   r->position = prefill.length;
-  const int64_t token = next_token(logits, r->history, r->request.settings.sampling, r->generator);
+  const int64_t token = next_tokens(logits, {&r->history}, {r->request.settings.sampling}, {&r->generator})[0];
   running_[size_t(slot)] = std::move(r);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -178,17 +178,20 @@ bool Engine::step() {
   for (int64_t s = 0; s < hi; ++s)
     if (const auto& r = running_[size_t(s)])
       ids[size_t(s)] = r->last, positions[size_t(s)] = r->position, adapters[size_t(s)] = r->request.adapter;
-  // Every running row greedy and unpenalised: the argmax where the logits are (hi ids
-  // cross to the host, not hi x V floats); otherwise each row's sampling on the host.
-  bool greedy = true;
+  // Every row's next token where the logits are, in one batch (only hi ids cross to
+  // the host); free slots decode greedily with no history, and are ignored.
+  const at::Tensor logits = graphs_->step(ids, positions, adapters);  // (hi, V)
+  static const std::vector<int64_t> kNoHistory;
+  std::vector<const std::vector<int64_t>*> histories(size_t(hi), &kNoHistory);
+  std::vector<SamplingSettings> sampling(size_t(hi), SamplingSettings{0.0, 1.0, 0, 1.0});
+  std::vector<at::Generator*> generators(size_t(hi), nullptr);
   for (int64_t s = 0; s < hi; ++s)
-    if (const auto& r = running_[size_t(s)])
-      greedy = greedy && r->request.settings.sampling.temperature <= 0 &&
-               r->request.settings.sampling.repetition_penalty == 1.0;
-  std::vector<int64_t> best;
-  at::Tensor logits;
-  if (greedy) best = graphs_->step_argmax(ids, positions, adapters);
-  else logits = graphs_->step(ids, positions, adapters);  // (hi, V) float32 on the CPU
+    if (const auto& r = running_[size_t(s)]) {
+      histories[size_t(s)] = &r->history;
+      sampling[size_t(s)] = r->request.settings.sampling;
+      generators[size_t(s)] = &r->generator;
+    }
+  const std::vector<int64_t> next = next_tokens(logits, histories, sampling, generators);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++steps_;
@@ -197,7 +200,7 @@ bool Engine::step() {
     auto& r = running_[size_t(s)];
     if (!r) continue;
     ++r->position;
-    take(s, greedy ? best[size_t(s)] : next_token(logits[s], r->history, r->request.settings.sampling, r->generator));
+    take(s, next[size_t(s)]);
   }
   return true;
 }

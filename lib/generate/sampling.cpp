@@ -1,8 +1,11 @@
 #include "generate/sampling.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
 
 namespace hyft::generate {
 
@@ -39,12 +42,125 @@ at::Tensor process_logits(const at::Tensor& logits_in, const std::vector<int64_t
   return logits;
 }
 
+namespace {
+
+// A float32 (n,) tensor of f(settings[i]) on `device`.
+template <typename F>
+at::Tensor per_row(const std::vector<SamplingSettings>& settings, const at::Device& device, F f) {
+  std::vector<float> v;
+  for (const auto& s : settings) v.push_back(f(s));
+  return at::tensor(v, at::kFloat).to(device);
+}
+
+// A uniform draw in [0, 1) from a CPU generator: 53 random bits.
+double uniform01(at::Generator& generator) {
+  auto* g = at::check_generator<at::CPUGeneratorImpl>(generator);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return double(g->random64() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace
+
+at::Tensor process_logits_batch(const at::Tensor& logits_in, const std::vector<const std::vector<int64_t>*>& histories,
+                                const std::vector<SamplingSettings>& settings) {
+  const int64_t n = logits_in.size(0), V = logits_in.size(1);
+  TORCH_INTERNAL_ASSERT(int64_t(histories.size()) == n && int64_t(settings.size()) == n);
+  const auto device = logits_in.device();
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  at::Tensor logits = logits_in.to(at::kFloat).clone();  // (n, V)
+  // The repetition penalty: every (row, seen token) pair at once.
+  std::vector<int64_t> rows, tokens;
+  std::vector<float> penalties;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& s = settings[size_t(i)];
+    if (s.repetition_penalty == 1.0) continue;
+    for (const int64_t t : *histories[size_t(i)]) {
+      rows.push_back(i);
+      tokens.push_back(t);
+      penalties.push_back(float(s.repetition_penalty));
+    }
+  }
+  if (!rows.empty()) {
+    const at::Tensor r = at::tensor(rows, at::kLong).to(device), t = at::tensor(tokens, at::kLong).to(device);
+    const at::Tensor p = at::tensor(penalties, at::kFloat).to(device);
+    const at::Tensor seen = logits.index({r, t});
+    logits.index_put_({r, t}, at::where(seen < 0, seen * p, seen / p));
+  }
+  // Greedy rows stop here (their temperature, top-k and top-p are left out below).
+  auto sampled = [](const SamplingSettings& s) { return s.temperature > 0; };
+  bool any_temperature = false, any_top_k = false, any_top_p = false;
+  int64_t K = 0;
+  for (const auto& s : settings) {
+    if (!sampled(s)) continue;
+    any_temperature = any_temperature || s.temperature != 1.0;
+    if (s.top_k > 0 && s.top_k < V) any_top_k = true, K = std::max(K, s.top_k);
+    any_top_p = any_top_p || s.top_p < 1.0;
+  }
+  if (any_temperature)
+    logits = logits / per_row(settings, device, [&](const SamplingSettings& s) {
+               return sampled(s) ? float(s.temperature) : 1.0f;
+             }).unsqueeze(1);
+  if (any_top_k) {  // each row's k-th largest value; rows without top-k keep everything
+    std::vector<int64_t> kth_index;
+    for (const auto& s : settings) kth_index.push_back(sampled(s) && s.top_k > 0 && s.top_k < V ? s.top_k - 1 : 0);
+    const at::Tensor values = std::get<0>(at::topk(logits, K, 1));  // (n, K), descending
+    at::Tensor kth = values.gather(1, at::tensor(kth_index, at::kLong).to(device).unsqueeze(1));  // (n, 1)
+    const at::Tensor has_k = per_row(settings, device, [&](const SamplingSettings& s) {
+                               return sampled(s) && s.top_k > 0 && s.top_k < V ? 1.0f : 0.0f;
+                             }).unsqueeze(1) > 0;
+    kth = at::where(has_k, kth, at::full_like(kth, neg_inf));
+    logits = logits.masked_fill(logits < kth, neg_inf);
+  }
+  if (any_top_p) {  // as process_logits, row by row: thresholds 1 - top_p (-1: nothing dropped)
+    auto [sorted, order] = at::sort(logits, /*dim=*/1, /*descending=*/false);
+    const at::Tensor cumulative = at::softmax(sorted, 1).cumsum(1);
+    const at::Tensor threshold = per_row(settings, device, [&](const SamplingSettings& s) {
+      return sampled(s) && s.top_p < 1.0 ? float(1.0 - s.top_p) : -1.0f;
+    });
+    at::Tensor remove_sorted = cumulative <= threshold.unsqueeze(1);
+    remove_sorted.select(1, V - 1).fill_(false);
+    const at::Tensor remove = at::zeros_like(remove_sorted).scatter(1, order, remove_sorted);
+    logits = logits.masked_fill(remove, neg_inf);
+  }
+  return logits;
+}
+
+std::vector<int64_t> next_tokens(const at::Tensor& logits, const std::vector<const std::vector<int64_t>*>& histories,
+                                 const std::vector<SamplingSettings>& settings,
+                                 const std::vector<at::Generator*>& generators) {
+  const int64_t n = logits.size(0);
+  TORCH_INTERNAL_ASSERT(int64_t(generators.size()) == n);
+  // One uniform draw a sampled row, from its own generator: a row's token depends on
+  // its logits and its generator alone, whatever else shares the batch.
+  std::vector<double> u(size_t(n), 0.0);
+  bool any_sampled = false;
+  for (int64_t i = 0; i < n; ++i)
+    if (settings[size_t(i)].temperature > 0) {
+      u[size_t(i)] = uniform01(*generators[size_t(i)]);
+      any_sampled = true;
+    }
+  const at::Tensor processed = process_logits_batch(logits, histories, settings);  // (n, V)
+  at::Tensor choice = processed.argmax(1);  // greedy rows: the most likely token (the first of equals)
+  if (any_sampled) {
+    // The token whose cumulative probability first exceeds u: an inverse-CDF draw from
+    // softmax(processed), in float64 so the sums over V stay exact enough.
+    const auto device = processed.device();
+    const at::Tensor cdf = at::softmax(processed, 1, at::kDouble).cumsum(1);                 // (n, V)
+    const at::Tensor target = at::tensor(u, at::kDouble).to(device).unsqueeze(1) * cdf.narrow(1, cdf.size(1) - 1, 1);
+    const at::Tensor drawn = at::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true)
+                                 .squeeze(1)
+                                 .clamp_max(cdf.size(1) - 1);
+    std::vector<int64_t> is_sampled;
+    for (const auto& s : settings) is_sampled.push_back(s.temperature > 0 ? 1 : 0);
+    choice = at::where(at::tensor(is_sampled, at::kLong).to(device).ne(0), drawn, choice);
+  }
+  const at::Tensor host = choice.to(at::kCPU, at::kLong).contiguous();
+  return {host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + n};
+}
+
 int64_t next_token(const at::Tensor& logits, const std::vector<int64_t>& history, const SamplingSettings& s,
                    at::Generator& generator) {
-  const at::Tensor processed = process_logits(logits, history, s);
-  if (s.temperature <= 0) return processed.argmax().item<int64_t>();
-  const at::Tensor probs = at::softmax(processed, 0);
-  return at::multinomial(probs, 1, /*replacement=*/false, generator).item<int64_t>();
+  return next_tokens(logits.view({1, -1}), {&history}, {s}, {&generator})[0];
 }
 
 }  // namespace hyft::generate

@@ -161,8 +161,17 @@ TEST_CASE("logits processing equals transformers' processors", "[generate]") {
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto ref = nlohmann::json::parse(r.out)["processed"];
+  // The batch version, every case at once (as the engine runs them), row by row.
+  std::vector<const std::vector<int64_t>*> history_of;
+  for (const auto& h : histories) history_of.push_back(&h);
+  const at::Tensor batch = generate::process_logits_batch(at::stack(logits), history_of, settings);
   for (size_t i = 0; i < settings.size(); ++i) {
     const at::Tensor ours = generate::process_logits(logits[i], histories[i], settings[i]);
+    const at::Tensor row = batch[int64_t(i)];
+    INFO("case " << i << ": the batch row and the one-row reference");
+    REQUIRE(at::equal(row.isinf(), ours.isinf()));
+    const at::Tensor finite = ours.isfinite();
+    REQUIRE((row.masked_select(finite) - ours.masked_select(finite)).abs().max().item<float>() <= 1e-6f);
     int64_t kept = 0;
     for (int64_t v = 0; v < 50; ++v) {
       const float x = ours[v].item<float>();
@@ -176,6 +185,50 @@ TEST_CASE("logits processing equals transformers' processors", "[generate]") {
     }
     REQUIRE(kept >= 1);
   }
+}
+
+TEST_CASE("batched sampling: a row's token is its own, and draws follow the probabilities", "[generate]") {
+  using generate::SamplingSettings;
+  at::manual_seed(5);
+  const int64_t V = 40;
+  const at::Tensor logits = at::randn({4, V}) * 2;
+  const std::vector<int64_t> h0 = {1, 2, 3}, h1 = {}, h2 = {5, 5}, h3 = {7};
+  const std::vector<const std::vector<int64_t>*> histories = {&h0, &h1, &h2, &h3};
+  const std::vector<SamplingSettings> settings = {
+      {0.0, 1.0, 0, 1.3}, {0.8, 0.9, 0, 1.0}, {1.0, 1.0, 5, 1.2}, {1.2, 0.7, 8, 1.0}};
+  auto generators = [](uint64_t seed) {
+    std::vector<at::Generator> g;
+    for (uint64_t i = 0; i < 4; ++i) g.push_back(at::make_generator<at::CPUGeneratorImpl>(seed + i));
+    return g;
+  };
+  // In a batch or alone, with the same generator state, each row draws the same token.
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    auto gb = generators(seed), ga = generators(seed);
+    const auto batched = generate::next_tokens(logits, histories, settings, {&gb[0], &gb[1], &gb[2], &gb[3]});
+    for (int64_t i = 0; i < 4; ++i) {
+      const int64_t alone = generate::next_token(logits[i], *histories[size_t(i)], settings[size_t(i)], ga[size_t(i)]);
+      INFO("seed " << seed << " row " << i);
+      REQUIRE(alone == batched[size_t(i)]);
+    }
+    // greedy: the argmax of the penalised logits; top-k: one of the k largest
+    REQUIRE(batched[0] == generate::process_logits(logits[0], h0, settings[0]).argmax().item<int64_t>());
+    REQUIRE(std::isfinite(generate::process_logits(logits[2], h2, settings[2])[batched[2]].item<float>()));
+  }
+  // Frequencies over 20,000 draws match softmax(processed) (each within 5 standard errors).
+  const at::Tensor probs = at::softmax(generate::process_logits(logits[1], h1, settings[1]), 0);
+  std::vector<int64_t> counts(size_t(V), 0);
+  auto g = at::make_generator<at::CPUGeneratorImpl>(uint64_t(99));
+  const int64_t draws = 20000;
+  for (int64_t d = 0; d < draws; ++d) ++counts[size_t(generate::next_token(logits[1], h1, settings[1], g))];
+  double worst = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    const double p = probs[v].item<double>(), f = double(counts[size_t(v)]) / double(draws);
+    if (p == 0) REQUIRE(counts[size_t(v)] == 0);  // dropped by top-p: never drawn
+    const double se = std::sqrt(std::max(p * (1 - p), 1e-12) / double(draws));
+    worst = std::max(worst, std::abs(f - p) / se);
+  }
+  std::printf("sampling: %lld draws, largest deviation %.2f standard errors\n", (long long)draws, worst);
+  REQUIRE(worst < 5.0);
 }
 
 TEST_CASE("hyft generate: --prompt prints the completion, --input writes JSONL, --log keeps everything", "[generate]") {
