@@ -4,6 +4,9 @@
 
 #include <torch/cuda.h>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace hyft {
 
 c10::ScalarType parse_precision(const std::string& text, const char* flag) {
@@ -39,6 +42,11 @@ c10::Device parse_device(const std::string& text, const char* flag) {
     return d;
   }
   fail(flag, ": '", text, "' is not a device; use auto, cpu, cuda or cuda:N");
+}
+
+bool switched_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, "0") == 0;
 }
 
 }  // namespace hyft

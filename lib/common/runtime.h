@@ -16,4 +16,8 @@ const char* precision_name(c10::ScalarType dtype);
 // "auto" picks cuda:0 when a GPU is there, else cpu.
 c10::Device parse_device(const std::string& text, const char* flag = "--device");
 
+// Whether the environment variable `name` is "0": the HYFT_* switches that turn a
+// fast path off for comparing or bisecting (HYFT_FUSED_KERNELS=0 and the like).
+bool switched_off(const char* name);
+
 }  // namespace hyft

@@ -1,13 +1,13 @@
 #include "generate/decode_graphs.h"
 
+#include "common/runtime.h"
+
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 namespace hyft::generate {
 
@@ -30,8 +30,7 @@ struct DecodeGraphs::Graph {
 DecodeGraphs::DecodeGraphs(model::LlamaForCausalLMImpl& model, model::SlotCache& cache,
                            std::shared_ptr<model::RowAdapters> adapters)
     : model_(model), cache_(cache), adapters_(std::move(adapters)) {
-  const char* env = std::getenv("HYFT_DECODE_GRAPHS");
-  enabled_ = model_.device().is_cuda() && !(env && std::strcmp(env, "0") == 0);
+  enabled_ = model_.device().is_cuda() && !switched_off("HYFT_DECODE_GRAPHS");
 }
 
 DecodeGraphs::~DecodeGraphs() = default;

@@ -88,27 +88,25 @@ at::Tensor process_logits_batch(const at::Tensor& logits_in, const std::vector<c
   }
   // Greedy rows stop here (their temperature, top-k and top-p are left out below).
   auto sampled = [](const SamplingSettings& s) { return s.temperature > 0; };
-  bool any_temperature = false, any_top_k = false, any_top_p = false;
-  int64_t K = 0;
+  auto top_k = [&](const SamplingSettings& s) { return sampled(s) && s.top_k > 0 && s.top_k < V ? s.top_k : 0; };
+  bool any_temperature = false, any_top_p = false;
+  int64_t K = 0;  // the largest top-k (0: none)
   for (const auto& s : settings) {
     if (!sampled(s)) continue;
     any_temperature = any_temperature || s.temperature != 1.0;
-    if (s.top_k > 0 && s.top_k < V) any_top_k = true, K = std::max(K, s.top_k);
+    K = std::max(K, top_k(s));
     any_top_p = any_top_p || s.top_p < 1.0;
   }
   if (any_temperature)
     logits = logits / per_row(settings, device, [&](const SamplingSettings& s) {
                return sampled(s) ? float(s.temperature) : 1.0f;
              }).unsqueeze(1);
-  if (any_top_k) {  // each row's k-th largest value; rows without top-k keep everything
-    std::vector<int64_t> kth_index;
-    for (const auto& s : settings) kth_index.push_back(sampled(s) && s.top_k > 0 && s.top_k < V ? s.top_k - 1 : 0);
-    const at::Tensor values = std::get<0>(at::topk(logits, K, 1));  // (n, K), descending
-    at::Tensor kth = values.gather(1, at::tensor(kth_index, at::kLong).to(device).unsqueeze(1));  // (n, 1)
-    const at::Tensor has_k = per_row(settings, device, [&](const SamplingSettings& s) {
-                               return sampled(s) && s.top_k > 0 && s.top_k < V ? 1.0f : 0.0f;
-                             }).unsqueeze(1) > 0;
-    kth = at::where(has_k, kth, at::full_like(kth, neg_inf));
+  if (K > 0) {  // each row's k-th largest value; rows without top-k keep everything
+    std::vector<int64_t> ks;
+    for (const auto& s : settings) ks.push_back(top_k(s));
+    const at::Tensor k = at::tensor(ks, at::kLong).to(device).unsqueeze(1);  // (n, 1)
+    const at::Tensor values = std::get<0>(at::topk(logits, K, 1));          // (n, K), descending
+    const at::Tensor kth = at::where(k > 0, values.gather(1, (k - 1).clamp_min(0)), neg_inf);
     logits = logits.masked_fill(logits < kth, neg_inf);
   }
   if (any_top_p) {  // as process_logits, row by row: thresholds 1 - top_p (-1: nothing dropped)
@@ -133,15 +131,17 @@ std::vector<int64_t> next_tokens(const at::Tensor& logits, const std::vector<con
   // One uniform draw a sampled row, from its own generator: a row's token depends on
   // its logits and its generator alone, whatever else shares the batch.
   std::vector<double> u(size_t(n), 0.0);
-  bool any_sampled = false;
+  std::vector<int64_t> is_sampled(size_t(n), 0);
   for (int64_t i = 0; i < n; ++i)
     if (settings[size_t(i)].temperature > 0) {
       u[size_t(i)] = uniform01(*generators[size_t(i)]);
-      any_sampled = true;
+      is_sampled[size_t(i)] = 1;
     }
+  const int64_t sampled_rows = std::count(is_sampled.begin(), is_sampled.end(), 1);
   const at::Tensor processed = process_logits_batch(logits, histories, settings);  // (n, V)
-  at::Tensor choice = processed.argmax(1);  // greedy rows: the most likely token (the first of equals)
-  if (any_sampled) {
+  at::Tensor choice;
+  if (sampled_rows < n) choice = processed.argmax(1);  // greedy rows: the most likely token (the first of equals)
+  if (sampled_rows > 0) {
     // The token whose cumulative probability first exceeds u: an inverse-CDF draw from
     // softmax(processed), in float64 so the sums over V stay exact enough.
     const auto device = processed.device();
@@ -150,9 +150,7 @@ std::vector<int64_t> next_tokens(const at::Tensor& logits, const std::vector<con
     const at::Tensor drawn = at::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true)
                                  .squeeze(1)
                                  .clamp_max(cdf.size(1) - 1);
-    std::vector<int64_t> is_sampled;
-    for (const auto& s : settings) is_sampled.push_back(s.temperature > 0 ? 1 : 0);
-    choice = at::where(at::tensor(is_sampled, at::kLong).to(device).ne(0), drawn, choice);
+    choice = sampled_rows == n ? drawn : at::where(at::tensor(is_sampled, at::kLong).to(device).ne(0), drawn, choice);
   }
   const at::Tensor host = choice.to(at::kCPU, at::kLong).contiguous();
   return {host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + n};

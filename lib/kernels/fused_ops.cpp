@@ -1,11 +1,11 @@
 #include "kernels/fused_ops.h"
 
+#include "common/runtime.h"
+
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #ifdef HYFT_HAVE_CUDA_KERNELS
@@ -29,10 +29,7 @@ bool built_with_cuda_kernels() {
 }
 
 bool fused_kernels_on(const at::Tensor& x) {
-  static const bool allowed = [] {
-    const char* v = std::getenv("HYFT_FUSED_KERNELS");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static const bool allowed = !switched_off("HYFT_FUSED_KERNELS");
   return built_with_cuda_kernels() && allowed && x.is_cuda();
 }
 
@@ -436,10 +433,7 @@ at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight
 }
 
 at::Tensor linear_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  static const bool enabled = [] {
-    const char* env = std::getenv("HYFT_DENSE_GEMV");
-    return env == nullptr || std::strcmp(env, "0") != 0;
-  }();
+  static const bool enabled = !switched_off("HYFT_DENSE_GEMV");
   if (enabled) {
     const at::Tensor y = linear_inference_kernel(x, weight);
     if (y.defined()) return bias.defined() ? y + bias : y;
