@@ -25,6 +25,11 @@ template <> __device__ __forceinline__ float from_float<float>(float v) { return
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half(v); }
 
+// SwiGLU of one gate and up value, float32: silu(g) u = g sigmoid(g) u (swiglu.cu, and
+// the gate/up GEMV that ends in it, quantized_gemv.cu).
+__device__ __forceinline__ float sigmoid(float g) { return 1.0f / (1.0f + expf(-g)); }
+__device__ __forceinline__ float swiglu_value(float g, float u) { return g * sigmoid(g) * u; }
+
 // VEC elements of T loaded or stored as one access (16 bytes when VEC * sizeof(T) == 16).
 template <typename T, int VEC>
 struct alignas(sizeof(T) * VEC) Vec {

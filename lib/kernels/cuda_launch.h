@@ -120,4 +120,22 @@ bool quantized_gemv(const QuantizedView& w, const void* x, void* y, int64_t m, D
 // row is not whole 16-byte words or a pointer is misaligned.
 bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x, void* y, DType dtype, cudaStream_t stream);
 
+// y (1, rows / 2) = silu(x W_g^T) * (x W_u^T) for one row of x and W = [W_g; W_u]
+// (rows, cols), a gate and an up projection stacked (rows even): the single-row GEMV
+// with SwiGLU as its last step, each sum rounded to dtype first as swiglu_forward
+// reads them. dense: w.codes points at W in dtype (only rows and cols read); else
+// W is quantized as for quantized_gemv. Reference: the GEMV, then swiglu_forward.
+// False (nothing launched) for float32, NF4 and the layouts the GEMVs above refuse.
+bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x, void* y, DType dtype, cudaStream_t stream);
+
+// A decoding stream's q/k/v as one single-row GEMV over W = [W_q; W_k; W_v]
+// ((heads + 2 kv_heads) head_dim rows), ending in rotary_decode's work for its one
+// row: the sums rounded to a.dtype, q rotated into a.q_out, k rotated and v written
+// into slot 0 of the caches at a.positions[0] (a.q, a.k, a.v and their strides
+// unused; a.rows 1). dense as for gemv_swiglu. Reference: the GEMV, then
+// rotary_decode. False (nothing launched) for float32, NF4, head_dim % 4 != 0, and
+// the layouts the GEMVs refuse.
+bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x, const RotaryDecodeArgs& a,
+                            cudaStream_t stream);
+
 }  // namespace hyft::kernels::cuda

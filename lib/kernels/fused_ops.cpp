@@ -291,6 +291,38 @@ at::Tensor rotary_slot_write_reference_(const at::Tensor& q, const at::Tensor& k
   return rotary_reference(q, cos, sin);
 }
 
+at::Tensor rotary_slot_args(const at::Tensor& x, int64_t B, const SlotWrite& t, cuda::RotaryDecodeArgs& a) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const at::ScalarType dt = x.scalar_type();
+  const at::Tensor &kc = t.k_cache, &vc = t.v_cache;
+  if (!inference_kernel(x) || kc.dim() != 4 || kc.size(2) != t.kv_heads || !kc.is_contiguous() ||
+      !vc.is_contiguous() || vc.sizes() != kc.sizes() || kc.scalar_type() != dt || vc.scalar_type() != dt ||
+      kc.device() != x.device() || vc.device() != x.device() || t.cos.scalar_type() != dt ||
+      t.sin.scalar_type() != dt || !t.cos.is_contiguous() || !t.sin.is_contiguous() ||
+      t.cos.numel() != B * kc.size(3) || t.sin.numel() != B * kc.size(3) || !t.positions.is_contiguous() ||
+      t.positions.device() != x.device() || t.positions.scalar_type() != at::kLong || t.positions.numel() != B)
+    return {};
+  const int64_t Dh = kc.size(3);
+  at::Tensor out = at::empty({B, 1, t.heads, Dh}, x.options());
+  a.cos = t.cos.data_ptr();
+  a.sin = t.sin.data_ptr();
+  a.positions = t.positions.data_ptr<int64_t>();
+  a.q_out = out.data_ptr();
+  a.k_cache = kc.data_ptr();
+  a.v_cache = vc.data_ptr();
+  a.rows = B;
+  a.heads = t.heads;
+  a.kv_heads = t.kv_heads;
+  a.head_dim = Dh;
+  a.max_len = kc.size(1);
+  a.dtype = dtype_of(x);
+  return out;
+#else
+  (void)x, (void)B, (void)t, (void)a;
+  return {};
+#endif
+}
+
 at::Tensor rotary_slot_write_(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
                               const at::Tensor& sin, at::Tensor& k_cache, at::Tensor& v_cache,
                               const at::Tensor& positions) {
@@ -299,37 +331,22 @@ at::Tensor rotary_slot_write_(const at::Tensor& q, const at::Tensor& k, const at
   auto heads_contiguous = [](const at::Tensor& t) {
     return t.dim() == 4 && t.size(1) == 1 && t.stride(3) == 1 && t.stride(2) == t.size(3);
   };
-  if (inference_kernel(q) && heads_contiguous(q) && heads_contiguous(k) && heads_contiguous(v) &&
-      k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type() &&
-      cos.scalar_type() == q.scalar_type() && sin.scalar_type() == q.scalar_type() && cos.is_contiguous() &&
-      sin.is_contiguous() && cos.numel() == q.size(0) * q.size(3) && k_cache.is_contiguous() &&
-      v_cache.is_contiguous() && k_cache.scalar_type() == q.scalar_type() &&
-      v_cache.scalar_type() == q.scalar_type() && k_cache.dim() == 4 && k_cache.size(2) == k.size(2) &&
-      k_cache.size(3) == k.size(3) && positions.is_cuda() && positions.scalar_type() == at::kLong) {
-    const c10::cuda::CUDAGuard guard(q.device());
-    at::Tensor out = at::empty(q.sizes(), q.options());
-    const at::Tensor pos = positions.contiguous();
+  if (heads_contiguous(q) && heads_contiguous(k) && heads_contiguous(v) && k.scalar_type() == q.scalar_type() &&
+      v.scalar_type() == q.scalar_type() && k_cache.dim() == 4 && k_cache.size(3) == q.size(3)) {
     cuda::RotaryDecodeArgs a;
-    a.q = q.data_ptr();
-    a.k = k.data_ptr();
-    a.v = v.data_ptr();
-    a.cos = cos.data_ptr();
-    a.sin = sin.data_ptr();
-    a.positions = pos.data_ptr<int64_t>();
-    a.q_out = out.data_ptr();
-    a.k_cache = k_cache.data_ptr();
-    a.v_cache = v_cache.data_ptr();
-    a.q_stride = q.stride(0);
-    a.k_stride = k.stride(0);
-    a.v_stride = v.stride(0);
-    a.rows = q.size(0);
-    a.heads = q.size(2);
-    a.kv_heads = k.size(2);
-    a.head_dim = q.size(3);
-    a.max_len = k_cache.size(1);
-    a.dtype = dtype_of(q);
-    cuda::rotary_decode(a, stream_of(q));
-    return out;
+    const at::Tensor out =
+        rotary_slot_args(q, q.size(0), {cos, sin, k_cache, v_cache, positions, q.size(2), k.size(2)}, a);
+    if (out.defined()) {
+      const c10::cuda::CUDAGuard guard(q.device());
+      a.q = q.data_ptr();
+      a.k = k.data_ptr();
+      a.v = v.data_ptr();
+      a.q_stride = q.stride(0);
+      a.k_stride = k.stride(0);
+      a.v_stride = v.stride(0);
+      cuda::rotary_decode(a, stream_of(q));
+      return out;
+    }
   }
 #endif
   const at::Tensor kr = rotary(k, cos, sin);
@@ -428,6 +445,51 @@ at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight
   }
 #else
   (void)x, (void)weight;
+#endif
+  return {};
+}
+
+at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  if (inference_kernel(x) && in > 0 && x.numel() == in && weight.dim() == 2 && weight.size(1) == in &&
+      weight.size(0) % 2 == 0 && weight.is_contiguous() && weight.scalar_type() == x.scalar_type() &&
+      weight.device() == x.device()) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weight.size(0) / 2;
+    at::Tensor y = at::empty(shape, x.options());
+    cuda::QuantizedView w;  // the dense weight through the GEMVs' view: codes = W
+    w.codes = weight.data_ptr();
+    w.rows = weight.size(0);
+    w.cols = in;
+    if (cuda::gemv_swiglu(w, /*dense=*/true, xc.data_ptr(), y.data_ptr(), dtype_of(x), stream_of(x))) return y;
+  }
+#else
+  (void)x, (void)weight;
+#endif
+  return {};
+}
+
+at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  if (in > 0 && x.numel() == in && weight.dim() == 2 && weight.size(1) == in && weight.is_contiguous() &&
+      weight.scalar_type() == x.scalar_type() && weight.device() == x.device()) {
+    cuda::RotaryDecodeArgs a;
+    const at::Tensor q = rotary_slot_args(x, 1, t, a);  // checks that x is on the GPU's inference path
+    if (!q.defined()) return {};
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    cuda::QuantizedView w;  // the dense weight through the GEMVs' view: codes = W
+    w.codes = weight.data_ptr();
+    w.rows = weight.size(0);
+    w.cols = in;
+    if (cuda::gemv_rotary_slot_write(w, /*dense=*/true, xc.data_ptr(), a, stream_of(x))) return q;
+  }
+#else
+  (void)x, (void)weight, (void)t;
 #endif
   return {};
 }

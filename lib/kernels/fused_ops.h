@@ -11,6 +11,8 @@
 //   rotary_slot_write_          rotary on q and k, then the cache write (a decoding step)
 //   slot_attention              SDPA over the slots, dense rule mask (serving's attention)
 //   linear_inference            at::linear of one row (a decoding stream's dense projections)
+//   linear_swiglu_inference     swiglu_packed(at::linear(x, [W_gate; W_up])) of one row
+//   linear_rotary_slot_write    rotary_slot_write_ of at::linear(x, [W_q; W_k; W_v]), one row
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
 // environment (A/B timing, bisecting), the references run. Shapes: B batch,
@@ -77,6 +79,31 @@ at::Tensor rotary_slot_write_reference_(const at::Tensor& q, const at::Tensor& k
                                         const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                                         at::Tensor& v_cache, const at::Tensor& positions);
 
+// Where a decoding step's q, k and v go: its RoPE tables, the slotted caches (written
+// in place through these handles) and each row's position.
+struct SlotWrite {
+  at::Tensor cos, sin;          // (B, 1, Dh)
+  at::Tensor k_cache, v_cache;  // (S, Tmax, Hkv, Dh)
+  at::Tensor positions;         // (B,) long, on the caches' device
+  int64_t heads = 0, kv_heads = 0;
+};
+
+namespace cuda {
+struct RotaryDecodeArgs;
+}
+// `t` as the CUDA kernels take it (cuda_launch.h; q, k, v and their strides left to
+// the caller) for B rows of `x`'s dtype and device, with q's output allocated
+// (B, 1, heads, Dh) and returned; undefined where the kernels do not take it (not the
+// inference path, dtypes, layouts). For rotary_slot_write_ and the q/k/v GEMVs that
+// end in it (linear_rotary_slot_write; quant's for quantized W).
+at::Tensor rotary_slot_args(const at::Tensor& x, int64_t B, const SlotWrite& t, cuda::RotaryDecodeArgs& a);
+
+// x (1, 1, D) one row, W = [W_q; W_k; W_v] dense -> q rotated (1, 1, H, Dh), with k
+// rotated and v written into slot 0 of the caches at positions[0]: one kernel (the
+// single-row GEMV ending in rotary_slot_write_'s work); undefined where it does not
+// apply. Reference: linear_inference, then rotary_slot_write_ on the column slices.
+at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t);
+
 // A decoding step's attention over the serving engine's slotted cache: q (B, 1, H, Dh),
 // row b's query at positions[b] (B,) -> (B, 1, H, Dh), over the keys 0..positions[b]
 // of slot b in k_cache / v_cache (S, Tmax, Hkv, Dh) that mask.rule allows; every
@@ -101,5 +128,10 @@ at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cac
 at::Tensor linear_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 // The kernel alone, without bias; undefined where it does not apply (for the GPU check).
 at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight);
+// x (..., in) one row, W (2F, in) = [W_gate; W_up] -> silu(x W_gate^T) * (x W_up^T)
+// (..., F) in one kernel (the single-row GEMV ending in SwiGLU) on the inference path;
+// undefined where it does not apply (the caller then runs the GEMV and swiglu_packed,
+// its reference).
+at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight);
 
 }  // namespace hyft::kernels

@@ -21,6 +21,8 @@
 #include "kernels/cuda_common.cuh"
 #include "kernels/quantized_common.cuh"
 
+#include <type_traits>
+
 namespace hyft::kernels::cuda {
 
 namespace {
@@ -202,27 +204,71 @@ __device__ __forceinline__ float word_dot(const uint4& word, const float* xf, co
 constexpr int kOneRows = 4;    // rows of W a warp
 constexpr int kOneUnroll = 2;  // word positions a lane loads before using the first
 
+// What a warp does with its R sums at the end (its rows of W are chosen to suit):
+//   Store    y[i] = sum of row i (R consecutive rows)
+//   Swiglu   W = [W_g; W_u], a gate and an up projection stacked (2 F rows); y (F,) =
+//            silu(x W_g^T) * (x W_u^T): the warp takes gate rows i, i + 1 and up rows
+//            F + i, F + i + 1 and writes outputs i, i + 1 (gemv_swiglu)
+//   Rotary   W = [W_q; W_k; W_v] (a decoding stream's q/k/v): the warp takes two RoPE
+//            pairs of a q or k head, rows j, j + 1, j + Dh/2, j + 1 + Dh/2, rotates them
+//            (rotary_decode's arithmetic) and writes q to rot.q_out, k into the cache;
+//            or 4 rows of v, written into the cache (gemv_rotary_slot_write)
+enum class Epilogue { Store, Swiglu, Rotary };
+
+// W's row behind sum r of a warp's unit (its 4 rows; see Epilogue above). outputs:
+// Swiglu's F; rot_units, head_dim: Rotary's units of q and k pairs and its head size.
+template <Epilogue EPI>
+__device__ __forceinline__ int64_t row_of(int64_t unit, int r, int64_t outputs, int64_t rot_units, int64_t head_dim) {
+  if constexpr (EPI == Epilogue::Swiglu) return r >= 2 ? outputs + 2 * unit + (r - 2) : 2 * unit + r;
+  if constexpr (EPI == Epilogue::Rotary) {
+    if (unit < rot_units) {
+      const int64_t half = head_dim / 2, head = 2 * unit / half, j = 2 * unit - head * half;
+      return head * head_dim + j + (r & 1) + (r >= 2 ? half : 0);
+    }
+  }
+  return 4 * unit + r;
+}
+
+// acc[r] for an r known only at run time (a lane's own output), without local memory.
+template <int R>
+__device__ __forceinline__ float pick(const float (&acc)[R], int r) {
+  float v = acc[0];
+#pragma unroll
+  for (int k = 1; k < R; ++k)
+    if (r == k) v = acc[k];
+  return v;
+}
+
 // DENSE: W is not quantized but kept in T (w.codes points at it; F is unused): the
 // same kernel serves the dense projections of a decoding step (dense_gemv).
-template <typename T, QFormat F, int SPLIT, bool DENSE>
+template <typename T, QFormat F, int SPLIT, bool DENSE, Epilogue EPI>
 __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
-    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y) {
+    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y, RotaryDecodeArgs rot) {
+  constexpr bool SWIGLU = EPI == Epilogue::Swiglu, ROTARY = EPI == Epilogue::Rotary;
   constexpr int K = DENSE ? vec16<T>() : weights_per_load<F>();  // weights a 16-byte word
   constexpr int R = kOneRows;
-  constexpr int GROUPS = kWarps / SPLIT;  // row groups a block
+  static_assert(R == 4, "row_of and the epilogues take 4 rows a warp");
+  constexpr int OUTS = SWIGLU ? R / 2 : R;  // outputs a warp writes
+  constexpr int GROUPS = kWarps / SPLIT;    // row groups a block
   __shared__ float table[16];
   __shared__ float partial[kWarps][R];
-  if (threadIdx.x < 16) table[threadIdx.x] = kNf4Levels[threadIdx.x];
-  __syncthreads();
+  if constexpr (!DENSE && F == QFormat::Nf4) {
+    if (threadIdx.x < 16) table[threadIdx.x] = kNf4Levels[threadIdx.x];
+    __syncthreads();
+  }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int group = warp / SPLIT, part = warp % SPLIT;
-  const int64_t row0 = (int64_t(blockIdx.x) * GROUPS + group) * R;
+  const int64_t outputs = SWIGLU ? w.rows / 2 : w.rows;
+  const int64_t unit = int64_t(blockIdx.x) * GROUPS + group;
+  const int64_t out0 = unit * OUTS;  // the warp's first output
   const int64_t cols = w.cols, words = cols / K, blocks_per_row = cols >> kBlockShift;
+  const int64_t head_dim = ROTARY ? rot.head_dim : 0;
+  const int64_t rot_units = ROTARY ? (rot.heads + rot.kv_heads) * rot.head_dim / 4 : 0;
   const uint8_t* codes[R];  // rows past the end read the last row and are not written
   int64_t first_block[R];   // the row's first scale block (4-bit formats)
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    const int64_t row = row0 + r < w.rows ? row0 + r : w.rows - 1;
+    const int64_t row = out0 + r % OUTS < outputs ? row_of<EPI>(unit, r, outputs, rot_units, head_dim) : w.rows - 1;
     codes[r] = static_cast<const uint8_t*>(w.codes) + row * (words * 16);
     first_block[r] = row * blocks_per_row;
   }
@@ -307,14 +353,42 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
       acc[r] = sum;
     }
   }
-  if (lane < R && row0 + lane < w.rows) {
-    float v = acc[0];
-#pragma unroll
-    for (int r = 1; r < R; ++r)
-      if (lane == r) v = acc[r];
+  // Every lane now holds the R sums; lane i writes output out0 + i.
+  auto sum_of = [&](int r) {  // with INT8's row scale
+    float v = pick(acc, r);
     if constexpr (!DENSE && F == QFormat::Int8)
-      v *= static_cast<const float*>(w.scale)[row0 + lane] * 7.874015718698502e-3f;
-    y[row0 + lane] = from_float<T>(v);
+      v *= static_cast<const float*>(w.scale)[row_of<EPI>(unit, r, outputs, rot_units, head_dim)] *
+           7.874015718698502e-3f;
+    return v;
+  };
+  if constexpr (ROTARY) {
+    if (lane >= R || out0 + lane >= w.rows) return;
+    const int64_t pos = rot.positions[0];  // one row: slot 0
+    const int64_t at = pos * rot.kv_heads * head_dim;  // the position's (Hkv, Dh) in the caches
+    if (unit >= rot_units) {  // v
+      const int64_t e = row_of<EPI>(unit, lane, outputs, rot_units, head_dim) - (rot.heads + rot.kv_heads) * head_dim;
+      static_cast<T*>(rot.v_cache)[at + e] = from_float<T>(sum_of(lane));
+      return;
+    }
+    // lanes 0, 1: o1 = a c - b s at columns j, j + 1; lanes 2, 3: o2 = b c + a s at
+    // j + Dh/2, j + 1 + Dh/2; a, b the pair's values rounded to T, as rotary_decode reads them.
+    const int64_t half = head_dim / 2, head = 2 * unit / half, j = 2 * unit - head * half;
+    const int i = lane & 1;
+    const bool second = lane >= 2;
+    const float a = to_float(from_float<T>(sum_of(i))), b = to_float(from_float<T>(sum_of(i + 2)));
+    const int64_t col = j + i + (second ? half : 0);
+    const float c = to_float(static_cast<const T*>(rot.cos)[col]), s = to_float(static_cast<const T*>(rot.sin)[col]);
+    const float o = second ? b * c + a * s : a * c - b * s;
+    T* out = head < rot.heads ? static_cast<T*>(rot.q_out) + head * head_dim
+                              : static_cast<T*>(rot.k_cache) + at + (head - rot.heads) * head_dim;
+    out[col] = from_float<T>(o);
+  } else if (lane < OUTS && out0 + lane < outputs) {
+    if constexpr (SWIGLU) {  // gate and up rounded to T first, as swiglu_forward reads them
+      const float g = to_float(from_float<T>(sum_of(lane))), u = to_float(from_float<T>(sum_of(lane + OUTS)));
+      y[out0 + lane] = from_float<T>(swiglu_value(g, u));
+    } else {
+      y[out0 + lane] = from_float<T>(sum_of(lane));
+    }
   }
 }
 
@@ -328,16 +402,43 @@ int one_row_split(int64_t rows, int64_t words) {
   return split;
 }
 
-template <typename T, QFormat F, bool DENSE = false>
-void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream) {
+template <typename T, QFormat F, bool DENSE = false, Epilogue EPI = Epilogue::Store>
+void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream, const RotaryDecodeArgs& rot = {}) {
   const int split = one_row_split(w.rows, w.cols / (DENSE ? vec16<T>() : weights_per_load<F>()));
-  const unsigned grid = blocks_for(w.rows, kOneRows * kWarps / split);
+  const int outs = EPI == Epilogue::Swiglu ? kOneRows / 2 : kOneRows;
+  const unsigned grid = blocks_for(EPI == Epilogue::Swiglu ? w.rows / 2 : w.rows, outs * kWarps / split);
   switch (split) {
-    case 1: launch_dependent(gemv_one_kernel<T, F, 1, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
-    case 2: launch_dependent(gemv_one_kernel<T, F, 2, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
-    case 4: launch_dependent(gemv_one_kernel<T, F, 4, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
-    default: launch_dependent(gemv_one_kernel<T, F, 8, DENSE>, grid, kWarps * 32, stream, w, x, y); break;
+    case 1: launch_dependent(gemv_one_kernel<T, F, 1, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
+    case 2: launch_dependent(gemv_one_kernel<T, F, 2, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
+    case 4: launch_dependent(gemv_one_kernel<T, F, 4, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
+    default: launch_dependent(gemv_one_kernel<T, F, 8, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
   }
+}
+
+// Launches the single-row kernel with epilogue EPI for W dense or in its format.
+template <Epilogue EPI, typename T>
+void launch_one_any(const QuantizedView& w, bool dense, const T* x, T* y, cudaStream_t stream,
+                    const RotaryDecodeArgs& rot = {}) {
+  if (dense) {
+    launch_one<T, QFormat::Int8, true, EPI>(w, x, y, stream, rot);
+    return;
+  }
+  switch (w.format) {
+    case QFormat::Nf4:  // no epilogues: NF4's loop leaves too few registers for their rows (spills)
+      if constexpr (EPI == Epilogue::Store) launch_one<T, QFormat::Nf4, false, EPI>(w, x, y, stream, rot);
+      break;
+    case QFormat::Int8: launch_one<T, QFormat::Int8, false, EPI>(w, x, y, stream, rot); break;
+    case QFormat::Int4: launch_one<T, QFormat::Int4, false, EPI>(w, x, y, stream, rot); break;
+  }
+}
+
+// Whether the single-row kernel takes W (dense in a 2-byte dtype, or quantized):
+// whole 16-byte words a row, the 4-bit formats' blocks of 64 whole within a row,
+// aligned pointers.
+bool one_row_layout(const QuantizedView& w, bool dense, const void* x) {
+  const int64_t k = dense ? 8 : w.format == QFormat::Int8 ? 16 : 32;  // weights a 16-byte word
+  if (w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x)) return false;
+  return dense || w.format == QFormat::Int8 || (w.block == (1 << kBlockShift) && w.cols % w.block == 0);
 }
 
 template <typename T, QFormat F>
@@ -363,11 +464,7 @@ bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int6
     const T* x = static_cast<const T*>(x_ptr);
     T* y = static_cast<T*>(y_ptr);
     if (m == 1) {  // one decoding stream
-      switch (w.format) {
-        case QFormat::Nf4: launch_one<T, QFormat::Nf4>(w, x, y, stream); break;
-        case QFormat::Int8: launch_one<T, QFormat::Int8>(w, x, y, stream); break;
-        case QFormat::Int4: launch_one<T, QFormat::Int4>(w, x, y, stream); break;
-      }
+      launch_one_any<Epilogue::Store>(w, /*dense=*/false, x, y, stream);
     } else {
       switch (w.format) {
         case QFormat::Nf4: launch<T, QFormat::Nf4>(w, x, y, int(m), stream); break;
@@ -390,8 +487,38 @@ bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x_ptr, vo
   v.cols = cols;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
-    launch_one<T, QFormat::Int8, true>(v, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream);
+    launch_one_any<Epilogue::Store>(v, /*dense=*/true, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream);
     check_launch("dense_gemv");
+  });
+  return true;
+}
+
+bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x_ptr, void* y_ptr, DType dtype,
+                 cudaStream_t stream) {
+  if (dtype == DType::F32 || w.rows % 2 != 0 || (!dense && w.format == QFormat::Nf4) ||
+      !one_row_layout(w, dense, x_ptr))
+    return false;
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, float>) {
+      launch_one_any<Epilogue::Swiglu>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream);
+      check_launch("gemv_swiglu");
+    }
+  });
+  return true;
+}
+
+bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_ptr, const RotaryDecodeArgs& a,
+                            cudaStream_t stream) {
+  if (a.dtype == DType::F32 || a.rows != 1 || a.head_dim % 4 != 0 || (!dense && w.format == QFormat::Nf4) ||
+      w.rows != (a.heads + 2 * a.kv_heads) * a.head_dim || !one_row_layout(w, dense, x_ptr))
+    return false;
+  dispatch(a.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, float>) {
+      launch_one_any<Epilogue::Rotary>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(nullptr), stream, a);
+      check_launch("gemv_rotary_slot_write");
+    }
   });
   return true;
 }

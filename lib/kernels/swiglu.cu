@@ -16,8 +16,6 @@ namespace hyft::kernels::cuda {
 
 namespace {
 
-__device__ __forceinline__ float sigmoid(float g) { return 1.0f / (1.0f + expf(-g)); }
-
 template <typename T, int VEC>
 __global__ void swiglu_forward_kernel(const T* __restrict__ gate, const T* __restrict__ up, T* __restrict__ out,
                                       int64_t rows, int64_t cols, int64_t stride) {
@@ -31,7 +29,7 @@ __global__ void swiglu_forward_kernel(const T* __restrict__ gate, const T* __res
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
       const float gf = to_float(g.v[k]);
-      o.v[k] = from_float<T>(gf * sigmoid(gf) * to_float(u.v[k]));
+      o.v[k] = from_float<T>(swiglu_value(gf, to_float(u.v[k])));
     }
     store<T, VEC>(out + r * cols + c, o);
   }

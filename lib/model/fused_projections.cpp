@@ -1,5 +1,7 @@
 #include "model/fused_projections.h"
 
+#include "common/runtime.h"
+#include "kernels/fused_ops.h"
 #include "model/llama.h"
 
 #include <ATen/ATen.h>
@@ -48,9 +50,10 @@ bool FusedProjections::build(const std::vector<Projection*>& bases) {
   quantized_.reset();
   for (const Projection* p : bases)
     if (!p || !frozen_without_bias(*p)) return false;
-  at::NoGradGuard no_grad;
   const Projection& first = *bases.front();
-  if (!first.quantized && !fuse_dense) return false;  // dense bases apart unless asked (the header says why)
+  // Dense bases apart in training unless asked (the header says why).
+  if (!first.quantized && !fuse_dense && at::GradMode::is_enabled()) return false;
+  at::NoGradGuard no_grad;
   if (first.quantized) {
     std::vector<const quant::QuantizedWeight*> parts;
     for (const Projection* p : bases) {
@@ -101,7 +104,8 @@ FusedProjections::Output FusedProjections::forward(const at::Tensor& x, std::ini
     for (LinearLayer* s : slots) out.parts.push_back(s->forward(x));
     return out;
   }
-  const at::Tensor y = quantized_ ? quant::quantized_linear(x, *quantized_, {}) : at::linear(x, weight_);
+  const at::Tensor y =
+      quantized_ ? quant::quantized_linear(x, *quantized_, {}) : kernels::linear_inference(x, weight_, {});
   // Column slices by split_with_sizes: their gradients meet in one concatenation.
   const std::vector<at::Tensor> cols = at::split_with_sizes(y, outs_, -1);
   bool bare = true;
@@ -113,6 +117,29 @@ FusedProjections::Output FusedProjections::forward(const at::Tensor& x, std::ini
   }
   if (bare) out.whole = y;
   return out;
+}
+
+bool FusedProjections::epilogue_allowed(std::initializer_list<LinearLayer*> slots) {
+  static const bool enabled = !switched_off("HYFT_GEMV_EPILOGUES");
+  if (!enabled || at::GradMode::is_enabled() || !fusion_allowed()) return false;
+  std::vector<Projection*> bases;
+  for (LinearLayer* s : slots) {
+    if (s->base_projection() != s) return false;  // an adapter: its term needs the base's output
+    bases.push_back(s->base_projection());
+  }
+  return current(bases) || build(bases);
+}
+
+at::Tensor FusedProjections::swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up) {
+  if (!epilogue_allowed({gate, up})) return {};
+  return quantized_ ? quant::quantized_gemv_swiglu(x, *quantized_) : kernels::linear_swiglu_inference(x, weight_);
+}
+
+at::Tensor FusedProjections::rotary_slot_write(const at::Tensor& x, std::initializer_list<LinearLayer*> slots,
+                                               const kernels::SlotWrite& t) {
+  if (!epilogue_allowed(slots)) return {};
+  return quantized_ ? quant::quantized_gemv_rotary_slot_write(x, *quantized_, t)
+                    : kernels::linear_rotary_slot_write(x, weight_, t);
 }
 
 }  // namespace hyft::model

@@ -10,10 +10,12 @@
 // base no longer views it (a weight replaced by set_data, quantized, moved); slots
 // whose bases cannot share one (trainable, with a bias, different shapes or
 // dtypes, nf4-dq) run one by one, as they do with HYFT_FUSED_PROJECTIONS=0 in the
-// environment (the reference, for A/B runs). Dense bases are fused only when
-// asked (fuse_dense below): quantized ones are where it pays.
+// environment (the reference, for A/B runs). Dense bases are fused for inference
+// (grad mode off: a decoding stream's GEMVs) and in training only when asked
+// (fuse_dense below); quantized ones always.
 #pragma once
 
+#include "kernels/fused_ops.h"
 #include "quant/quantized_linear.h"
 
 #include <ATen/core/Tensor.h>
@@ -37,13 +39,25 @@ class FusedProjections {
   };
   Output forward(const at::Tensor& x, std::initializer_list<LinearLayer*> slots);
 
+  // silu(gate(x)) * up(x) as one kernel (the GEMV over the fused bases, ending in
+  // SwiGLU) for one row of x without autograd, when both slots are bare projections
+  // (no adapter) and their bases fuse; undefined otherwise: the caller runs forward()
+  // and kernels::swiglu. HYFT_GEMV_EPILOGUES=0 in the environment: always undefined.
+  at::Tensor swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up);
+  // A decoding stream's q/k/v as one kernel (the GEMV over the fused bases, ending in
+  // RoPE and the slot cache write, kernels::linear_rotary_slot_write): the rotated q
+  // (1, 1, H, Dh), on the same terms as swiglu; undefined otherwise.
+  at::Tensor rotary_slot_write(const at::Tensor& x, std::initializer_list<LinearLayer*> slots,
+                               const kernels::SlotWrite& t);
+
   // Whether the slots' bases are fused now (for tests and benchmarks).
   bool fused() const { return weight_.defined() || quantized_ != nullptr; }
 
-  // Whether dense (not quantized) bases are fused too. Off: on an H200 one cuBLAS GEMM
-  // over the stacked weights measured no faster than three in training (8b +0.7%,
-  // 1.3b -0.3%) and slower in decoding (1.3b -3.5%; BENCHMARKS.md), while quantized
-  // bases gain 1-3% in decoding (one dequantizing GEMV instead of three).
+  // Whether dense (not quantized) bases are fused when first seen with grad mode on
+  // too. Off: on an H200 one cuBLAS GEMM over the stacked weights measured no faster
+  // than three in training (8b +0.7%, 1.3b -0.3%; BENCHMARKS.md). With grad mode off
+  // they are fused anyway: a decoding stream then runs one single-row GEMV where it
+  // ran three (or two).
   // HYFT_FUSED_PROJECTIONS=dense in the environment turns it on (to measure it), as
   // the tests of the mechanism do.
   static bool fuse_dense;
@@ -51,6 +65,9 @@ class FusedProjections {
  private:
   bool current(const std::vector<Projection*>& bases) const;
   bool build(const std::vector<Projection*>& bases);
+  // The slots' bases when every slot is its bare base and they are fused now (built if
+  // need be) with grad mode off and HYFT_GEMV_EPILOGUES not 0: the GEMVs with epilogues may run.
+  bool epilogue_allowed(std::initializer_list<LinearLayer*> slots);
 
   std::vector<Projection*> bases_;
   // What each base held once fused: its weight's data (inside weight_), or its codes

@@ -99,6 +99,18 @@ void LlamaAttentionImpl::replace_projection(const std::string& name, std::shared
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
   const int64_t B = x.size(0), T = x.size(1);
+  if (ctx.slots && B * T == 1) {
+    // A decoding stream without adapters on q/k/v: one GEMV that ends in RoPE and
+    // the cache write.
+    const SlotStep& st = *ctx.slots;
+    const kernels::SlotWrite target{ctx.cos, ctx.sin, st.cache->k[size_t(layer_index)],
+                                    st.cache->v[size_t(layer_index)], st.positions, num_heads, num_kv_heads};
+    if (const at::Tensor q = qkv_.rotary_slot_write(x, {q_proj.get(), k_proj.get(), v_proj.get()}, target);
+        q.defined()) {
+      const at::Tensor out = kernels::slot_attention(q, target.k_cache, target.v_cache, st.positions, st.keys, ctx.mask);
+      return o_proj->forward(out.reshape({B, T, num_heads * head_dim}));
+    }
+  }
   const auto qkv = qkv_.forward(x, {q_proj.get(), k_proj.get(), v_proj.get()});  // one GEMM where it can
   // (B, T, H*Dh) -> (B, T, H, Dh)
   at::Tensor q = qkv.parts[0].view({B, T, num_heads, head_dim});
@@ -147,6 +159,9 @@ void LlamaMLPImpl::replace_projection(const std::string& name, std::shared_ptr<L
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
+  // A decoding stream without adapters on gate and up: one GEMV that ends in SwiGLU.
+  if (const at::Tensor h = gate_up_.swiglu(x, gate_proj.get(), up_proj.get()); h.defined())
+    return down_proj->forward(h);
   const auto gate_up = gate_up_.forward(x, {gate_proj.get(), up_proj.get()});  // one GEMM where it can
   // Without adapters on gate and up, SwiGLU reads the GEMM's (..., 2F) output in place.
   const at::Tensor h = gate_up.whole.defined() ? kernels::swiglu_packed(gate_up.whole)

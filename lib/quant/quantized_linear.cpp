@@ -163,6 +163,47 @@ at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w) {
   return {};
 }
 
+at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  if (at::GradMode::is_enabled() || !kernels_apply(w) || in != w.cols() || x.numel() != in ||
+      x.scalar_type() != w.dtype || x.device() != codes_of(w).device())
+    return {};
+  const at::Tensor xc = x.contiguous();
+  const c10::cuda::CUDAGuard guard(x.device());
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = w.rows() / 2;
+  at::Tensor y = at::empty(shape, x.options());
+  if (kernels::cuda::gemv_swiglu(view_of(w), /*dense=*/false, xc.data_ptr(), y.data_ptr(), dtype_of(w.dtype),
+                                 stream_on(x.device())))
+    return y;
+#else
+  (void)x;
+  (void)w;
+#endif
+  return {};
+}
+
+at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const QuantizedWeight& w,
+                                            const kernels::SlotWrite& t) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  if (!kernels_apply(w) || in != w.cols() || x.numel() != in || x.scalar_type() != w.dtype ||
+      x.device() != codes_of(w).device())
+    return {};
+  kernels::cuda::RotaryDecodeArgs a;
+  const at::Tensor q = kernels::rotary_slot_args(x, 1, t, a);
+  if (!q.defined()) return {};
+  const c10::cuda::CUDAGuard guard(x.device());
+  const at::Tensor xc = x.contiguous();
+  if (kernels::cuda::gemv_rotary_slot_write(view_of(w), /*dense=*/false, xc.data_ptr(), a, stream_on(x.device())))
+    return q;
+#else
+  (void)x, (void)w, (void)t;
+#endif
+  return {};
+}
+
 bool can_stack(const std::vector<const QuantizedWeight*>& parts) {
   if (parts.empty()) return false;
   const QuantizedWeight& first = *parts.front();

@@ -9,6 +9,7 @@
 // and as the reference, the ATen code of formats.h.
 #pragma once
 
+#include "kernels/fused_ops.h"
 #include "quant/formats.h"
 
 #include <ATen/core/Tensor.h>
@@ -58,5 +59,17 @@ at::Tensor quantized_linear(const at::Tensor& x, const QuantizedWeight& w, const
 // CPU, a layout it does not take). For the kernel check and the forward pass above.
 at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w);
 constexpr int64_t kGemvRows = 8;  // kernels::cuda::kGemvMaxRows
+
+// x (..., in) one row, w = a gate and an up projection stacked (2F, in) ->
+// silu(x W_gate^T) * (x W_up^T) (..., F) in one kernel, without autograd; undefined
+// where the kernel does not apply (the caller runs quantized_linear and
+// kernels::swiglu_packed, its reference).
+at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w);
+
+// x (1, 1, in) one row, w = q, k and v projections stacked -> q rotated (1, 1, H, Dh),
+// k rotated and v written into the slot cache (kernels::linear_rotary_slot_write for
+// quantized W), without autograd; undefined where the kernel does not apply.
+at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const QuantizedWeight& w,
+                                            const kernels::SlotWrite& t);
 
 }  // namespace hyft::quant

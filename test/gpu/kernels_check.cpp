@@ -327,6 +327,66 @@ void check_dense_gemv(int64_t rows, int64_t cols, at::ScalarType dtype) {
   report(what, rel_err(fast, ref), bound);
 }
 
+// The gate/up GEMV ending in SwiGLU (one row; W = [W_gate; W_up], dense or quantized)
+// against float64: silu(x W_gate^T) * (x W_up^T) over the reference weight.
+void check_gemv_swiglu(q::Format format, int64_t F, int64_t cols, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA);
+  const at::Tensor w = (at::randn({2 * F, cols}, opts) * 0.05).to(dtype), x = at::randn({1, cols}, opts).to(dtype);
+  const bool dense = format == q::Format::None;
+  const q::QuantizedWeight qw = dense ? q::QuantizedWeight{} : q::QuantizedWeight::from(w, format);
+  poison_free_memory(F * 4 + (1 << 20));
+  const at::Tensor fast = dense ? k::linear_swiglu_inference(x, w) : q::quantized_gemv_swiglu(x, qw);
+  const at::Tensor W = dense ? w : qw.dequantize_reference();
+  const at::Tensor ref = k::swiglu_packed_reference(at::matmul(x.to(at::kDouble), W.to(at::kDouble).t()));
+  const std::string what = std::string("gemv_swiglu ") + (dense ? "dense" : q::format_name(format)) + " " +
+                           std::to_string(2 * F) + "x" + std::to_string(cols) + " " + name_of(dtype);
+  if (!fast.defined()) {
+    report(what + " (kernel refused the layout)", INFINITY, 0.0);
+    return;
+  }
+  report(what, rel_err(fast, ref), bound_of(dtype));
+}
+
+// A decoding stream's q/k/v GEMV ending in RoPE and the cache write (W = [W_q; W_k;
+// W_v], dense or quantized, one row of x) against float64: x W^T split into q, k, v,
+// then rotary_slot_write_'s reference into a copy of the caches. The rest of the
+// caches must stay as they were.
+void check_gemv_rotary(q::Format format, int64_t H, int64_t Hkv, int64_t Dh, int64_t D, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
+  const int64_t rows = (H + 2 * Hkv) * Dh, Tmax = 40;
+  const at::Tensor w = at::randn({rows, D}, opts) * 0.05, x = at::randn({1, 1, D}, opts);
+  const bool dense = format == q::Format::None;
+  const q::QuantizedWeight qw = dense ? q::QuantizedWeight{} : q::QuantizedWeight::from(w, format);
+  const at::Tensor angle = at::rand({1, 1, Dh / 2}, at::kCUDA) * 100.0;
+  const at::Tensor cos = at::cat({angle.cos(), angle.cos()}, -1).to(dtype);
+  const at::Tensor sin = at::cat({angle.sin(), angle.sin()}, -1).to(dtype);
+  at::Tensor kc = at::randn({2, Tmax, Hkv, Dh}, opts), vc = at::randn({2, Tmax, Hkv, Dh}, opts);
+  at::Tensor kr = kc.to(at::kDouble), vr = vc.to(at::kDouble);
+  const at::Tensor pos = at::full({1}, 29, at::TensorOptions(at::kCUDA).dtype(at::kLong));
+  poison_free_memory(rows * 16 + (1 << 20));
+  const k::SlotWrite target{cos, sin, kc, vc, pos, H, Hkv};
+  const at::Tensor out =
+      dense ? k::linear_rotary_slot_write(x, w, target) : q::quantized_gemv_rotary_slot_write(x, qw, target);
+  const at::Tensor W = (dense ? w : qw.dequantize_reference()).to(at::kDouble);
+  const at::Tensor y = at::matmul(x.to(at::kDouble), W.t());  // (1, 1, rows)
+  const at::Tensor ref = k::rotary_slot_write_reference_(
+      y.narrow(2, 0, H * Dh).view({1, 1, H, Dh}), y.narrow(2, H * Dh, Hkv * Dh).view({1, 1, Hkv, Dh}),
+      y.narrow(2, (H + Hkv) * Dh, Hkv * Dh).view({1, 1, Hkv, Dh}), cos.to(at::kDouble), sin.to(at::kDouble), kr, vr,
+      pos);
+  char what[160];
+  std::snprintf(what, sizeof what, "gemv_rotary %s H%lld/%lld Dh%lld D%lld %s", dense ? "dense" : q::format_name(format),
+                (long long)H, (long long)Hkv, (long long)Dh, (long long)D, name_of(dtype));
+  if (!out.defined()) {
+    report(std::string(what) + " (kernel refused the layout)", INFINITY, 0.0);
+    return;
+  }
+  report(std::string(what) + " q", rel_err(out, ref), bound_of(dtype));
+  report(std::string(what) + " k cache", rel_err(kc, kr), bound_of(dtype));
+  report(std::string(what) + " v cache", rel_err(vc, vr), bound_of(dtype));
+}
+
 // The projection itself: a decoding step's few rows go through the GEMV, more rows
 // through dequantize + matmul; both against the reference weight.
 void check_quantized_linear(q::Format format, int64_t m, int64_t cols) {
@@ -367,6 +427,30 @@ void check_fused_projections(q::Format format, int64_t m) {
   double err = f.fused() ? 0.0 : INFINITY;
   for (size_t i = 0; i < 3; ++i) err = std::max(err, rel_err(out.parts[i], alone[i]));
   report(std::string("fused q/k/v ") + q::format_name(format) + " m" + std::to_string(m), err,
+         bound_of(at::kBFloat16));
+}
+
+// model::FusedProjections::swiglu: a decoding stream's gate/up of the 1.3b shape as
+// one GEMV ending in SwiGLU, against each projection alone and kernels::swiglu.
+void check_fused_swiglu(q::Format format) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
+  std::vector<std::shared_ptr<hyft::model::Projection>> p;
+  for (int i = 0; i < 2; ++i) {
+    p.push_back(std::make_shared<hyft::model::Projection>(2048, 5504, false, opts));
+    p.back()->weight.normal_(0.0, 0.02);
+    p.back()->weight.set_requires_grad(false);
+    p.back()->quantize(format);
+  }
+  const at::Tensor x = at::randn({1, 1, 2048}, opts);
+  const at::Tensor alone = k::swiglu(p[0]->forward(x), p[1]->forward(x));
+  hyft::model::FusedProjections f;
+  const at::Tensor fused = f.swiglu(x, p[0].get(), p[1].get());
+  if (format == q::Format::Nf4) {  // no epilogue kernels for NF4: the caller's path runs
+    report("fused gate/up + swiglu nf4 declined", fused.defined() ? INFINITY : 0.0, 0.0);
+    return;
+  }
+  report(std::string("fused gate/up + swiglu ") + q::format_name(format), rel_err(fused, alone),
          bound_of(at::kBFloat16));
 }
 
@@ -565,6 +649,19 @@ int main(int argc, char** argv) {
   }
   for (q::Format f : {q::Format::None, q::Format::Nf4, q::Format::Int8, q::Format::Int4})
     for (int64_t m : {1, 8, 40}) check_fused_projections(f, m);
+  for (q::Format f : {q::Format::None, q::Format::Nf4, q::Format::Int8, q::Format::Int4}) check_fused_swiglu(f);
+  for (q::Format f : {q::Format::None, q::Format::Int8, q::Format::Int4})
+    for (auto dtype : {at::kBFloat16, at::kHalf}) {
+      check_gemv_rotary(f, 16, 16, 128, 2048, dtype);  // 1.3b
+      check_gemv_rotary(f, 32, 8, 128, 4096, dtype);   // 8b
+      check_gemv_rotary(f, 3, 1, 36, 512, dtype);      // 45 units: a last block with units past the end
+    }
+  for (q::Format f : {q::Format::None, q::Format::Int8, q::Format::Int4})
+    for (auto dtype : {at::kBFloat16, at::kHalf})
+      // 1.3b and 8b MLPs; 37 outputs: a last warp with rows past the end; 1024 x 14336:
+      // a row's words split between warps.
+      for (auto [F, cols] : {std::pair<int64_t, int64_t>{5504, 2048}, {14336, 4096}, {37, 512}, {1024, 14336}})
+        check_gemv_swiglu(f, F, cols, dtype);
   for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf})
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{300, 2048}, {4096, 4096}, {1024, 14336}, {37, 5504},
                               {5, 24}})
