@@ -163,12 +163,20 @@ at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w) {
   return {};
 }
 
+#ifdef HYFT_HAVE_CUDA_KERNELS
+namespace {
+// Whether x is one row that w's single-row kernels take, without autograd.
+bool one_row_of(const at::Tensor& x, const QuantizedWeight& w) {
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  return !at::GradMode::is_enabled() && kernels_apply(w) && in == w.cols() && x.numel() == in &&
+         x.scalar_type() == w.dtype && x.device() == codes_of(w).device();
+}
+}  // namespace
+#endif
+
 at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
-  if (at::GradMode::is_enabled() || !kernels_apply(w) || in != w.cols() || x.numel() != in ||
-      x.scalar_type() != w.dtype || x.device() != codes_of(w).device())
-    return {};
+  if (!one_row_of(x, w)) return {};
   const at::Tensor xc = x.contiguous();
   const c10::cuda::CUDAGuard guard(x.device());
   std::vector<int64_t> shape = x.sizes().vec();
@@ -178,8 +186,7 @@ at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w) 
                                  stream_on(x.device())))
     return y;
 #else
-  (void)x;
-  (void)w;
+  (void)x, (void)w;
 #endif
   return {};
 }
@@ -187,10 +194,7 @@ at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w) 
 at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const QuantizedWeight& w,
                                             const kernels::SlotWrite& t) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
-  if (!kernels_apply(w) || in != w.cols() || x.numel() != in || x.scalar_type() != w.dtype ||
-      x.device() != codes_of(w).device())
-    return {};
+  if (!one_row_of(x, w)) return {};
   kernels::cuda::RotaryDecodeArgs a;
   const at::Tensor q = kernels::rotary_slot_args(x, 1, t, a);
   if (!q.defined()) return {};
