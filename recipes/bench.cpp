@@ -264,7 +264,7 @@ std::vector<nlohmann::ordered_json> run_decode_bench(const DecodeBenchOptions& o
   model->attention_backend = &attention::default_backend(device);
   const auto quantize = quant::parse_format(o.quantize, "--quantize");
   adapters::quantize_base(*model, quantize);
-  for (auto& p : model->parameters()) p.set_requires_grad(false);  // as the engine does (engine.cpp)
+  generate::prepare_for_decoding(*model);  // as the engine does, for the check's steps too
   // Read once a decoding step: every weight but the embedding table (quantized
   // projections hold their codes and scales instead of a dense weight).
   double weight_bytes = 0;

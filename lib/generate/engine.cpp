@@ -28,13 +28,16 @@ struct Engine::Running {
   at::Generator generator;
 };
 
+void prepare_for_decoding(model::LlamaForCausalLMImpl& model) {
+  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  model.fuse_dense_projections();
+}
+
 Engine::Engine(model::LlamaForCausalLMImpl& model, EngineOptions options,
                std::shared_ptr<model::RowAdapters> adapters)
     : model_(model), o_(options), adapters_(std::move(adapters)) {
   HYFT_CHECK(o_.slots >= 1 && o_.max_len >= 2 && o_.max_queue >= 0, "engine: bad sizes");
-  // The engine never trains: frozen weights let a layer's dense q/k/v and gate/up
-  // bases run as one GEMV each (model/fused_projections.h).
-  for (auto& p : model_.parameters()) p.set_requires_grad(false);
+  prepare_for_decoding(model_);
   cache_ = model_.make_slot_cache(o_.slots, o_.max_len);
   graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, adapters_);
   running_.resize(size_t(o_.slots));

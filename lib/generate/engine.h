@@ -52,6 +52,12 @@ struct EngineStats {
   int64_t steps = 0;  // decoding steps so far
 };
 
+// What the engine does to a model before decoding with it (and `hyft bench --decode
+// --check` before its graph and eager steps): freezes every weight (nothing trains
+// here) and asks for a layer's dense q/k/v and gate/up bases to be fused, so a stream
+// runs one GEMV for each (model/fused_projections.h).
+void prepare_for_decoding(model::LlamaForCausalLMImpl& model);
+
 class Engine {
  public:
   // `adapters`: the model's per-row adapter choice, when it serves several.

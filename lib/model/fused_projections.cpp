@@ -50,10 +50,9 @@ bool FusedProjections::build(const std::vector<Projection*>& bases) {
   quantized_.reset();
   for (const Projection* p : bases)
     if (!p || !frozen_without_bias(*p)) return false;
-  const Projection& first = *bases.front();
-  // Dense bases apart in training unless asked (the header says why).
-  if (!first.quantized && !fuse_dense && at::GradMode::is_enabled()) return false;
   at::NoGradGuard no_grad;
+  const Projection& first = *bases.front();
+  if (!first.quantized && !fuse_dense && !dense) return false;  // dense bases apart unless asked (the header says why)
   if (first.quantized) {
     std::vector<const quant::QuantizedWeight*> parts;
     for (const Projection* p : bases) {

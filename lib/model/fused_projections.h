@@ -10,9 +10,9 @@
 // base no longer views it (a weight replaced by set_data, quantized, moved); slots
 // whose bases cannot share one (trainable, with a bias, different shapes or
 // dtypes, nf4-dq) run one by one, as they do with HYFT_FUSED_PROJECTIONS=0 in the
-// environment (the reference, for A/B runs). Dense bases are fused for inference
-// (grad mode off: a decoding stream's GEMVs) and in training only when asked
-// (fuse_dense below); quantized ones always.
+// environment (the reference, for A/B runs). Quantized bases are always fused; dense
+// ones where the owner asks (`dense`: the decoding engine, whose single-row GEMVs
+// gain from it) or everywhere with fuse_dense below.
 #pragma once
 
 #include "kernels/fused_ops.h"
@@ -53,13 +53,15 @@ class FusedProjections {
   // Whether the slots' bases are fused now (for tests and benchmarks).
   bool fused() const { return weight_.defined() || quantized_ != nullptr; }
 
-  // Whether dense (not quantized) bases are fused when first seen with grad mode on
-  // too. Off: on an H200 one cuBLAS GEMM over the stacked weights measured no faster
-  // than three in training (8b +0.7%, 1.3b -0.3%; BENCHMARKS.md). With grad mode off
-  // they are fused anyway: a decoding stream then runs one single-row GEMV where it
-  // ran three (or two).
-  // HYFT_FUSED_PROJECTIONS=dense in the environment turns it on (to measure it), as
-  // the tests of the mechanism do.
+  // Whether dense (not quantized) bases are fused here: set for decoding
+  // (LlamaForCausalLMImpl::fuse_dense_projections), where a stream then runs one
+  // single-row GEMV instead of three (or two). Off by default: in training one cuBLAS
+  // GEMM over the stacked weights measured no faster than three (8b +0.7%, 1.3b -0.3%;
+  // BENCHMARKS.md), and its other order of sums would make a run's numbers depend on
+  // whether it had evaluated or decoded before.
+  bool dense = false;
+  // The same for every FusedProjections: HYFT_FUSED_PROJECTIONS=dense in the
+  // environment (to measure training with it), and the tests of the mechanism.
   static bool fuse_dense;
 
  private:

@@ -305,6 +305,13 @@ at::Tensor LlamaForCausalLMImpl::forward_cached(const at::Tensor& input_ids, KVC
   return logits_out;
 }
 
+void LlamaForCausalLMImpl::fuse_dense_projections() {
+  for (auto& layer : model->layer_list) {
+    layer->self_attn->fused_qkv().dense = true;
+    layer->mlp->fused_gate_up().dense = true;
+  }
+}
+
 SlotCache LlamaForCausalLMImpl::make_slot_cache(int64_t slots, int64_t max_len) const {
   const auto& attn = *model->layer_list.front()->self_attn;
   const auto options = model->embed_tokens->weight.options().requires_grad(false);

@@ -123,6 +123,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   // The projection slots, registered as q_proj, k_proj, v_proj, o_proj.
   std::shared_ptr<LinearLayer>& projection(const std::string& name);
   void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
+  FusedProjections& fused_qkv() { return qkv_; }
 
   std::shared_ptr<LinearLayer> q_proj, k_proj, v_proj, o_proj;
   int64_t num_heads, num_kv_heads, head_dim, layer_index;
@@ -138,6 +139,7 @@ class LlamaMLPImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
   std::shared_ptr<LinearLayer>& projection(const std::string& name);
   void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
+  FusedProjections& fused_gate_up() { return gate_up_; }
 
   std::shared_ptr<LinearLayer> gate_proj, up_proj, down_proj;
 
@@ -198,6 +200,9 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   at::Tensor forward_cached(const at::Tensor& input_ids, KVCache& cache);
   // A slotted cache of `slots` sequences of up to `max_len` tokens, zeroed.
   SlotCache make_slot_cache(int64_t slots, int64_t max_len) const;
+  // For decoding: every layer's dense q/k/v and gate/up bases fused too (model/
+  // fused_projections.h), on the next forward pass.
+  void fuse_dense_projections();
   // Copies a sequence's cache (batch 1, from forward_cached) into `slot`.
   void store_in_slot(const KVCache& from, SlotCache& cache, int64_t slot) const;
   // One new token per row, row b in slot b: input_ids (B, 1) at positions (B,) ->

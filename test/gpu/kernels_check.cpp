@@ -445,6 +445,7 @@ void check_fused_swiglu(q::Format format) {
   const at::Tensor x = at::randn({1, 1, 2048}, opts);
   const at::Tensor alone = k::swiglu(p[0]->forward(x), p[1]->forward(x));
   hyft::model::FusedProjections f;
+  f.dense = true;  // as decoding asks (dense bases fused too)
   const at::Tensor fused = f.swiglu(x, p[0].get(), p[1].get());
   if (format == q::Format::Nf4) {  // no epilogue kernels for NF4: the caller's path runs
     report("fused gate/up + swiglu nf4 declined", fused.defined() ? INFINITY : 0.0, 0.0);

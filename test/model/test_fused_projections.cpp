@@ -131,23 +131,27 @@ TEST_CASE("fused projections follow a replaced weight and skip what cannot share
   REQUIRE(!out.whole.defined());
 }
 
-TEST_CASE("dense bases are fused for inference without being asked, and not in training", "[model][fused]") {
+TEST_CASE("dense bases are fused where the owner asks (decoding), not by default", "[model][fused]") {
   Slots s = make_slots();
   model::FusedProjections::fuse_dense = false;  // the default
   const auto slots = s.list(false);
   const at::Tensor x = at::randn({1, 1, 64});
   std::vector<at::Tensor> expected;
   for (auto* l : slots) expected.push_back(at::linear(x, l->base_projection()->weight).detach());
-  model::FusedProjections training;
-  run(training, x, slots);
-  REQUIRE(!training.fused());
-  model::FusedProjections inference;
+  for (bool grad : {true, false}) {  // not fused by default, with or without autograd
+    at::AutoGradMode mode(grad);
+    model::FusedProjections plain;
+    run(plain, x, slots);
+    REQUIRE(!plain.fused());
+  }
+  model::FusedProjections decoding;
+  decoding.dense = true;
   at::NoGradGuard no_grad;
-  const auto out = run(inference, x, slots);
-  REQUIRE(inference.fused());
+  const auto out = run(decoding, x, slots);
+  REQUIRE(decoding.fused());
   double worst = 0;
   for (size_t i = 0; i < 3; ++i) worst = std::max(worst, max_diff(out.parts[i], expected[i]));
-  std::printf("fused q/k/v for inference: max |fused - one by one| = %.3g\n", worst);
+  std::printf("fused q/k/v when asked: max |fused - one by one| = %.3g\n", worst);
   REQUIRE(worst <= 1e-5);
   model::FusedProjections::fuse_dense = true;
 }
