@@ -118,9 +118,10 @@ FusedProjections::Output FusedProjections::forward(const at::Tensor& x, std::ini
   return out;
 }
 
-bool FusedProjections::epilogue_allowed(std::initializer_list<LinearLayer*> slots) {
+bool FusedProjections::epilogue_allowed(const at::Tensor& x, std::initializer_list<LinearLayer*> slots) {
   static const bool enabled = !switched_off("HYFT_GEMV_EPILOGUES");
-  if (!enabled || at::GradMode::is_enabled() || !fusion_allowed()) return false;
+  const bool one_row = x.dim() > 0 && x.numel() == x.size(-1);  // the kernels take one row; ask nothing else
+  if (!enabled || !one_row || at::GradMode::is_enabled() || !fusion_allowed()) return false;
   std::vector<Projection*> bases;
   for (LinearLayer* s : slots) {
     if (s->base_projection() != s) return false;  // an adapter: its term needs the base's output
@@ -130,13 +131,13 @@ bool FusedProjections::epilogue_allowed(std::initializer_list<LinearLayer*> slot
 }
 
 at::Tensor FusedProjections::swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up) {
-  if (!epilogue_allowed({gate, up})) return {};
+  if (!epilogue_allowed(x, {gate, up})) return {};
   return quantized_ ? quant::quantized_gemv_swiglu(x, *quantized_) : kernels::linear_swiglu_inference(x, weight_);
 }
 
 at::Tensor FusedProjections::rotary_slot_write(const at::Tensor& x, std::initializer_list<LinearLayer*> slots,
                                                const kernels::SlotWrite& t) {
-  if (!epilogue_allowed(slots)) return {};
+  if (!epilogue_allowed(x, slots)) return {};
   return quantized_ ? quant::quantized_gemv_rotary_slot_write(x, *quantized_, t)
                     : kernels::linear_rotary_slot_write(x, weight_, t);
 }

@@ -67,9 +67,10 @@ class FusedProjections {
  private:
   bool current(const std::vector<Projection*>& bases) const;
   bool build(const std::vector<Projection*>& bases);
-  // The slots' bases when every slot is its bare base and they are fused now (built if
-  // need be) with grad mode off and HYFT_GEMV_EPILOGUES not 0: the GEMVs with epilogues may run.
-  bool epilogue_allowed(std::initializer_list<LinearLayer*> slots);
+  // Whether the GEMVs with epilogues may run for x: one row, grad mode off,
+  // HYFT_GEMV_EPILOGUES not 0, every slot its bare base, and the bases fused now (built
+  // if need be).
+  bool epilogue_allowed(const at::Tensor& x, std::initializer_list<LinearLayer*> slots);
 
   std::vector<Projection*> bases_;
   // What each base held once fused: its weight's data (inside weight_), or its codes
