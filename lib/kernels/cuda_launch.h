@@ -68,9 +68,10 @@ void slot_cache_write(const void* k, const void* v, const int64_t* positions, vo
 // query (at position positions[b] < keys) attends the keys of slot b that the hybrid
 // rule (window, global_stride; 0 = off) allows. q, out (rows, heads, head_dim);
 // caches (slots, max_len, kv_heads, head_dim); all contiguous; workspace float32
-// (rows, heads, slot_attention_splits(rows, kv_heads, keys), head_dim + 2). False (nothing
-// launched) unless head_dim is 64 or 128, heads / kv_heads is 1, 4 or 8 and the
-// pointers are 16-byte aligned.
+// (rows, heads, slot_attention_splits(rows, kv_heads, keys), head_dim + 2); counters
+// (rows * kv_heads) int32, 0 at launch and left 0 (the last split block of a row's kv
+// head merges). False (nothing launched) unless head_dim is 64 or 128, heads /
+// kv_heads is 1, 4 or 8, the pointers are 16-byte aligned and counters given.
 struct SlotAttentionArgs {
   const void* q = nullptr;
   const void* k_cache = nullptr;
@@ -78,6 +79,7 @@ struct SlotAttentionArgs {
   const int64_t* positions = nullptr;
   void* out = nullptr;
   float* workspace = nullptr;
+  int* counters = nullptr;
   int64_t rows = 0, heads = 0, kv_heads = 0, head_dim = 0, max_len = 0, keys = 0;
   int64_t window = 0, global_stride = 0;
   float scale = 1.0f;
@@ -137,5 +139,23 @@ bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x, void* y, DTy
 // the layouts the GEMVs refuse.
 bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x, const RotaryDecodeArgs& a,
                             cudaStream_t stream);
+
+// What follows a decoder layer's o or down projection: the residual add and the next
+// RMSNorm. residual, h, out (1, rows of W) and weight (rows,) in the GEMV's dtype;
+// counter: one int32, 0 at launch and left 0.
+struct AddRmsNormArgs {
+  const void* residual = nullptr;
+  const void* weight = nullptr;
+  void *h = nullptr, *out = nullptr;
+  float eps = 0.0f;
+  int* counter = nullptr;
+};
+// One row: y = x W^T as the single-row GEMV writes it (dense as for gemv_swiglu),
+// then, in the GEMV's last block to finish, rms_norm's work on it: a.h = residual + y,
+// a.out = RMSNorm(a.h) * a.weight, with the same sums and roundings as rms_norm (one
+// device function). Reference: the GEMV, then rms_norm. False (nothing launched) for
+// float32, rows % 8 != 0 or misaligned rows, and the layouts the GEMVs refuse.
+bool gemv_add_rms_norm(const QuantizedView& w, bool dense, const void* x, void* y, const AddRmsNormArgs& a,
+                       DType dtype, cudaStream_t stream);
 
 }  // namespace hyft::kernels::cuda

@@ -33,6 +33,11 @@ bool fused_kernels_on(const at::Tensor& x) {
   return built_with_cuda_kernels() && allowed && x.is_cuda();
 }
 
+bool gemv_epilogues_on() {
+  static const bool on = !switched_off("HYFT_GEMV_EPILOGUES");
+  return on;
+}
+
 // --- references -------------------------------------------------------------
 at::Tensor swiglu_reference(const at::Tensor& gate, const at::Tensor& up) { return at::silu(gate) * up; }
 
@@ -371,7 +376,8 @@ at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cac
 }
 
 at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
+                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule,
+                                 const at::Tensor& counters) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
   if (inference_kernel(q) && q.dim() == 4 && q.size(1) == 1 && q.is_contiguous() && k_cache.is_contiguous() &&
       v_cache.is_contiguous() && k_cache.scalar_type() == q.scalar_type() &&
@@ -383,6 +389,10 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
     const at::Tensor work = at::empty({B, H, cuda::slot_attention_splits(B, k_cache.size(2), keys), Dh + 2},
                                       q.options().dtype(at::kFloat));
     const at::Tensor pos = positions.contiguous();
+    const int64_t pairs = B * k_cache.size(2);  // a counter a (row, kv head)
+    const bool own = counters.defined() && counters.scalar_type() == at::kInt && counters.is_contiguous() &&
+                     counters.device() == q.device() && counters.numel() >= pairs;
+    const at::Tensor count = own ? counters : at::zeros({pairs}, q.options().dtype(at::kInt));
     cuda::SlotAttentionArgs a;
     a.q = q.data_ptr();
     a.k_cache = k_cache.data_ptr();
@@ -390,6 +400,7 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
     a.positions = pos.data_ptr<int64_t>();
     a.out = out.data_ptr();
     a.workspace = work.data_ptr<float>();
+    a.counters = count.data_ptr<int>();
     a.rows = B;
     a.heads = H;
     a.kv_heads = k_cache.size(2);
@@ -403,7 +414,7 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
     if (cuda::slot_attention(a, stream_of(q))) return out;
   }
 #else
-  (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)keys, (void)rule;
+  (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)keys, (void)rule, (void)counters;
 #endif
   return {};
 }
@@ -416,9 +427,10 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
 constexpr int64_t kSlotAttentionKernelWork = 16 * 1024;
 
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask) {
+                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask,
+                          const at::Tensor& counters) {
   if (q.dim() == 4 && q.size(0) * q.size(2) * keys <= kSlotAttentionKernelWork) {
-    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, mask.rule);
+    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, mask.rule, counters);
     if (out.defined()) return out;
   }
   // The dense mask made once a step, by the first layer that needs it.
@@ -429,19 +441,39 @@ at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const 
   return sdpa_over_slots(q, k_cache, v_cache, keys, dense);
 }
 
+#ifdef HYFT_HAVE_CUDA_KERNELS
+namespace {
+// Whether the single-row GEMVs take x and a dense W (out, in): x one row on the
+// inference path, W contiguous in x's dtype on its device. w: W through the GEMVs'
+// view (codes = W).
+bool dense_one_row(const at::Tensor& x, const at::Tensor& weight, cuda::QuantizedView& w) {
+  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
+  if (!inference_kernel(x) || in == 0 || x.numel() != in || weight.dim() != 2 || weight.size(1) != in ||
+      !weight.is_contiguous() || weight.scalar_type() != x.scalar_type() || weight.device() != x.device())
+    return false;
+  w.codes = weight.data_ptr();
+  w.rows = weight.size(0);
+  w.cols = in;
+  return true;
+}
+
+// x's shape with its last dimension `n`.
+at::Tensor empty_row(const at::Tensor& x, int64_t n) {
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = n;
+  return at::empty(shape, x.options());
+}
+}  // namespace
+#endif
+
 at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
-  if (inference_kernel(x) && in > 0 && x.numel() == in && weight.dim() == 2 && weight.size(1) == in &&
-      weight.is_contiguous() && weight.scalar_type() == x.scalar_type() && weight.device() == x.device()) {
+  cuda::QuantizedView w;
+  if (dense_one_row(x, weight, w)) {
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = weight.size(0);
-    at::Tensor y = at::empty(shape, x.options());
-    if (cuda::dense_gemv(weight.data_ptr(), weight.size(0), in, xc.data_ptr(), y.data_ptr(), dtype_of(x),
-                         stream_of(x)))
-      return y;
+    at::Tensor y = empty_row(x, w.rows);
+    if (cuda::dense_gemv(w.codes, w.rows, w.cols, xc.data_ptr(), y.data_ptr(), dtype_of(x), stream_of(x))) return y;
   }
 #else
   (void)x, (void)weight;
@@ -451,19 +483,11 @@ at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight
 
 at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
-  if (inference_kernel(x) && in > 0 && x.numel() == in && weight.dim() == 2 && weight.size(1) == in &&
-      weight.size(0) % 2 == 0 && weight.is_contiguous() && weight.scalar_type() == x.scalar_type() &&
-      weight.device() == x.device()) {
+  cuda::QuantizedView w;
+  if (dense_one_row(x, weight, w) && w.rows % 2 == 0) {
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = weight.size(0) / 2;
-    at::Tensor y = at::empty(shape, x.options());
-    cuda::QuantizedView w;  // the dense weight through the GEMVs' view: codes = W
-    w.codes = weight.data_ptr();
-    w.rows = weight.size(0);
-    w.cols = in;
+    at::Tensor y = empty_row(x, w.rows / 2);
     if (cuda::gemv_swiglu(w, /*dense=*/true, xc.data_ptr(), y.data_ptr(), dtype_of(x), stream_of(x))) return y;
   }
 #else
@@ -474,19 +498,56 @@ at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight
 
 at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  const int64_t in = x.dim() > 0 ? x.size(-1) : 0;
-  if (in > 0 && x.numel() == in && weight.dim() == 2 && weight.size(1) == in && weight.is_contiguous() &&
-      weight.scalar_type() == x.scalar_type() && weight.device() == x.device()) {
+  cuda::QuantizedView w;
+  if (dense_one_row(x, weight, w)) {
     cuda::RotaryDecodeArgs a;
-    const at::Tensor q = rotary_slot_args(x, 1, t, a);  // checks that x is on the GPU's inference path
+    const at::Tensor q = rotary_slot_args(x, 1, t, a);
     if (!q.defined()) return {};
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
-    cuda::QuantizedView w;  // the dense weight through the GEMVs' view: codes = W
-    w.codes = weight.data_ptr();
-    w.rows = weight.size(0);
-    w.cols = in;
     if (cuda::gemv_rotary_slot_write(w, /*dense=*/true, xc.data_ptr(), a, stream_of(x))) return q;
+  }
+#else
+  (void)x, (void)weight, (void)t;
+#endif
+  return {};
+}
+
+AddRmsNormOutput add_rms_norm_args(const at::Tensor& x, int64_t D, const AddRmsNorm& t, cuda::AddRmsNormArgs& a) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  const at::Tensor &r = t.residual, &w = t.weight, &c = t.counter;
+  const at::ScalarType dt = x.scalar_type();
+  if (!inference_kernel(x) || r.numel() != D || !r.is_contiguous() || r.scalar_type() != dt ||
+      r.device() != x.device() || w.dim() != 1 || w.size(0) != D || !w.is_contiguous() || w.scalar_type() != dt ||
+      w.device() != x.device() || !c.defined() || c.numel() != 1 || c.scalar_type() != at::kInt ||
+      c.device() != x.device())
+    return {};
+  AddRmsNormOutput out{at::empty(r.sizes(), r.options()), at::empty(r.sizes(), r.options()), empty_row(x, D)};
+  a.residual = r.data_ptr();
+  a.weight = w.data_ptr();
+  a.h = out.h.data_ptr();
+  a.out = out.normed.data_ptr();
+  a.eps = float(t.eps);
+  a.counter = c.data_ptr<int>();
+  return out;
+#else
+  (void)x, (void)D, (void)t, (void)a;
+  return {};
+#endif
+}
+
+std::pair<at::Tensor, at::Tensor> linear_add_rms_norm(const at::Tensor& x, const at::Tensor& weight,
+                                                      const AddRmsNorm& t) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  cuda::QuantizedView w;
+  if (dense_one_row(x, weight, w)) {
+    cuda::AddRmsNormArgs a;
+    const AddRmsNormOutput out = add_rms_norm_args(x, w.rows, t, a);
+    if (!out.h.defined()) return {};
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    if (cuda::gemv_add_rms_norm(w, /*dense=*/true, xc.data_ptr(), out.y.data_ptr(), a, dtype_of(x), stream_of(x)))
+      return {out.h, out.normed};
   }
 #else
   (void)x, (void)weight, (void)t;

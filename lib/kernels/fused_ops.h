@@ -13,6 +13,7 @@
 //   linear_inference            at::linear of one row (a decoding stream's dense projections)
 //   linear_swiglu_inference     swiglu_packed(at::linear(x, [W_gate; W_up])) of one row
 //   linear_rotary_slot_write    rotary_slot_write_ of at::linear(x, [W_q; W_k; W_v]), one row
+//   linear_add_rms_norm         add_rms_norm_inference(residual, at::linear(x, W)), one row
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
 // environment (A/B timing, bisecting), the references run. Shapes: B batch,
@@ -32,6 +33,9 @@ bool built_with_cuda_kernels();
 // Whether the fused kernels run for tensors like `x`: a CUDA tensor, a build with
 // them, HYFT_FUSED_KERNELS not "0".
 bool fused_kernels_on(const at::Tensor& x);
+// Whether a decoding step's GEMVs may end in the work after them (SwiGLU, RoPE and
+// the cache write, the residual add and the norm): HYFT_GEMV_EPILOGUES not "0" (A/B).
+bool gemv_epilogues_on();
 
 // gate, up (..., F) -> silu(gate) * up (..., F). On the CUDA path the backward pass
 // writes the gradients over the saved gate and up (as Liger does): pass tensors
@@ -112,11 +116,16 @@ at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weigh
 // keys; otherwise, and as the reference, SDPA over the first `keys` keys with
 // make_slot_attention_mask's dense mask, made once a step (kept in mask.lazy_allowed
 // for the step's other layers).
+// counters: (>= B * Hkv,) int32 zeros on q's device that the kernel leaves zero (the
+// caller keeps them from step to step, SlotCache::counters); undefined: zeros made
+// for the call.
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask);
+                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask,
+                          const at::Tensor& counters = {});
 // The kernel alone, whatever the size; undefined where it does not apply (for the GPU check).
 at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
+                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule,
+                                 const at::Tensor& counters = {});
 at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                                     const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
 
@@ -133,5 +142,31 @@ at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight
 // undefined where it does not apply (the caller then runs the GEMV and swiglu_packed,
 // its reference).
 at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight);
+
+// What ends a decoder layer's o or down projection y on the decoding path: the
+// residual add and the next RMSNorm, h = residual + y and rms_norm(h) * weight.
+struct AddRmsNorm {
+  at::Tensor residual;  // (1, 1, D)
+  at::Tensor weight;    // (D,), the norm's
+  double eps = 0.0;
+  at::Tensor counter;   // (1,) int32 zero on the device, left zero (SlotCache::counters)
+};
+struct AddRmsNormOutput {
+  at::Tensor h, normed;  // (1, 1, D): the residual stream and its norm
+  at::Tensor y;          // the projection's output, which the kernel writes first
+};
+namespace cuda {
+struct AddRmsNormArgs;
+}
+// `t` as the CUDA kernels take it (cuda_launch.h) for a projection of x's dtype and
+// device with D outputs, the outputs allocated; undefined where the kernels do not take
+// it. For linear_add_rms_norm and quant's GEMV for quantized W.
+AddRmsNormOutput add_rms_norm_args(const at::Tensor& x, int64_t D, const AddRmsNorm& t, cuda::AddRmsNormArgs& a);
+// x (1, 1, in) one row, W (D, in) dense -> {h, rms_norm(h)} with h = residual + x W^T,
+// in one kernel (the single-row GEMV, whose last block does the add and the norm);
+// undefined where it does not apply. Reference: linear_inference, then
+// add_rms_norm_inference (the same sums and roundings: the kernel is bit-identical).
+std::pair<at::Tensor, at::Tensor> linear_add_rms_norm(const at::Tensor& x, const at::Tensor& weight,
+                                                      const AddRmsNorm& t);
 
 }  // namespace hyft::kernels

@@ -20,6 +20,7 @@
 // then a butterfly reduction over the warp; lane 0 writes the m outputs.
 #include "kernels/cuda_common.cuh"
 #include "kernels/quantized_common.cuh"
+#include "kernels/rms_norm_row.cuh"
 
 #include <type_traits>
 
@@ -213,7 +214,16 @@ constexpr int kOneUnroll = 2;  // word positions a lane loads before using the f
 //            pairs of a q or k head, rows j, j + 1, j + Dh/2, j + 1 + Dh/2, rotates them
 //            (rotary_decode's arithmetic) and writes q to rot.q_out, k into the cache;
 //            or 4 rows of v, written into the cache (gemv_rotary_slot_write)
-enum class Epilogue { Store, Swiglu, Rotary };
+//   AddRmsNorm as Store, y = x W^T; then the last block of the grid to finish
+//            (last_block_done) adds y to the residual and normalises the sum, as
+//            rms_norm's kernel does (gemv_add_rms_norm)
+enum class Epilogue { Store, Swiglu, Rotary, AddRmsNorm };
+
+// What the epilogues read besides W and x (each its own; the rest unused).
+struct EpilogueArgs {
+  RotaryDecodeArgs rot;
+  AddRmsNormArgs norm;
+};
 
 // W's row behind sum r of a warp's unit (its 4 rows; see Epilogue above). outputs:
 // Swiglu's F; rot_units, head_dim: Rotary's units of q and k pairs and its head size.
@@ -243,8 +253,9 @@ __device__ __forceinline__ float pick(const float (&acc)[R], int r) {
 // same kernel serves the dense projections of a decoding step (dense_gemv).
 template <typename T, QFormat F, int SPLIT, bool DENSE, Epilogue EPI>
 __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
-    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y, RotaryDecodeArgs rot) {
+    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* y, EpilogueArgs ep) {
   constexpr bool SWIGLU = EPI == Epilogue::Swiglu, ROTARY = EPI == Epilogue::Rotary;
+  const RotaryDecodeArgs& rot = ep.rot;
   constexpr int K = DENSE ? vec16<T>() : weights_per_load<F>();  // weights a 16-byte word
   constexpr int R = kOneRows;
   static_assert(R == 4, "row_of and the epilogues take 4 rows a warp");
@@ -338,19 +349,22 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
   }
+  bool writes = true;  // whether the warp writes outputs: with SPLIT, a group's first
   if constexpr (SPLIT > 1) {
     if (lane == 0) {
 #pragma unroll
       for (int r = 0; r < R; ++r) partial[warp][r] = acc[r];
     }
     __syncthreads();
-    if (part != 0) return;
+    writes = part == 0;
+    if (writes) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float sum = 0.0f;  // the parts in order: the same sum whatever the timing
+      for (int r = 0; r < R; ++r) {
+        float sum = 0.0f;  // the parts in order: the same sum whatever the timing
 #pragma unroll
-      for (int s = 0; s < SPLIT; ++s) sum += partial[warp + s][r];
-      acc[r] = sum;
+        for (int s = 0; s < SPLIT; ++s) sum += partial[warp + s][r];
+        acc[r] = sum;
+      }
     }
   }
   // Every lane now holds the R sums; lane i writes output out0 + i.
@@ -361,34 +375,46 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
            7.874015718698502e-3f;
     return v;
   };
-  if constexpr (ROTARY) {
-    if (lane >= R || out0 + lane >= w.rows) return;
-    const int64_t pos = rot.positions[0];  // one row: slot 0
-    const int64_t at = pos * rot.kv_heads * head_dim;  // the position's (Hkv, Dh) in the caches
-    if (unit >= rot_units) {  // v
-      const int64_t e = row_of<EPI>(unit, lane, outputs, rot_units, head_dim) - (rot.heads + rot.kv_heads) * head_dim;
-      static_cast<T*>(rot.v_cache)[at + e] = from_float<T>(sum_of(lane));
-      return;
+  auto write_outputs = [&] {
+    if constexpr (ROTARY) {
+      if (lane >= R || out0 + lane >= w.rows) return;
+      const int64_t pos = rot.positions[0];  // one row: slot 0
+      const int64_t at = pos * rot.kv_heads * head_dim;  // the position's (Hkv, Dh) in the caches
+      if (unit >= rot_units) {  // v
+        const int64_t e =
+            row_of<EPI>(unit, lane, outputs, rot_units, head_dim) - (rot.heads + rot.kv_heads) * head_dim;
+        static_cast<T*>(rot.v_cache)[at + e] = from_float<T>(sum_of(lane));
+        return;
+      }
+      // lanes 0, 1: o1 = a c - b s at columns j, j + 1; lanes 2, 3: o2 = b c + a s at
+      // j + Dh/2, j + 1 + Dh/2; a, b the pair's values rounded to T, as rotary_decode reads them.
+      const int64_t half = head_dim / 2, head = 2 * unit / half, j = 2 * unit - head * half;
+      const int i = lane & 1;
+      const bool second = lane >= 2;
+      const float a = to_float(from_float<T>(sum_of(i))), b = to_float(from_float<T>(sum_of(i + 2)));
+      const int64_t col = j + i + (second ? half : 0);
+      const float c = to_float(static_cast<const T*>(rot.cos)[col]);
+      const float s = to_float(static_cast<const T*>(rot.sin)[col]);
+      const float o = second ? b * c + a * s : a * c - b * s;
+      T* out = head < rot.heads ? static_cast<T*>(rot.q_out) + head * head_dim
+                                : static_cast<T*>(rot.k_cache) + at + (head - rot.heads) * head_dim;
+      out[col] = from_float<T>(o);
+    } else if (lane < OUTS && out0 + lane < outputs) {
+      if constexpr (SWIGLU) {  // gate and up rounded to T first, as swiglu_forward reads them
+        const float g = to_float(from_float<T>(sum_of(lane))), u = to_float(from_float<T>(sum_of(lane + OUTS)));
+        y[out0 + lane] = from_float<T>(swiglu_value(g, u));
+      } else {
+        y[out0 + lane] = from_float<T>(sum_of(lane));
+      }
     }
-    // lanes 0, 1: o1 = a c - b s at columns j, j + 1; lanes 2, 3: o2 = b c + a s at
-    // j + Dh/2, j + 1 + Dh/2; a, b the pair's values rounded to T, as rotary_decode reads them.
-    const int64_t half = head_dim / 2, head = 2 * unit / half, j = 2 * unit - head * half;
-    const int i = lane & 1;
-    const bool second = lane >= 2;
-    const float a = to_float(from_float<T>(sum_of(i))), b = to_float(from_float<T>(sum_of(i + 2)));
-    const int64_t col = j + i + (second ? half : 0);
-    const float c = to_float(static_cast<const T*>(rot.cos)[col]), s = to_float(static_cast<const T*>(rot.sin)[col]);
-    const float o = second ? b * c + a * s : a * c - b * s;
-    T* out = head < rot.heads ? static_cast<T*>(rot.q_out) + head * head_dim
-                              : static_cast<T*>(rot.k_cache) + at + (head - rot.heads) * head_dim;
-    out[col] = from_float<T>(o);
-  } else if (lane < OUTS && out0 + lane < outputs) {
-    if constexpr (SWIGLU) {  // gate and up rounded to T first, as swiglu_forward reads them
-      const float g = to_float(from_float<T>(sum_of(lane))), u = to_float(from_float<T>(sum_of(lane + OUTS)));
-      y[out0 + lane] = from_float<T>(swiglu_value(g, u));
-    } else {
-      y[out0 + lane] = from_float<T>(sum_of(lane));
-    }
+  };
+  if (writes) write_outputs();
+  if constexpr (EPI == Epilogue::AddRmsNorm) {
+    const AddRmsNormArgs& n = ep.norm;
+    if (last_block_done(n.counter, gridDim.x))
+      add_rms_norm_row<T, vec16<T>(), kWarps * 32>(static_cast<const T*>(n.residual), y,
+                                                    static_cast<const T*>(n.weight), static_cast<T*>(n.h),
+                                                    static_cast<T*>(n.out), w.rows, n.eps);
   }
 }
 
@@ -403,32 +429,33 @@ int one_row_split(int64_t rows, int64_t words) {
 }
 
 template <typename T, QFormat F, bool DENSE = false, Epilogue EPI = Epilogue::Store>
-void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream, const RotaryDecodeArgs& rot = {}) {
+void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream, const EpilogueArgs& ep = {}) {
   const int split = one_row_split(w.rows, w.cols / (DENSE ? vec16<T>() : weights_per_load<F>()));
   const int outs = EPI == Epilogue::Swiglu ? kOneRows / 2 : kOneRows;
   const unsigned grid = blocks_for(EPI == Epilogue::Swiglu ? w.rows / 2 : w.rows, outs * kWarps / split);
   switch (split) {
-    case 1: launch_dependent(gemv_one_kernel<T, F, 1, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
-    case 2: launch_dependent(gemv_one_kernel<T, F, 2, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
-    case 4: launch_dependent(gemv_one_kernel<T, F, 4, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
-    default: launch_dependent(gemv_one_kernel<T, F, 8, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, rot); break;
+    case 1: launch_dependent(gemv_one_kernel<T, F, 1, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
+    case 2: launch_dependent(gemv_one_kernel<T, F, 2, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
+    case 4: launch_dependent(gemv_one_kernel<T, F, 4, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
+    default: launch_dependent(gemv_one_kernel<T, F, 8, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
   }
 }
 
 // Launches the single-row kernel with epilogue EPI for W dense or in its format.
 template <Epilogue EPI, typename T>
 void launch_one_any(const QuantizedView& w, bool dense, const T* x, T* y, cudaStream_t stream,
-                    const RotaryDecodeArgs& rot = {}) {
+                    const EpilogueArgs& ep = {}) {
   if (dense) {
-    launch_one<T, QFormat::Int8, true, EPI>(w, x, y, stream, rot);
+    launch_one<T, QFormat::Int8, true, EPI>(w, x, y, stream, ep);
     return;
   }
   switch (w.format) {
-    case QFormat::Nf4:  // no epilogues: NF4's loop leaves too few registers for their rows (spills)
-      if constexpr (EPI == Epilogue::Store) launch_one<T, QFormat::Nf4, false, EPI>(w, x, y, stream, rot);
+    case QFormat::Nf4:  // Swiglu, Rotary: NF4's loop leaves too few registers for their rows (spills)
+      if constexpr (EPI == Epilogue::Store || EPI == Epilogue::AddRmsNorm)
+        launch_one<T, QFormat::Nf4, false, EPI>(w, x, y, stream, ep);
       break;
-    case QFormat::Int8: launch_one<T, QFormat::Int8, false, EPI>(w, x, y, stream, rot); break;
-    case QFormat::Int4: launch_one<T, QFormat::Int4, false, EPI>(w, x, y, stream, rot); break;
+    case QFormat::Int8: launch_one<T, QFormat::Int8, false, EPI>(w, x, y, stream, ep); break;
+    case QFormat::Int4: launch_one<T, QFormat::Int4, false, EPI>(w, x, y, stream, ep); break;
   }
 }
 
@@ -516,8 +543,26 @@ bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_pt
   dispatch(a.dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (!std::is_same_v<T, float>) {
-      launch_one_any<Epilogue::Rotary>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(nullptr), stream, a);
+      launch_one_any<Epilogue::Rotary>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(nullptr), stream,
+                                       EpilogueArgs{a, {}});
       check_launch("gemv_rotary_slot_write");
+    }
+  });
+  return true;
+}
+
+bool gemv_add_rms_norm(const QuantizedView& w, bool dense, const void* x_ptr, void* y_ptr, const AddRmsNormArgs& a,
+                       DType dtype, cudaStream_t stream) {
+  if (dtype == DType::F32 || w.rows % 8 != 0 || a.counter == nullptr || !aligned16(y_ptr) ||
+      !aligned16(a.residual) || !aligned16(a.weight) || !aligned16(a.h) || !aligned16(a.out) ||
+      !one_row_layout(w, dense, x_ptr))
+    return false;
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, float>) {
+      launch_one_any<Epilogue::AddRmsNorm>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream,
+                                           EpilogueArgs{{}, a});
+      check_launch("gemv_add_rms_norm");
     }
   });
   return true;

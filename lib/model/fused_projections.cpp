@@ -1,6 +1,5 @@
 #include "model/fused_projections.h"
 
-#include "common/runtime.h"
 #include "kernels/fused_ops.h"
 #include "model/llama.h"
 
@@ -119,9 +118,8 @@ FusedProjections::Output FusedProjections::forward(const at::Tensor& x, std::ini
 }
 
 bool FusedProjections::epilogue_allowed(const at::Tensor& x, std::initializer_list<LinearLayer*> slots) {
-  static const bool enabled = !switched_off("HYFT_GEMV_EPILOGUES");
   const bool one_row = x.dim() > 0 && x.numel() == x.size(-1);  // the kernels take one row; ask nothing else
-  if (!enabled || !one_row || at::GradMode::is_enabled() || !fusion_allowed()) return false;
+  if (!kernels::gemv_epilogues_on() || !one_row || at::GradMode::is_enabled() || !fusion_allowed()) return false;
   std::vector<Projection*> bases;
   for (LinearLayer* s : slots) {
     if (s->base_projection() != s) return false;  // an adapter: its term needs the base's output

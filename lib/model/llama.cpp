@@ -35,6 +35,11 @@ void Projection::quantize(quant::Format format) {
 
 at::Tensor Projection::dense_weight() const { return quantized ? quantized->dequantize() : weight; }
 
+std::pair<at::Tensor, at::Tensor> Projection::forward_add_norm(const at::Tensor& x, const kernels::AddRmsNorm& t) {
+  if (bias.defined() || !kernels::gemv_epilogues_on()) return {};
+  return quantized ? quant::quantized_gemv_add_rms_norm(x, *quantized, t) : kernels::linear_add_rms_norm(x, weight, t);
+}
+
 TokenEmbedding::TokenEmbedding(int64_t vocab, int64_t dim, const at::TensorOptions& options) {
   weight = register_parameter("weight", at::empty({vocab, dim}, options));
 }
@@ -98,7 +103,14 @@ void LlamaAttentionImpl::replace_projection(const std::string& name, std::shared
 }
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext& ctx) {
+  return o_proj->forward(attend(x, ctx));
+}
+
+at::Tensor LlamaAttentionImpl::attend(const at::Tensor& x, const ForwardContext& ctx) {
   const int64_t B = x.size(0), T = x.size(1);
+  at::Tensor counters;  // the slot attention's, one a (row, kv head)
+  if (ctx.slots && ctx.slots->cache->counters.defined())
+    counters = ctx.slots->cache->counters[layer_index].narrow(0, 2, B * num_kv_heads);
   if (ctx.slots && B * T == 1) {
     // A decoding stream without adapters on q/k/v: one GEMV that ends in RoPE and
     // the cache write.
@@ -107,8 +119,9 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
                                     st.cache->v[size_t(layer_index)], st.positions, num_heads, num_kv_heads};
     if (const at::Tensor q = qkv_.rotary_slot_write(x, {q_proj.get(), k_proj.get(), v_proj.get()}, target);
         q.defined()) {
-      const at::Tensor out = kernels::slot_attention(q, target.k_cache, target.v_cache, st.positions, st.keys, ctx.mask);
-      return o_proj->forward(out.reshape({B, T, num_heads * head_dim}));
+      const at::Tensor out =
+          kernels::slot_attention(q, target.k_cache, target.v_cache, st.positions, st.keys, ctx.mask, counters);
+      return out.reshape({B, T, num_heads * head_dim});
     }
   }
   const auto qkv = qkv_.forward(x, {q_proj.get(), k_proj.get(), v_proj.get()});  // one GEMM where it can
@@ -121,8 +134,8 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
     at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
     at::Tensor& cv = st.cache->v[size_t(layer_index)];
     q = kernels::rotary_slot_write_(q, k, v, ctx.cos, ctx.sin, ck, cv, st.positions);
-    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask);  // (B, 1, H, Dh)
-    return o_proj->forward(out.reshape({B, T, num_heads * head_dim}));
+    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask, counters);
+    return out.reshape({B, T, num_heads * head_dim});  // (B, 1, H, Dh) -> (B, 1, H*Dh)
   }
   // rotated, -> (B, H, T, Dh) as views
   q = kernels::rotary(q, ctx.cos, ctx.sin).transpose(1, 2);
@@ -137,7 +150,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
     v = cv;
   }
   at::Tensor out = ctx.attention->forward(q, k, v, ctx.mask);
-  return o_proj->forward(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
+  return out.transpose(1, 2).reshape({B, T, num_heads * head_dim});
 }
 
 // --- MLP --------------------------------------------------------------------
@@ -158,15 +171,15 @@ void LlamaMLPImpl::replace_projection(const std::string& name, std::shared_ptr<L
   projection(name) = replace_module(name, std::move(layer));
 }
 
-at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
+at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) { return down_proj->forward(activation(x)); }
+
+at::Tensor LlamaMLPImpl::activation(const at::Tensor& x) {
   // A decoding stream without adapters on gate and up: one GEMV that ends in SwiGLU.
-  if (const at::Tensor h = gate_up_.swiglu(x, gate_proj.get(), up_proj.get()); h.defined())
-    return down_proj->forward(h);
+  if (at::Tensor h = gate_up_.swiglu(x, gate_proj.get(), up_proj.get()); h.defined()) return h;
   const auto gate_up = gate_up_.forward(x, {gate_proj.get(), up_proj.get()});  // one GEMM where it can
   // Without adapters on gate and up, SwiGLU reads the GEMM's (..., 2F) output in place.
-  const at::Tensor h = gate_up.whole.defined() ? kernels::swiglu_packed(gate_up.whole)
-                                               : kernels::swiglu(gate_up.parts[0], gate_up.parts[1]);
-  return down_proj->forward(h);
+  return gate_up.whole.defined() ? kernels::swiglu_packed(gate_up.whole)
+                                 : kernels::swiglu(gate_up.parts[0], gate_up.parts[1]);
 }
 
 // --- decoder layer, model ---------------------------------------------------
@@ -184,13 +197,34 @@ at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const ForwardCont
   return h + mlp->forward(normed);
 }
 
-std::pair<at::Tensor, at::Tensor> LlamaDecoderLayerImpl::forward_unsummed(const at::Tensor& x,
-                                                                          const at::Tensor& pending,
-                                                                          const ForwardContext& ctx) {
-  const auto [x_in, normed_in] = pending.defined() ? input_layernorm->add_forward(x, pending)
-                                                   : std::make_pair(x, input_layernorm->forward(x));
-  const auto [h, normed] = post_attention_layernorm->add_forward(x_in, self_attn->forward(normed_in, ctx));
-  return {h, mlp->forward(normed)};
+namespace {
+// norm.add_forward(residual, proj(x)), as one kernel where the projection's GEMV can
+// end in the add and the norm: proj a bare Projection (no adapter) and a counter given.
+std::pair<at::Tensor, at::Tensor> project_add_norm(LinearLayer& proj, const at::Tensor& x,
+                                                   const at::Tensor& residual, RMSNormImpl& norm,
+                                                   const at::Tensor& counter) {
+  Projection* base = proj.base_projection();
+  if (counter.defined() && base && static_cast<LinearLayer*>(base) == &proj) {
+    auto out = base->forward_add_norm(x, {residual, norm.weight, norm.eps, counter});
+    if (out.first.defined()) return out;
+  }
+  return norm.add_forward(residual, proj.forward(x));
+}
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> LlamaDecoderLayerImpl::forward_normed(const at::Tensor& x,
+                                                                        const at::Tensor& normed_in,
+                                                                        RMSNormImpl& next_norm,
+                                                                        const ForwardContext& ctx) {
+  at::Tensor o_counter, down_counter;  // a decoding step's (SlotCache::counters)
+  if (ctx.slots && ctx.slots->cache->counters.defined()) {
+    const at::Tensor mine = ctx.slots->cache->counters[self_attn->layer_index];
+    o_counter = mine.narrow(0, 0, 1);
+    down_counter = mine.narrow(0, 1, 1);
+  }
+  const auto [h, normed] = project_add_norm(*self_attn->o_proj, self_attn->attend(normed_in, ctx), x,
+                                            *post_attention_layernorm, o_counter);
+  return project_add_norm(*mlp->down_proj, mlp->activation(normed), h, next_norm, down_counter);
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options) {
@@ -206,11 +240,14 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& op
 
 at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const ForwardContext& ctx) {
   at::Tensor h = embed_tokens->forward(input_ids);  // (B, T, D)
-  if (!layer_runner && !at::GradMode::is_enabled()) {
-    // Inference: each layer's last residual add is left to the next norm's kernel.
-    at::Tensor pending;
-    for (auto& layer : layer_list) std::tie(h, pending) = layer->forward_unsummed(h, pending, ctx);
-    return pending.defined() ? norm->add_forward(h, pending).second : norm->forward(h);
+  if (!layer_runner && !at::GradMode::is_enabled() && !layer_list.empty()) {
+    // Inference: each residual add goes with the norm after it (forward_normed).
+    at::Tensor normed = layer_list.front()->input_layernorm->forward(h);
+    for (size_t i = 0; i < layer_list.size(); ++i) {
+      RMSNormImpl& next = i + 1 < layer_list.size() ? *layer_list[i + 1]->input_layernorm : *norm;
+      std::tie(h, normed) = layer_list[i]->forward_normed(h, normed, next, ctx);
+    }
+    return normed;
   }
   for (auto& layer : layer_list) h = layer_runner ? layer_runner(*layer, h, ctx) : layer->forward(h, ctx);
   return norm->forward(h);
@@ -320,6 +357,7 @@ SlotCache LlamaForCausalLMImpl::make_slot_cache(int64_t slots, int64_t max_len) 
     c.k.push_back(at::zeros({slots, max_len, attn.num_kv_heads, attn.head_dim}, options));
     c.v.push_back(at::zeros({slots, max_len, attn.num_kv_heads, attn.head_dim}, options));
   }
+  c.counters = at::zeros({int64_t(model->layer_list.size()), 2 + slots * attn.num_kv_heads}, options.dtype(at::kInt));
   return c;
 }
 

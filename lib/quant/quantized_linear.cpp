@@ -208,6 +208,24 @@ at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const Quantized
   return {};
 }
 
+std::pair<at::Tensor, at::Tensor> quantized_gemv_add_rms_norm(const at::Tensor& x, const QuantizedWeight& w,
+                                                              const kernels::AddRmsNorm& t) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (!one_row_of(x, w)) return {};
+  kernels::cuda::AddRmsNormArgs a;
+  const kernels::AddRmsNormOutput out = kernels::add_rms_norm_args(x, w.rows(), t, a);
+  if (!out.h.defined()) return {};
+  const c10::cuda::CUDAGuard guard(x.device());
+  const at::Tensor xc = x.contiguous();
+  if (kernels::cuda::gemv_add_rms_norm(view_of(w), /*dense=*/false, xc.data_ptr(), out.y.data_ptr(), a,
+                                       dtype_of(w.dtype), stream_on(x.device())))
+    return {out.h, out.normed};
+#else
+  (void)x, (void)w, (void)t;
+#endif
+  return {};
+}
+
 bool can_stack(const std::vector<const QuantizedWeight*>& parts) {
   if (parts.empty()) return false;
   const QuantizedWeight& first = *parts.front();

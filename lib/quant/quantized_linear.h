@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hyft::quant {
@@ -71,5 +72,11 @@ at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w);
 // quantized W), without autograd; undefined where the kernel does not apply.
 at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const QuantizedWeight& w,
                                             const kernels::SlotWrite& t);
+
+// x (1, 1, in) one row -> {h, rms_norm(h)} with h = t.residual + x W^T, in one kernel
+// (kernels::linear_add_rms_norm for quantized W), without autograd; undefined where
+// the kernel does not apply (the caller runs quantized_linear and the norm).
+std::pair<at::Tensor, at::Tensor> quantized_gemv_add_rms_norm(const at::Tensor& x, const QuantizedWeight& w,
+                                                              const kernels::AddRmsNorm& t);
 
 }  // namespace hyft::quant

@@ -15,7 +15,11 @@
 //     with the dense rule mask in float64 (plain causal and hybrid, GQA, keys off
 //     the 64-key chunk), SwiGLU over one (rows, 2F) gate/up output. Fused q/k/v
 //     projections (model/fused_projections.h, one GEMM or one GEMV over stacked
-//     codes) against each projection alone. The quantized weights
+//     codes) against each projection alone. The single-row GEMVs that end in
+//     SwiGLU, in RoPE and the cache write, or in the residual add and the next norm,
+//     against float64 and (the last) against the kernels they replace, bit for bit;
+//     a whole decoding step with and without the kernels that finish in their last
+//     block (bit for bit), their counters back at zero. The quantized weights
 //     (quant/formats.h, NF4 with and without double-quantized scales, INT8, INT4):
 //     the dequantize kernel equal to the ATen
 //     reference bit for bit (bound 0), and the dequantizing GEMV for 1-8 rows
@@ -267,13 +271,20 @@ void check_slot_attention(int64_t B, int64_t Tmax, int64_t keys, int64_t H, int6
   rule.window_size = W;
   rule.global_ratio = r;
   poison_free_memory(int64_t(B) * H * (Dh + 2) * 4 * 64);
-  const at::Tensor fast = k::slot_attention_kernel(q, kc, vc, pos, keys, rule);
+  // Twice on the same counters (the last block of a row's kv head merges): they must
+  // come back to zero, and the second run must equal the first.
+  const at::Tensor counters = at::zeros({B * Hkv}, at::TensorOptions(at::kCUDA).dtype(at::kInt));
+  const at::Tensor fast = k::slot_attention_kernel(q, kc, vc, pos, keys, rule, counters);
+  const at::Tensor again = k::slot_attention_kernel(q, kc, vc, pos, keys, rule, counters);
   const at::Tensor ref = k::slot_attention_reference(q.to(at::kDouble), kc.to(at::kDouble), vc.to(at::kDouble), pos,
                                                      keys, rule);
   char what[160];
   std::snprintf(what, sizeof what, "slot_attention %s B%lld keys%lld H%lld/%lld Dh%lld W%lld r%.2f", name_of(dtype),
                 (long long)B, (long long)keys, (long long)H, (long long)Hkv, (long long)Dh, (long long)W, r);
   report(what, rel_err(fast, ref), bound_of(dtype));
+  const bool reset = counters.eq(0).all().item<bool>();
+  report(std::string(what) + " again", reset && fast.defined() && again.defined() ? rel_err(again, fast) : INFINITY,
+         0.0);
 }
 
 // --- quantized weights -------------------------------------------------------
@@ -385,6 +396,86 @@ void check_gemv_rotary(q::Format format, int64_t H, int64_t Hkv, int64_t Dh, int
   report(std::string(what) + " q", rel_err(out, ref), bound_of(dtype));
   report(std::string(what) + " k cache", rel_err(kc, kr), bound_of(dtype));
   report(std::string(what) + " v cache", rel_err(vc, vr), bound_of(dtype));
+}
+
+// A decoder layer's o or down projection ending in the residual add and the next
+// RMSNorm (one row, W dense or quantized; kernels::linear_add_rms_norm) against
+// float64, and against the same GEMV's output then the add + norm kernel, bit for bit
+// (INT4 within the bound: its unfused GEMV is the tensor-core kernel). Twice on one
+// counter: it must come back to zero and the second run equal the first.
+void check_gemv_add_norm(q::Format format, int64_t D, int64_t in, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(dtype);
+  const at::Tensor w = at::randn({D, in}, opts) * 0.05, x = at::randn({1, 1, in}, opts);
+  const at::Tensor residual = at::randn({1, 1, D}, opts), nw = at::rand({D}, opts) + 0.5;
+  const bool dense = format == q::Format::None;
+  const q::QuantizedWeight qw = dense ? q::QuantizedWeight{} : q::QuantizedWeight::from(w, format);
+  const at::Tensor counter = at::zeros({1}, opts.dtype(at::kInt));
+  const double eps = 1e-6;
+  const k::AddRmsNorm t{residual, nw, eps, counter};
+  auto run = [&] { return dense ? k::linear_add_rms_norm(x, w, t) : q::quantized_gemv_add_rms_norm(x, qw, t); };
+  poison_free_memory(D * 16 + (1 << 20));
+  const auto [h, normed] = run();
+  const auto [h2, normed2] = run();
+  char what[160];
+  std::snprintf(what, sizeof what, "gemv_add_rms_norm %s %lldx%lld %s", dense ? "dense" : q::format_name(format),
+                (long long)D, (long long)in, name_of(dtype));
+  if (!h.defined() || !h2.defined()) {
+    report(std::string(what) + " (kernel refused the layout)", INFINITY, 0.0);
+    return;
+  }
+  const at::Tensor W = (dense ? w : qw.dequantize_reference()).to(at::kDouble);
+  const at::Tensor h64 = residual.to(at::kDouble) + at::matmul(x.to(at::kDouble), W.t());
+  const at::Tensor n64 = h64 * at::rsqrt(h64.pow(2).mean(-1, true) + eps) * nw.to(at::kDouble);
+  report(std::string(what) + " h", rel_err(h, h64), bound_of(dtype));
+  report(std::string(what) + " norm", rel_err(normed, n64), bound_of(dtype));
+  const at::Tensor y = dense ? k::linear_inference_kernel(x, w) : q::quantized_gemv(x.view({1, in}), qw).view({1, 1, D});
+  const auto [hu, nu] = k::add_rms_norm_inference(residual, y, nw, eps);
+  const double same = format == q::Format::Int4 ? bound_of(dtype) : 0.0;
+  report(std::string(what) + " = GEMV, add + norm", std::max(rel_err(h, hu), rel_err(normed, nu)), same);
+  const bool reset = counter.item<int>() == 0;
+  report(std::string(what) + " again", reset ? std::max(rel_err(h2, h), rel_err(normed2, normed)) : INFINITY, 0.0);
+}
+
+// A whole decoding step over the slots (a random 3-layer model, dense or quantized,
+// bf16): logits with the kernels that finish in their last block (counters given)
+// against the same step without them (SlotCache::counters unset: separate add + norm
+// kernels, a merge on zeros made for the call). The same sums: bit for bit (INT4
+// within the bound: its unfused o and down GEMVs are the tensor-core kernel).
+void check_decode_step_fusions(q::Format format) {
+  at::NoGradGuard no_grad;
+  hyft::model::LlamaConfig c;
+  c.vocab_size = 1000;
+  c.hidden_size = 512;
+  c.intermediate_size = 1408;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 8;
+  c.num_key_value_heads = 2;
+  c.head_dim = 64;
+  hyft::model::LlamaForCausalLM model(c, at::TensorOptions(at::kCUDA).dtype(at::kBFloat16));
+  hyft::model::init_random_weights(*model, 0.05);
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  for (auto& layer : model->model->layer_list) {
+    for (const char* n : {"q_proj", "k_proj", "v_proj", "o_proj"})
+      std::dynamic_pointer_cast<hyft::model::Projection>(layer->self_attn->projection(n))->quantize(format);
+    for (const char* n : {"gate_proj", "up_proj", "down_proj"})
+      std::dynamic_pointer_cast<hyft::model::Projection>(layer->mlp->projection(n))->quantize(format);
+  }
+  model->fuse_dense_projections();
+  hyft::model::SlotCache cache = model->make_slot_cache(2, 64);
+  for (auto& t : cache.k) t.normal_();
+  for (auto& t : cache.v) t.normal_();
+  const auto longs = at::TensorOptions(at::kCUDA).dtype(at::kLong);
+  const at::Tensor ids = at::full({1, 1}, 7, longs), pos = at::full({1}, 40, longs);
+  // Each step writes its own key and value at position 40 (the same in both runs).
+  const at::Tensor fused = model->forward_slots(ids, pos, cache, 48);
+  const at::Tensor fused2 = model->forward_slots(ids, pos, cache, 48);
+  const bool reset = cache.counters.eq(0).all().item<bool>();
+  cache.counters = at::Tensor();
+  const at::Tensor apart = model->forward_slots(ids, pos, cache, 48);
+  const std::string what = std::string("decode step, fused ends = apart, ") + q::format_name(format);
+  report(what, reset ? std::max(rel_err(fused, apart), rel_err(fused2, apart)) : INFINITY,
+         format == q::Format::Int4 ? bound_of(at::kBFloat16) : 0.0);
 }
 
 // The projection itself: a decoding step's few rows go through the GEMV, more rows
@@ -663,6 +754,14 @@ int main(int argc, char** argv) {
       // a row's words split between warps.
       for (auto [F, cols] : {std::pair<int64_t, int64_t>{5504, 2048}, {14336, 4096}, {37, 512}, {1024, 14336}})
         check_gemv_swiglu(f, F, cols, dtype);
+  for (q::Format f : {q::Format::None, q::Format::Nf4, q::Format::Int8, q::Format::Int4})
+    for (auto dtype : {at::kBFloat16, at::kHalf})
+      // 1.3b's o and down, 8b's; 40 outputs: a last warp with rows past the end.
+      for (auto [D, in] : {std::pair<int64_t, int64_t>{2048, 2048}, {2048, 5504}, {4096, 4096}, {4096, 14336},
+                           {40, 512}})
+        check_gemv_add_norm(f, D, in, dtype);
+  for (q::Format f : {q::Format::None, q::Format::Nf4, q::Format::Int8, q::Format::Int4})
+    check_decode_step_fusions(f);
   for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf})
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{300, 2048}, {4096, 4096}, {1024, 14336}, {37, 5504},
                               {5, 24}})
