@@ -40,19 +40,6 @@ __device__ __forceinline__ Vec<T, VEC> load(const T* p) { return *reinterpret_ca
 template <typename T, int VEC>
 __device__ __forceinline__ void store(T* p, const Vec<T, VEC>& v) { *reinterpret_cast<Vec<T, VEC>*>(p) = v; }
 
-// The same load through L2 only (not L1): for data other blocks of the same grid
-// wrote (read after last_block_done below).
-template <typename T, int VEC>
-__device__ __forceinline__ Vec<T, VEC> load_cg(const T* p) {
-  static_assert(sizeof(T) * VEC == 16 || VEC == 1, "load_cg: 16-byte vectors or single elements");
-  if constexpr (VEC == 1) {
-    return Vec<T, VEC>{{__ldcg(p)}};
-  } else {
-    const uint4 u = __ldcg(reinterpret_cast<const uint4*>(p));
-    return *reinterpret_cast<const Vec<T, VEC>*>(&u);
-  }
-}
-
 // Elements per 16-byte access of T.
 template <typename T> constexpr int vec16() { return int(16 / sizeof(T)); }
 
@@ -129,26 +116,6 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
   config.attrs = &attribute;
   config.numAttrs = dependent_launch_enabled() ? 1 : 0;
   (void)cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);  // errors: check_launch after
-}
-
-// --- The last block of a grid (threadFenceReduction's pattern) -------------------
-// Called by every thread of a block once the block's results are written: true in
-// the block that finishes last of the `blocks` counted on *counter, which may then
-// read every block's results (with load_cg or __ldcg) and finish the work (merge
-// them, normalise them). *counter must be 0 at launch; the last block sets it back to
-// 0, so one counter serves launch after launch (and CUDA graph replays), as long as
-// no two grids that use it run at once.
-__device__ __forceinline__ bool last_block_done(int* counter, unsigned blocks) {
-  __shared__ bool last;
-  __threadfence();  // this thread's writes, before the block is counted
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    last = atomicAdd(counter, 1) == int(blocks) - 1;
-    if (last) atomicExch(counter, 0);  // every other block has counted already
-  }
-  __syncthreads();
-  if (last) __threadfence();
-  return last;
 }
 
 inline unsigned blocks_for(int64_t work, int threads) { return unsigned((work + threads - 1) / threads); }

@@ -68,10 +68,9 @@ void slot_cache_write(const void* k, const void* v, const int64_t* positions, vo
 // query (at position positions[b] < keys) attends the keys of slot b that the hybrid
 // rule (window, global_stride; 0 = off) allows. q, out (rows, heads, head_dim);
 // caches (slots, max_len, kv_heads, head_dim); all contiguous; workspace float32
-// (rows, heads, slot_attention_splits(rows, kv_heads, keys), head_dim + 2); counters
-// (rows * kv_heads) int32, 0 at launch and left 0 (the last split block of a row's kv
-// head merges). False (nothing launched) unless head_dim is 64 or 128, heads /
-// kv_heads is 1, 4 or 8, the pointers are 16-byte aligned and counters given.
+// (rows, heads, slot_attention_splits(rows, kv_heads, keys), head_dim + 2). False (nothing
+// launched) unless head_dim is 64 or 128, heads / kv_heads is 1, 4 or 8 and the
+// pointers are 16-byte aligned.
 struct SlotAttentionArgs {
   const void* q = nullptr;
   const void* k_cache = nullptr;
@@ -79,7 +78,6 @@ struct SlotAttentionArgs {
   const int64_t* positions = nullptr;
   void* out = nullptr;
   float* workspace = nullptr;
-  int* counters = nullptr;
   int64_t rows = 0, heads = 0, kv_heads = 0, head_dim = 0, max_len = 0, keys = 0;
   int64_t window = 0, global_stride = 0;
   float scale = 1.0f;
@@ -122,13 +120,23 @@ bool quantized_gemv(const QuantizedView& w, const void* x, void* y, int64_t m, D
 // row is not whole 16-byte words or a pointer is misaligned.
 bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x, void* y, DType dtype, cudaStream_t stream);
 
+// The layer's RMSNorm that the two GEMVs below may apply to x on the way in (x then
+// the residual stream h): x read as h * r * weight, r = 1 / sqrt(mean(h^2) + eps),
+// with r applied to the sums at the end (h * r * weight is never rounded to dtype, as
+// rms_norm's output is). weight (cols,) in dtype, 16-byte aligned; null: x as it is.
+struct RowNorm {
+  const void* weight = nullptr;
+  float eps = 0.0f;
+};
+
 // y (1, rows / 2) = silu(x W_g^T) * (x W_u^T) for one row of x and W = [W_g; W_u]
 // (rows, cols), a gate and an up projection stacked (rows even): the single-row GEMV
 // with SwiGLU as its last step, each sum rounded to dtype first as swiglu_forward
 // reads them. dense: w.codes points at W in dtype (only rows and cols read); else
 // W is quantized as for quantized_gemv. Reference: the GEMV, then swiglu_forward.
 // False (nothing launched) for float32, NF4 and the layouts the GEMVs above refuse.
-bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x, void* y, DType dtype, cudaStream_t stream);
+bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x, const RowNorm& norm, void* y, DType dtype,
+                 cudaStream_t stream);
 
 // A decoding stream's q/k/v as one single-row GEMV over W = [W_q; W_k; W_v]
 // ((heads + 2 kv_heads) head_dim rows), ending in rotary_decode's work for its one
@@ -137,25 +145,15 @@ bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x, void* y, DTy
 // unused; a.rows 1). dense as for gemv_swiglu. Reference: the GEMV, then
 // rotary_decode. False (nothing launched) for float32, NF4, head_dim % 4 != 0, and
 // the layouts the GEMVs refuse.
-bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x, const RotaryDecodeArgs& a,
-                            cudaStream_t stream);
+bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x, const RowNorm& norm,
+                            const RotaryDecodeArgs& a, cudaStream_t stream);
 
-// What follows a decoder layer's o or down projection: the residual add and the next
-// RMSNorm. residual, h, out (1, rows of W) and weight (rows,) in the GEMV's dtype;
-// counter: one int32, 0 at launch and left 0.
-struct AddRmsNormArgs {
-  const void* residual = nullptr;
-  const void* weight = nullptr;
-  void *h = nullptr, *out = nullptr;
-  float eps = 0.0f;
-  int* counter = nullptr;
-};
-// One row: y = x W^T as the single-row GEMV writes it (dense as for gemv_swiglu),
-// then, in the GEMV's last block to finish, rms_norm's work on it: a.h = residual + y,
-// a.out = RMSNorm(a.h) * a.weight, with the same sums and roundings as rms_norm (one
-// device function). Reference: the GEMV, then rms_norm. False (nothing launched) for
-// float32, rows % 8 != 0 or misaligned rows, and the layouts the GEMVs refuse.
-bool gemv_add_rms_norm(const QuantizedView& w, bool dense, const void* x, void* y, const AddRmsNormArgs& a,
-                       DType dtype, cudaStream_t stream);
+// A decoder layer's o or down projection onto the residual stream: y (1, rows) =
+// residual + x W^T for one row, the GEMV's sums rounded to dtype before the add (as
+// the add after the projection reads them). dense as for gemv_swiglu; all formats.
+// Reference: the GEMV, then the add in dtype. False (nothing launched) for float32
+// and the layouts the GEMVs refuse.
+bool gemv_add_residual(const QuantizedView& w, bool dense, const void* x, const void* residual, void* y, DType dtype,
+                       cudaStream_t stream);
 
 }  // namespace hyft::kernels::cuda

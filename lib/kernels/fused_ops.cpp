@@ -376,8 +376,7 @@ at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cac
 }
 
 at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule,
-                                 const at::Tensor& counters) {
+                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
   if (inference_kernel(q) && q.dim() == 4 && q.size(1) == 1 && q.is_contiguous() && k_cache.is_contiguous() &&
       v_cache.is_contiguous() && k_cache.scalar_type() == q.scalar_type() &&
@@ -389,10 +388,6 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
     const at::Tensor work = at::empty({B, H, cuda::slot_attention_splits(B, k_cache.size(2), keys), Dh + 2},
                                       q.options().dtype(at::kFloat));
     const at::Tensor pos = positions.contiguous();
-    const int64_t pairs = B * k_cache.size(2);  // a counter a (row, kv head)
-    const bool own = counters.defined() && counters.scalar_type() == at::kInt && counters.is_contiguous() &&
-                     counters.device() == q.device() && counters.numel() >= pairs;
-    const at::Tensor count = own ? counters : at::zeros({pairs}, q.options().dtype(at::kInt));
     cuda::SlotAttentionArgs a;
     a.q = q.data_ptr();
     a.k_cache = k_cache.data_ptr();
@@ -400,7 +395,6 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
     a.positions = pos.data_ptr<int64_t>();
     a.out = out.data_ptr();
     a.workspace = work.data_ptr<float>();
-    a.counters = count.data_ptr<int>();
     a.rows = B;
     a.heads = H;
     a.kv_heads = k_cache.size(2);
@@ -414,7 +408,7 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
     if (cuda::slot_attention(a, stream_of(q))) return out;
   }
 #else
-  (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)keys, (void)rule, (void)counters;
+  (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)keys, (void)rule;
 #endif
   return {};
 }
@@ -427,10 +421,9 @@ at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache,
 constexpr int64_t kSlotAttentionKernelWork = 16 * 1024;
 
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask,
-                          const at::Tensor& counters) {
+                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask) {
   if (q.dim() == 4 && q.size(0) * q.size(2) * keys <= kSlotAttentionKernelWork) {
-    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, mask.rule, counters);
+    const at::Tensor out = slot_attention_kernel(q, k_cache, v_cache, positions, keys, mask.rule);
     if (out.defined()) return out;
   }
   // The dense mask made once a step, by the first layer that needs it.
@@ -481,76 +474,71 @@ at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight
   return {};
 }
 
-at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight) {
+bool row_norm_args(const at::Tensor& x, const InputNorm& n, cuda::RowNorm& a) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (!n.weight.defined()) return true;  // no norm
+  const at::Tensor& w = n.weight;
+  if (w.dim() != 1 || x.dim() == 0 || w.size(0) != x.size(-1) || !w.is_contiguous() ||
+      w.scalar_type() != x.scalar_type() || w.device() != x.device())
+    return false;
+  a.weight = w.data_ptr();
+  a.eps = float(n.eps);
+  return true;
+#else
+  (void)x, (void)n, (void)a;
+  return false;
+#endif
+}
+
+at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight, const InputNorm& norm) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
   cuda::QuantizedView w;
-  if (dense_one_row(x, weight, w) && w.rows % 2 == 0) {
+  cuda::RowNorm n;
+  if (dense_one_row(x, weight, w) && w.rows % 2 == 0 && row_norm_args(x, norm, n)) {
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
     at::Tensor y = empty_row(x, w.rows / 2);
-    if (cuda::gemv_swiglu(w, /*dense=*/true, xc.data_ptr(), y.data_ptr(), dtype_of(x), stream_of(x))) return y;
+    if (cuda::gemv_swiglu(w, /*dense=*/true, xc.data_ptr(), n, y.data_ptr(), dtype_of(x), stream_of(x))) return y;
   }
 #else
-  (void)x, (void)weight;
+  (void)x, (void)weight, (void)norm;
 #endif
   return {};
 }
 
-at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t) {
+at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t,
+                                    const InputNorm& norm) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
   cuda::QuantizedView w;
-  if (dense_one_row(x, weight, w)) {
+  cuda::RowNorm n;
+  if (dense_one_row(x, weight, w) && row_norm_args(x, norm, n)) {
     cuda::RotaryDecodeArgs a;
     const at::Tensor q = rotary_slot_args(x, 1, t, a);
     if (!q.defined()) return {};
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
-    if (cuda::gemv_rotary_slot_write(w, /*dense=*/true, xc.data_ptr(), a, stream_of(x))) return q;
+    if (cuda::gemv_rotary_slot_write(w, /*dense=*/true, xc.data_ptr(), n, a, stream_of(x))) return q;
   }
 #else
-  (void)x, (void)weight, (void)t;
+  (void)x, (void)weight, (void)t, (void)norm;
 #endif
   return {};
 }
 
-AddRmsNormOutput add_rms_norm_args(const at::Tensor& x, int64_t D, const AddRmsNorm& t, cuda::AddRmsNormArgs& a) {
-#ifdef HYFT_HAVE_CUDA_KERNELS
-  const at::Tensor &r = t.residual, &w = t.weight, &c = t.counter;
-  const at::ScalarType dt = x.scalar_type();
-  if (!inference_kernel(x) || r.numel() != D || !r.is_contiguous() || r.scalar_type() != dt ||
-      r.device() != x.device() || w.dim() != 1 || w.size(0) != D || !w.is_contiguous() || w.scalar_type() != dt ||
-      w.device() != x.device() || !c.defined() || c.numel() != 1 || c.scalar_type() != at::kInt ||
-      c.device() != x.device())
-    return {};
-  AddRmsNormOutput out{at::empty(r.sizes(), r.options()), at::empty(r.sizes(), r.options()), empty_row(x, D)};
-  a.residual = r.data_ptr();
-  a.weight = w.data_ptr();
-  a.h = out.h.data_ptr();
-  a.out = out.normed.data_ptr();
-  a.eps = float(t.eps);
-  a.counter = c.data_ptr<int>();
-  return out;
-#else
-  (void)x, (void)D, (void)t, (void)a;
-  return {};
-#endif
-}
-
-std::pair<at::Tensor, at::Tensor> linear_add_rms_norm(const at::Tensor& x, const at::Tensor& weight,
-                                                      const AddRmsNorm& t) {
+at::Tensor linear_add_residual(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& residual) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
   cuda::QuantizedView w;
-  if (dense_one_row(x, weight, w)) {
-    cuda::AddRmsNormArgs a;
-    const AddRmsNormOutput out = add_rms_norm_args(x, w.rows, t, a);
-    if (!out.h.defined()) return {};
+  if (dense_one_row(x, weight, w) && residual.numel() == w.rows && residual.is_contiguous() &&
+      residual.scalar_type() == x.scalar_type() && residual.device() == x.device()) {
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
-    if (cuda::gemv_add_rms_norm(w, /*dense=*/true, xc.data_ptr(), out.y.data_ptr(), a, dtype_of(x), stream_of(x)))
-      return {out.h, out.normed};
+    at::Tensor y = at::empty(residual.sizes(), residual.options());
+    if (cuda::gemv_add_residual(w, /*dense=*/true, xc.data_ptr(), residual.data_ptr(), y.data_ptr(), dtype_of(x),
+                                stream_of(x)))
+      return y;
   }
 #else
-  (void)x, (void)weight, (void)t;
+  (void)x, (void)weight, (void)residual;
 #endif
   return {};
 }

@@ -13,7 +13,7 @@
 //   linear_inference            at::linear of one row (a decoding stream's dense projections)
 //   linear_swiglu_inference     swiglu_packed(at::linear(x, [W_gate; W_up])) of one row
 //   linear_rotary_slot_write    rotary_slot_write_ of at::linear(x, [W_q; W_k; W_v]), one row
-//   linear_add_rms_norm         add_rms_norm_inference(residual, at::linear(x, W)), one row
+//   linear_add_residual         residual + at::linear(x, W), one row
 // On CUDA, in a build with hyft's kernels (kernels/*.cu), the fused kernels run; on
 // the CPU, in a build without them, or with HYFT_FUSED_KERNELS=0 in the
 // environment (A/B timing, bisecting), the references run. Shapes: B batch,
@@ -92,9 +92,23 @@ struct SlotWrite {
   int64_t heads = 0, kv_heads = 0;
 };
 
+// The RMSNorm a decoding stream's q/k/v or gate/up GEMV may apply to its input on
+// the way in (x then the residual stream h before the norm): the GEMV reads
+// rms_norm(h) * weight without it being rounded to h's dtype first (one kernel less a
+// layer; within the dtype's rounding of the norm's own kernel then the GEMV). weight
+// undefined: x as it is.
+struct InputNorm {
+  at::Tensor weight;  // (in,)
+  double eps = 0.0;
+};
+
 namespace cuda {
 struct RotaryDecodeArgs;
+struct RowNorm;
 }
+// `n` as the CUDA kernels take it for x's dtype and device (true), or false where they
+// do not take it (then the caller applies the norm itself).
+bool row_norm_args(const at::Tensor& x, const InputNorm& n, cuda::RowNorm& a);
 // `t` as the CUDA kernels take it (cuda_launch.h; q, k, v and their strides left to
 // the caller) for B rows of `x`'s dtype and device, with q's output allocated
 // (B, 1, heads, Dh) and returned; undefined where the kernels do not take it (not the
@@ -104,9 +118,11 @@ at::Tensor rotary_slot_args(const at::Tensor& x, int64_t B, const SlotWrite& t, 
 
 // x (1, 1, D) one row, W = [W_q; W_k; W_v] dense -> q rotated (1, 1, H, Dh), with k
 // rotated and v written into slot 0 of the caches at positions[0]: one kernel (the
-// single-row GEMV ending in rotary_slot_write_'s work); undefined where it does not
-// apply. Reference: linear_inference, then rotary_slot_write_ on the column slices.
-at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t);
+// single-row GEMV ending in rotary_slot_write_'s work, starting with `norm` when its
+// weight is given); undefined where it does not apply. Reference: (the norm,)
+// linear_inference, then rotary_slot_write_ on the column slices.
+at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weight, const SlotWrite& t,
+                                    const InputNorm& norm = {});
 
 // A decoding step's attention over the serving engine's slotted cache: q (B, 1, H, Dh),
 // row b's query at positions[b] (B,) -> (B, 1, H, Dh), over the keys 0..positions[b]
@@ -116,16 +132,11 @@ at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weigh
 // keys; otherwise, and as the reference, SDPA over the first `keys` keys with
 // make_slot_attention_mask's dense mask, made once a step (kept in mask.lazy_allowed
 // for the step's other layers).
-// counters: (>= B * Hkv,) int32 zeros on q's device that the kernel leaves zero (the
-// caller keeps them from step to step, SlotCache::counters); undefined: zeros made
-// for the call.
 at::Tensor slot_attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask,
-                          const at::Tensor& counters = {});
+                          const at::Tensor& positions, int64_t keys, const attention::AttentionMask& mask);
 // The kernel alone, whatever the size; undefined where it does not apply (for the GPU check).
 at::Tensor slot_attention_kernel(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule,
-                                 const at::Tensor& counters = {});
+                                 const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
 at::Tensor slot_attention_reference(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                                     const at::Tensor& positions, int64_t keys, const attention::HybridSettings& rule);
 
@@ -138,35 +149,15 @@ at::Tensor linear_inference(const at::Tensor& x, const at::Tensor& weight, const
 // The kernel alone, without bias; undefined where it does not apply (for the GPU check).
 at::Tensor linear_inference_kernel(const at::Tensor& x, const at::Tensor& weight);
 // x (..., in) one row, W (2F, in) = [W_gate; W_up] -> silu(x W_gate^T) * (x W_up^T)
-// (..., F) in one kernel (the single-row GEMV ending in SwiGLU) on the inference path;
-// undefined where it does not apply (the caller then runs the GEMV and swiglu_packed,
-// its reference).
-at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight);
+// (..., F) in one kernel (the single-row GEMV ending in SwiGLU, starting with `norm`
+// when its weight is given) on the inference path; undefined where it does not apply
+// (the caller then runs the norm, the GEMV and swiglu_packed, its reference).
+at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight, const InputNorm& norm = {});
 
-// What ends a decoder layer's o or down projection y on the decoding path: the
-// residual add and the next RMSNorm, h = residual + y and rms_norm(h) * weight.
-struct AddRmsNorm {
-  at::Tensor residual;  // (1, 1, D)
-  at::Tensor weight;    // (D,), the norm's
-  double eps = 0.0;
-  at::Tensor counter;   // (1,) int32 zero on the device, left zero (SlotCache::counters)
-};
-struct AddRmsNormOutput {
-  at::Tensor h, normed;  // (1, 1, D): the residual stream and its norm
-  at::Tensor y;          // the projection's output, which the kernel writes first
-};
-namespace cuda {
-struct AddRmsNormArgs;
-}
-// `t` as the CUDA kernels take it (cuda_launch.h) for a projection of x's dtype and
-// device with D outputs, the outputs allocated; undefined where the kernels do not take
-// it. For linear_add_rms_norm and quant's GEMV for quantized W.
-AddRmsNormOutput add_rms_norm_args(const at::Tensor& x, int64_t D, const AddRmsNorm& t, cuda::AddRmsNormArgs& a);
-// x (1, 1, in) one row, W (D, in) dense -> {h, rms_norm(h)} with h = residual + x W^T,
-// in one kernel (the single-row GEMV, whose last block does the add and the norm);
-// undefined where it does not apply. Reference: linear_inference, then
-// add_rms_norm_inference (the same sums and roundings: the kernel is bit-identical).
-std::pair<at::Tensor, at::Tensor> linear_add_rms_norm(const at::Tensor& x, const at::Tensor& weight,
-                                                      const AddRmsNorm& t);
+// x (1, 1, in) one row, W (D, in) dense -> residual + x W^T (1, 1, D) in one kernel
+// (the single-row GEMV ending in the add: a decoding stream's o and down projections
+// onto the residual stream); undefined where it does not apply. Reference:
+// linear_inference, then the add in x's dtype (bit for bit: the same sums).
+at::Tensor linear_add_residual(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& residual);
 
 }  // namespace hyft::kernels

@@ -20,7 +20,6 @@
 // then a butterfly reduction over the warp; lane 0 writes the m outputs.
 #include "kernels/cuda_common.cuh"
 #include "kernels/quantized_common.cuh"
-#include "kernels/rms_norm_row.cuh"
 
 #include <type_traits>
 
@@ -214,15 +213,15 @@ constexpr int kOneUnroll = 2;  // word positions a lane loads before using the f
 //            pairs of a q or k head, rows j, j + 1, j + Dh/2, j + 1 + Dh/2, rotates them
 //            (rotary_decode's arithmetic) and writes q to rot.q_out, k into the cache;
 //            or 4 rows of v, written into the cache (gemv_rotary_slot_write)
-//   AddRmsNorm as Store, y = x W^T; then the last block of the grid to finish
-//            (last_block_done) adds y to the residual and normalises the sum, as
-//            rms_norm's kernel does (gemv_add_rms_norm)
-enum class Epilogue { Store, Swiglu, Rotary, AddRmsNorm };
+//   AddResidual  as Store, onto the residual stream: y[i] = residual[i] + T(sum of row i),
+//            in T as the add after the projection rounds (gemv_add_residual)
+enum class Epilogue { Store, Swiglu, Rotary, AddResidual };
 
-// What the epilogues read besides W and x (each its own; the rest unused).
+// What the kernel reads besides W and x (each epilogue its own; the rest unused).
 struct EpilogueArgs {
   RotaryDecodeArgs rot;
-  AddRmsNormArgs norm;
+  const void* residual = nullptr;  // AddResidual
+  RowNorm norm;                    // NORM: x read as RMSNorm(x) * norm.weight
 };
 
 // W's row behind sum r of a warp's unit (its 4 rows; see Epilogue above). outputs:
@@ -251,9 +250,15 @@ __device__ __forceinline__ float pick(const float (&acc)[R], int r) {
 
 // DENSE: W is not quantized but kept in T (w.codes points at it; F is unused): the
 // same kernel serves the dense projections of a decoding step (dense_gemv).
-template <typename T, QFormat F, int SPLIT, bool DENSE, Epilogue EPI>
+// NORM: x is the residual stream h before the layer's RMSNorm, which the kernel
+// applies on the way in: x_j = h_j * w_j as it is loaded, sum of h_j^2 beside it (a
+// warp reads every column of its rows, or its parts do between them), and the sums
+// times r = 1 / sqrt(mean(h^2) + eps) at the end. No pass of its own and no wait: the
+// norm's kernel leaves the step. It differs from rms_norm then the GEMV by rounding:
+// RMSNorm(h) is not rounded to T before the products.
+template <typename T, QFormat F, int SPLIT, bool DENSE, Epilogue EPI, bool NORM>
 __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
-    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* y, EpilogueArgs ep) {
+    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y, EpilogueArgs ep) {
   constexpr bool SWIGLU = EPI == Epilogue::Swiglu, ROTARY = EPI == Epilogue::Rotary;
   const RotaryDecodeArgs& rot = ep.rot;
   constexpr int K = DENSE ? vec16<T>() : weights_per_load<F>();  // weights a 16-byte word
@@ -262,7 +267,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   constexpr int OUTS = SWIGLU ? R / 2 : R;  // outputs a warp writes
   constexpr int GROUPS = kWarps / SPLIT;    // row groups a block
   __shared__ float table[16];
-  __shared__ float partial[kWarps][R];
+  __shared__ float partial[kWarps][R + 1];  // SPLIT: each part's sums, and (NORM) its sum of h^2
   if constexpr (!DENSE && F == QFormat::Nf4) {
     if (threadIdx.x < 16) table[threadIdx.x] = kNf4Levels[threadIdx.x];
     __syncthreads();
@@ -286,6 +291,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  float sumsq = 0.0f;  // NORM: of h over the lane's columns
+  const T* norm_w = static_cast<const T*>(ep.norm.weight);
 
   constexpr int64_t kStride = 32 * SPLIT;  // between a lane's word positions
   // A round: kOneUnroll word positions of the R rows. The next round's codes are
@@ -317,6 +324,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
         const Vec<T, vec16<T>()> xv = load<T, vec16<T>()>(x + p * K + j);
 #pragma unroll
         for (int e = 0; e < vec16<T>(); ++e) xf[j + e] = to_float(xv.v[e]);
+        if constexpr (NORM) {
+          const Vec<T, vec16<T>()> nv = load<T, vec16<T>()>(norm_w + p * K + j);
+#pragma unroll
+          for (int e = 0; e < vec16<T>(); ++e) {
+            sumsq = fmaf(xf[j + e], xf[j + e], sumsq);
+            xf[j + e] *= to_float(nv.v[e]);
+          }
+        }
       }
       float xsum = 0.0f;  // INT4: takes the codes' offset of 128 back out
       if constexpr (!DENSE && F == QFormat::Int4) {
@@ -349,23 +364,31 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
   }
-  bool writes = true;  // whether the warp writes outputs: with SPLIT, a group's first
+  if constexpr (NORM) {
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
+  }
   if constexpr (SPLIT > 1) {
     if (lane == 0) {
 #pragma unroll
       for (int r = 0; r < R; ++r) partial[warp][r] = acc[r];
+      partial[warp][R] = sumsq;
     }
     __syncthreads();
-    writes = part == 0;
-    if (writes) {
+    if (part != 0) return;
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
-        float sum = 0.0f;  // the parts in order: the same sum whatever the timing
+    for (int r = 0; r <= R; ++r) {
+      float sum = 0.0f;  // the parts in order: the same sum whatever the timing
 #pragma unroll
-        for (int s = 0; s < SPLIT; ++s) sum += partial[warp + s][r];
-        acc[r] = sum;
-      }
+      for (int s = 0; s < SPLIT; ++s) sum += partial[warp + s][r];
+      if (r < R) acc[r] = sum;
+      else sumsq = sum;
     }
+  }
+  if constexpr (NORM) {
+    const float rnorm = rsqrtf(sumsq / float(cols) + ep.norm.eps);
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] *= rnorm;
   }
   // Every lane now holds the R sums; lane i writes output out0 + i.
   auto sum_of = [&](int r) {  // with INT8's row scale
@@ -375,46 +398,39 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
            7.874015718698502e-3f;
     return v;
   };
-  auto write_outputs = [&] {
-    if constexpr (ROTARY) {
-      if (lane >= R || out0 + lane >= w.rows) return;
-      const int64_t pos = rot.positions[0];  // one row: slot 0
-      const int64_t at = pos * rot.kv_heads * head_dim;  // the position's (Hkv, Dh) in the caches
-      if (unit >= rot_units) {  // v
-        const int64_t e =
-            row_of<EPI>(unit, lane, outputs, rot_units, head_dim) - (rot.heads + rot.kv_heads) * head_dim;
-        static_cast<T*>(rot.v_cache)[at + e] = from_float<T>(sum_of(lane));
-        return;
-      }
-      // lanes 0, 1: o1 = a c - b s at columns j, j + 1; lanes 2, 3: o2 = b c + a s at
-      // j + Dh/2, j + 1 + Dh/2; a, b the pair's values rounded to T, as rotary_decode reads them.
-      const int64_t half = head_dim / 2, head = 2 * unit / half, j = 2 * unit - head * half;
-      const int i = lane & 1;
-      const bool second = lane >= 2;
-      const float a = to_float(from_float<T>(sum_of(i))), b = to_float(from_float<T>(sum_of(i + 2)));
-      const int64_t col = j + i + (second ? half : 0);
-      const float c = to_float(static_cast<const T*>(rot.cos)[col]);
-      const float s = to_float(static_cast<const T*>(rot.sin)[col]);
-      const float o = second ? b * c + a * s : a * c - b * s;
-      T* out = head < rot.heads ? static_cast<T*>(rot.q_out) + head * head_dim
-                                : static_cast<T*>(rot.k_cache) + at + (head - rot.heads) * head_dim;
-      out[col] = from_float<T>(o);
-    } else if (lane < OUTS && out0 + lane < outputs) {
-      if constexpr (SWIGLU) {  // gate and up rounded to T first, as swiglu_forward reads them
-        const float g = to_float(from_float<T>(sum_of(lane))), u = to_float(from_float<T>(sum_of(lane + OUTS)));
-        y[out0 + lane] = from_float<T>(swiglu_value(g, u));
-      } else {
-        y[out0 + lane] = from_float<T>(sum_of(lane));
-      }
+  if constexpr (ROTARY) {
+    if (lane >= R || out0 + lane >= w.rows) return;
+    const int64_t pos = rot.positions[0];  // one row: slot 0
+    const int64_t at = pos * rot.kv_heads * head_dim;  // the position's (Hkv, Dh) in the caches
+    if (unit >= rot_units) {  // v
+      const int64_t e =
+          row_of<EPI>(unit, lane, outputs, rot_units, head_dim) - (rot.heads + rot.kv_heads) * head_dim;
+      static_cast<T*>(rot.v_cache)[at + e] = from_float<T>(sum_of(lane));
+      return;
     }
-  };
-  if (writes) write_outputs();
-  if constexpr (EPI == Epilogue::AddRmsNorm) {
-    const AddRmsNormArgs& n = ep.norm;
-    if (last_block_done(n.counter, gridDim.x))
-      add_rms_norm_row<T, vec16<T>(), kWarps * 32>(static_cast<const T*>(n.residual), y,
-                                                    static_cast<const T*>(n.weight), static_cast<T*>(n.h),
-                                                    static_cast<T*>(n.out), w.rows, n.eps);
+    // lanes 0, 1: o1 = a c - b s at columns j, j + 1; lanes 2, 3: o2 = b c + a s at
+    // j + Dh/2, j + 1 + Dh/2; a, b the pair's values rounded to T, as rotary_decode reads them.
+    const int64_t half = head_dim / 2, head = 2 * unit / half, j = 2 * unit - head * half;
+    const int i = lane & 1;
+    const bool second = lane >= 2;
+    const float a = to_float(from_float<T>(sum_of(i))), b = to_float(from_float<T>(sum_of(i + 2)));
+    const int64_t col = j + i + (second ? half : 0);
+    const float c = to_float(static_cast<const T*>(rot.cos)[col]);
+    const float s = to_float(static_cast<const T*>(rot.sin)[col]);
+    const float o = second ? b * c + a * s : a * c - b * s;
+    T* out = head < rot.heads ? static_cast<T*>(rot.q_out) + head * head_dim
+                              : static_cast<T*>(rot.k_cache) + at + (head - rot.heads) * head_dim;
+    out[col] = from_float<T>(o);
+  } else if (lane < OUTS && out0 + lane < outputs) {
+    if constexpr (SWIGLU) {  // gate and up rounded to T first, as swiglu_forward reads them
+      const float g = to_float(from_float<T>(sum_of(lane))), u = to_float(from_float<T>(sum_of(lane + OUTS)));
+      y[out0 + lane] = from_float<T>(swiglu_value(g, u));
+    } else if constexpr (EPI == Epilogue::AddResidual) {
+      const T* residual = static_cast<const T*>(ep.residual);
+      y[out0 + lane] = from_float<T>(to_float(residual[out0 + lane]) + to_float(from_float<T>(sum_of(lane))));
+    } else {
+      y[out0 + lane] = from_float<T>(sum_of(lane));
+    }
   }
 }
 
@@ -428,34 +444,49 @@ int one_row_split(int64_t rows, int64_t words) {
   return split;
 }
 
-template <typename T, QFormat F, bool DENSE = false, Epilogue EPI = Epilogue::Store>
-void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream, const EpilogueArgs& ep = {}) {
+template <typename T, QFormat F, bool DENSE, Epilogue EPI, bool NORM>
+void launch_one(const QuantizedView& w, const T* x, T* y, cudaStream_t stream, const EpilogueArgs& ep) {
   const int split = one_row_split(w.rows, w.cols / (DENSE ? vec16<T>() : weights_per_load<F>()));
   const int outs = EPI == Epilogue::Swiglu ? kOneRows / 2 : kOneRows;
   const unsigned grid = blocks_for(EPI == Epilogue::Swiglu ? w.rows / 2 : w.rows, outs * kWarps / split);
+  auto go = [&](auto kernel) { launch_dependent(kernel, grid, kWarps * 32, stream, w, x, y, ep); };
   switch (split) {
-    case 1: launch_dependent(gemv_one_kernel<T, F, 1, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
-    case 2: launch_dependent(gemv_one_kernel<T, F, 2, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
-    case 4: launch_dependent(gemv_one_kernel<T, F, 4, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
-    default: launch_dependent(gemv_one_kernel<T, F, 8, DENSE, EPI>, grid, kWarps * 32, stream, w, x, y, ep); break;
+    case 1: go(gemv_one_kernel<T, F, 1, DENSE, EPI, NORM>); break;
+    case 2: go(gemv_one_kernel<T, F, 2, DENSE, EPI, NORM>); break;
+    case 4: go(gemv_one_kernel<T, F, 4, DENSE, EPI, NORM>); break;
+    default: go(gemv_one_kernel<T, F, 8, DENSE, EPI, NORM>); break;
   }
 }
 
-// Launches the single-row kernel with epilogue EPI for W dense or in its format.
+// Launches the single-row kernel with epilogue EPI for W dense or in its format, with
+// the norm on the way in when ep.norm.weight is set (Swiglu and Rotary only: the
+// GEMVs that read a layer's normalised input).
 template <Epilogue EPI, typename T>
 void launch_one_any(const QuantizedView& w, bool dense, const T* x, T* y, cudaStream_t stream,
                     const EpilogueArgs& ep = {}) {
+  constexpr bool kMayNorm = EPI == Epilogue::Swiglu || EPI == Epilogue::Rotary;
+  auto with_norm = [&](auto f, auto dense_tag) {
+    constexpr bool D = decltype(dense_tag)::value;
+    if constexpr (kMayNorm) {
+      if (ep.norm.weight != nullptr) {
+        launch_one<T, decltype(f)::value, D, EPI, true>(w, x, y, stream, ep);
+        return;
+      }
+    }
+    launch_one<T, decltype(f)::value, D, EPI, false>(w, x, y, stream, ep);
+  };
+  using Dense = std::true_type;
+  using Codes = std::false_type;
   if (dense) {
-    launch_one<T, QFormat::Int8, true, EPI>(w, x, y, stream, ep);
+    with_norm(std::integral_constant<QFormat, QFormat::Int8>{}, Dense{});
     return;
   }
   switch (w.format) {
-    case QFormat::Nf4:  // Swiglu, Rotary: NF4's loop leaves too few registers for their rows (spills)
-      if constexpr (EPI == Epilogue::Store || EPI == Epilogue::AddRmsNorm)
-        launch_one<T, QFormat::Nf4, false, EPI>(w, x, y, stream, ep);
+    case QFormat::Nf4:  // not Swiglu, Rotary: NF4's loop leaves too few registers for their rows (spills)
+      if constexpr (!kMayNorm) launch_one<T, QFormat::Nf4, false, EPI, false>(w, x, y, stream, ep);
       break;
-    case QFormat::Int8: launch_one<T, QFormat::Int8, false, EPI>(w, x, y, stream, ep); break;
-    case QFormat::Int4: launch_one<T, QFormat::Int4, false, EPI>(w, x, y, stream, ep); break;
+    case QFormat::Int8: with_norm(std::integral_constant<QFormat, QFormat::Int8>{}, Codes{}); break;
+    case QFormat::Int4: with_norm(std::integral_constant<QFormat, QFormat::Int4>{}, Codes{}); break;
   }
 }
 
@@ -520,49 +551,53 @@ bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x_ptr, vo
   return true;
 }
 
-bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x_ptr, void* y_ptr, DType dtype,
-                 cudaStream_t stream) {
+bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x_ptr, const RowNorm& norm, void* y_ptr,
+                 DType dtype, cudaStream_t stream) {
   if (dtype == DType::F32 || w.rows % 2 != 0 || (!dense && w.format == QFormat::Nf4) ||
-      !one_row_layout(w, dense, x_ptr))
+      !one_row_layout(w, dense, x_ptr) || (norm.weight && !aligned16(norm.weight)))
     return false;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (!std::is_same_v<T, float>) {
-      launch_one_any<Epilogue::Swiglu>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream);
+      EpilogueArgs ep;
+      ep.norm = norm;
+      launch_one_any<Epilogue::Swiglu>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream, ep);
       check_launch("gemv_swiglu");
     }
   });
   return true;
 }
 
-bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_ptr, const RotaryDecodeArgs& a,
-                            cudaStream_t stream) {
+bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_ptr, const RowNorm& norm,
+                            const RotaryDecodeArgs& a, cudaStream_t stream) {
   if (a.dtype == DType::F32 || a.rows != 1 || a.head_dim % 4 != 0 || (!dense && w.format == QFormat::Nf4) ||
-      w.rows != (a.heads + 2 * a.kv_heads) * a.head_dim || !one_row_layout(w, dense, x_ptr))
+      w.rows != (a.heads + 2 * a.kv_heads) * a.head_dim || !one_row_layout(w, dense, x_ptr) ||
+      (norm.weight && !aligned16(norm.weight)))
     return false;
   dispatch(a.dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (!std::is_same_v<T, float>) {
-      launch_one_any<Epilogue::Rotary>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(nullptr), stream,
-                                       EpilogueArgs{a, {}});
+      EpilogueArgs ep;
+      ep.rot = a;
+      ep.norm = norm;
+      launch_one_any<Epilogue::Rotary>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(nullptr), stream, ep);
       check_launch("gemv_rotary_slot_write");
     }
   });
   return true;
 }
 
-bool gemv_add_rms_norm(const QuantizedView& w, bool dense, const void* x_ptr, void* y_ptr, const AddRmsNormArgs& a,
+bool gemv_add_residual(const QuantizedView& w, bool dense, const void* x_ptr, const void* residual, void* y_ptr,
                        DType dtype, cudaStream_t stream) {
-  if (dtype == DType::F32 || w.rows % 8 != 0 || a.counter == nullptr || !aligned16(y_ptr) ||
-      !aligned16(a.residual) || !aligned16(a.weight) || !aligned16(a.h) || !aligned16(a.out) ||
-      !one_row_layout(w, dense, x_ptr))
-    return false;
+  if (dtype == DType::F32 || !one_row_layout(w, dense, x_ptr)) return false;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (!std::is_same_v<T, float>) {
-      launch_one_any<Epilogue::AddRmsNorm>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream,
-                                           EpilogueArgs{{}, a});
-      check_launch("gemv_add_rms_norm");
+      EpilogueArgs ep;
+      ep.residual = residual;
+      launch_one_any<Epilogue::AddResidual>(w, dense, static_cast<const T*>(x_ptr), static_cast<T*>(y_ptr), stream,
+                                            ep);
+      check_launch("gemv_add_residual");
     }
   });
   return true;

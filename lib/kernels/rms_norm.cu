@@ -1,10 +1,10 @@
 // RMSNorm over rows of D, optionally fused with the residual add before it, for
-// inference (no autograd): one thread block a row (rms_norm_row.cuh: two passes over
-// the row, the second reading it back from L1/L2). References: at::rms_norm (one
-// rounding, of the output), and h = x + d in T for the fused add.
+// inference (no autograd): one thread block a row, two passes over the row (the
+// second reads it back from L1/L2). References: at::rms_norm (one rounding, of the
+// output), and h = x + d in T for the fused add.
 //   h      = T(x + d)                          (when d is given; written out)
 //   y[i]   = T(h[i] * r * w[i]),  r = 1 / sqrt(mean(h^2) + eps), sums in float32
-#include "kernels/rms_norm_row.cuh"
+#include "kernels/cuda_common.cuh"
 
 namespace hyft::kernels::cuda {
 
@@ -13,14 +13,44 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T, int VEC>
-__global__ void __launch_bounds__(kThreads)
-    rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ w, T* __restrict__ h,
-                    T* __restrict__ y, int64_t dim, float eps) {
+__global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ w,
+                                T* __restrict__ h, T* __restrict__ y, int64_t dim, float eps) {
+  __shared__ float partial[kThreads / 32];
   wait_for_prior_grids();
   allow_dependents();
   const int64_t row = blockIdx.x;
-  add_rms_norm_row<T, VEC, kThreads>(x + row * dim, d ? d + row * dim : nullptr, w, h ? h + row * dim : nullptr,
-                                     y + row * dim, dim, eps);
+  const T* xr = x + row * dim;
+  const T* dr = d ? d + row * dim : nullptr;
+  T* hr = h ? h + row * dim : nullptr;
+  float sumsq = 0.0f;
+  for (int64_t i = int64_t(threadIdx.x) * VEC; i < dim; i += int64_t(kThreads) * VEC) {
+    Vec<T, VEC> v = load<T, VEC>(xr + i);
+    if (dr) {
+      const Vec<T, VEC> dv = load<T, VEC>(dr + i);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) v.v[k] = from_float<T>(to_float(v.v[k]) + to_float(dv.v[k]));
+      store<T, VEC>(hr + i, v);
+    }
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) sumsq += to_float(v.v[k]) * to_float(v.v[k]);
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sumsq;
+  __syncthreads();  // also makes this block's h visible to the second pass
+  float total = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kThreads / 32; ++k) total += partial[k];
+  const float r = rsqrtf(total / float(dim) + eps);
+  const T* src = dr ? hr : xr;
+  T* yr = y + row * dim;
+  for (int64_t i = int64_t(threadIdx.x) * VEC; i < dim; i += int64_t(kThreads) * VEC) {
+    const Vec<T, VEC> v = load<T, VEC>(src + i), wv = load<T, VEC>(w + i);
+    Vec<T, VEC> o;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) o.v[k] = from_float<T>(to_float(v.v[k]) * r * to_float(wv.v[k]));
+    store<T, VEC>(yr + i, o);
+  }
 }
 
 }  // namespace

@@ -13,9 +13,7 @@
 // of them a round with all their loads in flight, its lanes split between the G
 // heads (LaneLayout below), and keeps an online softmax; the warps are merged in
 // shared memory and the block's (max, sum, unnormalised output) go to a float32
-// workspace. The last of a (row, kv head)'s split blocks to finish (a counter per
-// pair, last_block_done) merges them by their maxima and writes the G heads' output:
-// no second kernel, whose launch cost as much as the merge.
+// workspace, which a second kernel merges over the splits by their maxima.
 // Everything in float32, one rounding of the output. Blocks past a row's position
 // write an empty partial (max -inf, sum 0), so a step captured in a CUDA graph with
 // a fixed `keys` bucket stays exact.
@@ -31,7 +29,8 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kRound = kWarps * 8;  // keys a block takes a round, at most; chunks are whole multiples
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr int kMaxSplits = 512;
+constexpr int kMergeThreads = 128;
+constexpr int kMaxSplits = 1024;
 
 __device__ __forceinline__ bool allowed(int64_t i, int64_t j, int64_t window, int64_t stride) {
   if (j > i) return false;
@@ -52,50 +51,12 @@ struct LaneLayout {
   static constexpr int U = 32 / DPL < 1 ? 1 : (32 / DPL > 8 ? 8 : 32 / DPL);  // keys per round
 };
 
-// The last block of a (row b, kv head): the splits' partials of its G query heads
-// merged by their maxima, out (G, DH) = sum_s 2^(m_s - M) acc_s / sum_s 2^(m_s - M) l_s.
-// A warp a head: the maximum and the weights over the splits (in shared memory) and
-// their sum; then a thread an output element sums over the splits, in split order.
-template <typename T, int DH, int G>
-__device__ __forceinline__ void merge_splits(const float* work, int splits, T* __restrict__ out) {
-  __shared__ float weight[G][kMaxSplits], total[G];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int g = warp; g < G; g += kWarps) {
-    const float* part = work + int64_t(g) * splits * (DH + 2);
-    float M = -INFINITY;
-    for (int s = lane; s < splits; s += 32) M = fmaxf(M, __ldcg(part + s * (DH + 2)));
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    float L = 0.0f;
-    for (int s = lane; s < splits; s += 32) {
-      const float m = __ldcg(part + s * (DH + 2));
-      const float f = m == -INFINITY ? 0.0f : exp2f(m - M);  // an empty split weighs nothing
-      weight[g][s] = f;
-      L += __ldcg(part + s * (DH + 2) + 1) * f;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-    if (lane == 0) total[g] = L;
-  }
-  __syncthreads();
-  for (int e = threadIdx.x; e < G * DH; e += kWarps * 32) {
-    const int g = e / DH, d = e % DH;
-    const float* part = work + int64_t(g) * splits * (DH + 2) + 2 + d;
-    float A = 0.0f;
-#pragma unroll 4
-    for (int s = 0; s < splits; ++s) A += __ldcg(part + s * (DH + 2)) * weight[g][s];
-    out[e] = from_float<T>(A / total[g]);
-  }
-}
-
-// Workspace layout per (b, h, split): m, l, then acc[Dh]. counters: one a (b, kv
-// head), 0 at launch and left 0.
+// Workspace layout per (b, h, split): m, l, then acc[Dh].
 template <typename T, int DH, int G>
 __global__ void __launch_bounds__(kWarps * 32)
     slot_attention_partial(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
-                           const int64_t* __restrict__ positions, float* __restrict__ work, int* __restrict__ counters,
-                           T* __restrict__ out, int64_t kv_heads, int64_t max_len, int64_t chunk, int64_t window,
-                           int64_t stride, float scale) {
+                           const int64_t* __restrict__ positions, float* __restrict__ work, int64_t kv_heads,
+                           int64_t max_len, int64_t chunk, int64_t window, int64_t stride, float scale) {
   wait_for_prior_grids();
   allow_dependents();
   using L = LaneLayout<T, DH, G>;
@@ -198,29 +159,66 @@ __global__ void __launch_bounds__(kWarps * 32)
         A += sacc[w][gi][d] * f;
       }
     }
-    float* mine = work + ((b * H + kvh * G + gi) * splits + split) * (Dh + 2);
+    float* out = work + ((b * H + kvh * G + gi) * splits + split) * (Dh + 2);
     if (d == 0) {
-      mine[0] = M;
-      mine[1] = L;
+      out[0] = M;
+      out[1] = L;
     }
-    mine[2 + d] = A;
+    out[2 + d] = A;
   }
-  if (last_block_done(counters + blockIdx.y, unsigned(splits)))
-    merge_splits<T, DH, G>(work + (b * H + kvh * G) * splits * (Dh + 2), splits, out + (b * H + kvh * G) * Dh);
+}
+
+// One block a (b, h): the splits' maxima reduced, their weights 2^(m - M) in shared
+// memory, then one thread a dimension sums the weighted partial outputs.
+template <typename T>
+__global__ void __launch_bounds__(kMergeThreads)
+    slot_attention_merge(const float* __restrict__ work, T* __restrict__ out, int splits, int head_dim) {
+  __shared__ float weight[kMaxSplits], reduce[kMergeThreads];
+  wait_for_prior_grids();
+  allow_dependents();
+  const int64_t bh = blockIdx.x;
+  const int t = threadIdx.x;
+  const float* part = work + bh * splits * (head_dim + 2);
+  float M = -INFINITY;
+  for (int s = t; s < splits; s += kMergeThreads) M = fmaxf(M, part[s * (head_dim + 2)]);
+  reduce[t] = M;
+  __syncthreads();
+  for (int w = kMergeThreads / 2; w > 0; w >>= 1) {
+    if (t < w) reduce[t] = fmaxf(reduce[t], reduce[t + w]);
+    __syncthreads();
+  }
+  M = reduce[0];
+  __syncthreads();
+  float L = 0.0f;
+  for (int s = t; s < splits; s += kMergeThreads) {
+    const float* p = part + s * (head_dim + 2);
+    weight[s] = p[0] == -INFINITY ? 0.0f : exp2f(p[0] - M);  // an empty split weighs nothing
+    L += p[1] * weight[s];
+  }
+  reduce[t] = L;
+  __syncthreads();
+  for (int w = kMergeThreads / 2; w > 0; w >>= 1) {
+    if (t < w) reduce[t] += reduce[t + w];
+    __syncthreads();
+  }
+  L = reduce[0];
+  for (int d = t; d < head_dim; d += kMergeThreads) {
+    float A = 0.0f;
+#pragma unroll 4
+    for (int s = 0; s < splits; ++s) A += part[s * (head_dim + 2) + 2 + d] * weight[s];
+    out[bh * head_dim + d] = from_float<T>(A / L);
+  }
 }
 
 template <typename T, int DH>
-void launch_partial(int G, dim3 grid, const T* q, const T* k, const T* v, const SlotAttentionArgs& a,
-                    int64_t chunk, cudaStream_t stream) {
+void launch_partial(int G, dim3 grid, const T* q, const T* k, const T* v, const int64_t* positions, float* work,
+                    int64_t kv_heads, int64_t max_len, int64_t chunk, int64_t window, int64_t stride, float scale,
+                    cudaStream_t stream) {
   const unsigned threads = kWarps * 32;
-  auto go = [&](auto kernel) {
-    launch_dependent(kernel, grid, threads, stream, q, k, v, a.positions, a.workspace, a.counters,
-                     static_cast<T*>(a.out), a.kv_heads, a.max_len, chunk, a.window, a.global_stride, a.scale);
-  };
   switch (G) {
-    case 1: go(slot_attention_partial<T, DH, 1>); break;
-    case 4: go(slot_attention_partial<T, DH, 4>); break;
-    default: go(slot_attention_partial<T, DH, 8>); break;
+    case 1: launch_dependent(slot_attention_partial<T, DH, 1>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
+    case 4: launch_dependent(slot_attention_partial<T, DH, 4>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
+    default: launch_dependent(slot_attention_partial<T, DH, 8>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
   }
 }
 
@@ -237,8 +235,7 @@ bool slot_attention(const SlotAttentionArgs& a, cudaStream_t stream) {
   const int64_t G = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
   const bool shape_ok = (a.head_dim == 64 || a.head_dim == 128) && a.kv_heads > 0 && a.heads % a.kv_heads == 0 &&
                         (G == 1 || G == 4 || G == 8) && a.rows > 0 && a.keys > 0;  // the layouts checked on the GPU
-  if (!shape_ok || !aligned16(a.q) || !aligned16(a.k_cache) || !aligned16(a.v_cache) || a.counters == nullptr)
-    return false;
+  if (!shape_ok || !aligned16(a.q) || !aligned16(a.k_cache) || !aligned16(a.v_cache)) return false;
   if (a.rows * a.kv_heads > 65535) return false;  // gridDim.y
   const int splits = slot_attention_splits(a.rows, a.kv_heads, a.keys);
   const int64_t chunk = ((a.keys + splits - 1) / splits + kRound - 1) / kRound * kRound;
@@ -248,10 +245,15 @@ bool slot_attention(const SlotAttentionArgs& a, cudaStream_t stream) {
     const auto *q = static_cast<const T*>(a.q), *k = static_cast<const T*>(a.k_cache),
                *v = static_cast<const T*>(a.v_cache);
     if (a.head_dim == 128)
-      launch_partial<T, 128>(int(G), grid, q, k, v, a, chunk, stream);
+      launch_partial<T, 128>(int(G), grid, q, k, v, a.positions, a.workspace, a.kv_heads, a.max_len, chunk, a.window,
+                           a.global_stride, a.scale, stream);
     else
-      launch_partial<T, 64>(int(G), grid, q, k, v, a, chunk, stream);
+      launch_partial<T, 64>(int(G), grid, q, k, v, a.positions, a.workspace, a.kv_heads, a.max_len, chunk, a.window,
+                           a.global_stride, a.scale, stream);
     check_launch("slot_attention_partial");
+    launch_dependent(slot_attention_merge<T>, unsigned(a.rows * a.heads), kMergeThreads, stream, a.workspace,
+                     static_cast<T*>(a.out), splits, int(a.head_dim));
+    check_launch("slot_attention_merge");
   });
   return true;
 }

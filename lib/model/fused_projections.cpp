@@ -128,16 +128,18 @@ bool FusedProjections::epilogue_allowed(const at::Tensor& x, std::initializer_li
   return current(bases) || build(bases);
 }
 
-at::Tensor FusedProjections::swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up) {
+at::Tensor FusedProjections::swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up,
+                                    const kernels::InputNorm& norm) {
   if (!epilogue_allowed(x, {gate, up})) return {};
-  return quantized_ ? quant::quantized_gemv_swiglu(x, *quantized_) : kernels::linear_swiglu_inference(x, weight_);
+  return quantized_ ? quant::quantized_gemv_swiglu(x, *quantized_, norm)
+                    : kernels::linear_swiglu_inference(x, weight_, norm);
 }
 
 at::Tensor FusedProjections::rotary_slot_write(const at::Tensor& x, std::initializer_list<LinearLayer*> slots,
-                                               const kernels::SlotWrite& t) {
+                                               const kernels::SlotWrite& t, const kernels::InputNorm& norm) {
   if (!epilogue_allowed(x, slots)) return {};
-  return quantized_ ? quant::quantized_gemv_rotary_slot_write(x, *quantized_, t)
-                    : kernels::linear_rotary_slot_write(x, weight_, t);
+  return quantized_ ? quant::quantized_gemv_rotary_slot_write(x, *quantized_, t, norm)
+                    : kernels::linear_rotary_slot_write(x, weight_, t, norm);
 }
 
 }  // namespace hyft::model

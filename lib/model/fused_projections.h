@@ -43,12 +43,14 @@ class FusedProjections {
   // SwiGLU) for one row of x without autograd, when both slots are bare projections
   // (no adapter) and their bases fuse; undefined otherwise: the caller runs forward()
   // and kernels::swiglu. HYFT_GEMV_EPILOGUES=0 in the environment: always undefined.
-  at::Tensor swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up);
+  // With norm's weight given, x is the residual stream and the kernel applies the norm
+  // on the way in (kernels::InputNorm); undefined where it cannot.
+  at::Tensor swiglu(const at::Tensor& x, LinearLayer* gate, LinearLayer* up, const kernels::InputNorm& norm = {});
   // A decoding stream's q/k/v as one kernel (the GEMV over the fused bases, ending in
   // RoPE and the slot cache write, kernels::linear_rotary_slot_write): the rotated q
   // (1, 1, H, Dh), on the same terms as swiglu; undefined otherwise.
   at::Tensor rotary_slot_write(const at::Tensor& x, std::initializer_list<LinearLayer*> slots,
-                               const kernels::SlotWrite& t);
+                               const kernels::SlotWrite& t, const kernels::InputNorm& norm = {});
 
   // Whether the slots' bases are fused now (for tests and benchmarks).
   bool fused() const { return weight_.defined() || quantized_ != nullptr; }

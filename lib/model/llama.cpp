@@ -35,9 +35,10 @@ void Projection::quantize(quant::Format format) {
 
 at::Tensor Projection::dense_weight() const { return quantized ? quantized->dequantize() : weight; }
 
-std::pair<at::Tensor, at::Tensor> Projection::forward_add_norm(const at::Tensor& x, const kernels::AddRmsNorm& t) {
-  if (bias.defined() || !kernels::gemv_epilogues_on()) return {};
-  return quantized ? quant::quantized_gemv_add_rms_norm(x, *quantized, t) : kernels::linear_add_rms_norm(x, weight, t);
+at::Tensor Projection::forward_add_residual(const at::Tensor& x, const at::Tensor& residual) {
+  if (bias.defined() || at::GradMode::is_enabled() || !kernels::gemv_epilogues_on()) return {};
+  return quantized ? quant::quantized_gemv_add_residual(x, *quantized, residual)
+                   : kernels::linear_add_residual(x, weight, residual);
 }
 
 TokenEmbedding::TokenEmbedding(int64_t vocab, int64_t dim, const at::TensorOptions& options) {
@@ -106,24 +107,24 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const ForwardContext
   return o_proj->forward(attend(x, ctx));
 }
 
+at::Tensor LlamaAttentionImpl::attend_decoding(const at::Tensor& x, const ForwardContext& ctx,
+                                               const kernels::InputNorm& norm) {
+  const int64_t B = x.size(0), T = x.size(1);
+  if (!ctx.slots || B * T != 1) return {};
+  const SlotStep& st = *ctx.slots;
+  const kernels::SlotWrite target{ctx.cos, ctx.sin, st.cache->k[size_t(layer_index)], st.cache->v[size_t(layer_index)],
+                                  st.positions, num_heads, num_kv_heads};
+  const at::Tensor q = qkv_.rotary_slot_write(x, {q_proj.get(), k_proj.get(), v_proj.get()}, target, norm);
+  if (!q.defined()) return {};
+  const at::Tensor out = kernels::slot_attention(q, target.k_cache, target.v_cache, st.positions, st.keys, ctx.mask);
+  return out.reshape({B, T, num_heads * head_dim});
+}
+
 at::Tensor LlamaAttentionImpl::attend(const at::Tensor& x, const ForwardContext& ctx) {
   const int64_t B = x.size(0), T = x.size(1);
-  at::Tensor counters;  // the slot attention's, one a (row, kv head)
-  if (ctx.slots && ctx.slots->cache->counters.defined())
-    counters = ctx.slots->cache->counters[layer_index].narrow(0, 2, B * num_kv_heads);
-  if (ctx.slots && B * T == 1) {
-    // A decoding stream without adapters on q/k/v: one GEMV that ends in RoPE and
-    // the cache write.
-    const SlotStep& st = *ctx.slots;
-    const kernels::SlotWrite target{ctx.cos, ctx.sin, st.cache->k[size_t(layer_index)],
-                                    st.cache->v[size_t(layer_index)], st.positions, num_heads, num_kv_heads};
-    if (const at::Tensor q = qkv_.rotary_slot_write(x, {q_proj.get(), k_proj.get(), v_proj.get()}, target);
-        q.defined()) {
-      const at::Tensor out =
-          kernels::slot_attention(q, target.k_cache, target.v_cache, st.positions, st.keys, ctx.mask, counters);
-      return out.reshape({B, T, num_heads * head_dim});
-    }
-  }
+  // A decoding stream without adapters on q/k/v: one GEMV that ends in RoPE and the
+  // cache write.
+  if (at::Tensor out = attend_decoding(x, ctx); out.defined()) return out;
   const auto qkv = qkv_.forward(x, {q_proj.get(), k_proj.get(), v_proj.get()});  // one GEMM where it can
   // (B, T, H*Dh) -> (B, T, H, Dh)
   at::Tensor q = qkv.parts[0].view({B, T, num_heads, head_dim});
@@ -134,8 +135,8 @@ at::Tensor LlamaAttentionImpl::attend(const at::Tensor& x, const ForwardContext&
     at::Tensor& ck = st.cache->k[size_t(layer_index)];  // (S, Tmax, Hkv, Dh)
     at::Tensor& cv = st.cache->v[size_t(layer_index)];
     q = kernels::rotary_slot_write_(q, k, v, ctx.cos, ctx.sin, ck, cv, st.positions);
-    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask, counters);
-    return out.reshape({B, T, num_heads * head_dim});  // (B, 1, H, Dh) -> (B, 1, H*Dh)
+    const at::Tensor out = kernels::slot_attention(q, ck, cv, st.positions, st.keys, ctx.mask);  // (B, 1, H, Dh)
+    return out.reshape({B, T, num_heads * head_dim});
   }
   // rotated, -> (B, H, T, Dh) as views
   q = kernels::rotary(q, ctx.cos, ctx.sin).transpose(1, 2);
@@ -182,6 +183,10 @@ at::Tensor LlamaMLPImpl::activation(const at::Tensor& x) {
                                  : kernels::swiglu(gate_up.parts[0], gate_up.parts[1]);
 }
 
+at::Tensor LlamaMLPImpl::activation_normed(const at::Tensor& h, const kernels::InputNorm& norm) {
+  return gate_up_.swiglu(h, gate_proj.get(), up_proj.get(), norm);
+}
+
 // --- decoder layer, model ---------------------------------------------------
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options,
                                              int64_t layer_index) {
@@ -198,33 +203,40 @@ at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const ForwardCont
 }
 
 namespace {
-// norm.add_forward(residual, proj(x)), as one kernel where the projection's GEMV can
-// end in the add and the norm: proj a bare Projection (no adapter) and a counter given.
-std::pair<at::Tensor, at::Tensor> project_add_norm(LinearLayer& proj, const at::Tensor& x,
-                                                   const at::Tensor& residual, RMSNormImpl& norm,
-                                                   const at::Tensor& counter) {
+// residual + proj(x) where the projection's GEMV can end in the add (a bare
+// Projection, one row); undefined otherwise.
+at::Tensor add_projection(LinearLayer& proj, const at::Tensor& x, const at::Tensor& residual) {
   Projection* base = proj.base_projection();
-  if (counter.defined() && base && static_cast<LinearLayer*>(base) == &proj) {
-    auto out = base->forward_add_norm(x, {residual, norm.weight, norm.eps, counter});
-    if (out.first.defined()) return out;
-  }
-  return norm.add_forward(residual, proj.forward(x));
+  if (!base || static_cast<LinearLayer*>(base) != &proj) return {};  // an adapter adds its own term
+  return base->forward_add_residual(x, residual);
 }
 }  // namespace
 
-std::pair<at::Tensor, at::Tensor> LlamaDecoderLayerImpl::forward_normed(const at::Tensor& x,
-                                                                        const at::Tensor& normed_in,
-                                                                        RMSNormImpl& next_norm,
-                                                                        const ForwardContext& ctx) {
-  at::Tensor o_counter, down_counter;  // a decoding step's (SlotCache::counters)
-  if (ctx.slots && ctx.slots->cache->counters.defined()) {
-    const at::Tensor mine = ctx.slots->cache->counters[self_attn->layer_index];
-    o_counter = mine.narrow(0, 0, 1);
-    down_counter = mine.narrow(0, 1, 1);
+std::pair<at::Tensor, at::Tensor> LlamaDecoderLayerImpl::forward_unsummed(const at::Tensor& x,
+                                                                          const at::Tensor& pending,
+                                                                          const ForwardContext& ctx) {
+  // Attention. x is the whole residual stream when nothing is pending: the q/k/v GEMV
+  // may normalise it itself.
+  at::Tensor h = x, a;
+  if (!pending.defined()) a = self_attn->attend_decoding(x, ctx, input_layernorm->as_input());
+  if (!a.defined()) {
+    at::Tensor normed;
+    std::tie(h, normed) =
+        pending.defined() ? input_layernorm->add_forward(x, pending) : std::make_pair(x, input_layernorm->forward(x));
+    a = self_attn->attend(normed, ctx);
   }
-  const auto [h, normed] = project_add_norm(*self_attn->o_proj, self_attn->attend(normed_in, ctx), x,
-                                            *post_attention_layernorm, o_counter);
-  return project_add_norm(*mlp->down_proj, mlp->activation(normed), h, next_norm, down_counter);
+  // o_proj onto the residual stream, then the MLP's activation of its norm.
+  at::Tensor h2 = add_projection(*self_attn->o_proj, a, h), g;
+  if (h2.defined()) g = mlp->activation_normed(h2, post_attention_layernorm->as_input());
+  if (!g.defined()) {
+    at::Tensor normed;
+    if (h2.defined()) normed = post_attention_layernorm->forward(h2);
+    else std::tie(h2, normed) = post_attention_layernorm->add_forward(h, self_attn->o_proj->forward(a));
+    g = mlp->activation(normed);
+  }
+  // down_proj: onto the residual stream, or left to the next norm's add.
+  if (at::Tensor h3 = add_projection(*mlp->down_proj, g, h2); h3.defined()) return {h3, at::Tensor()};
+  return {h2, mlp->down_proj->forward(g)};
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& options) {
@@ -240,14 +252,11 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& op
 
 at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const ForwardContext& ctx) {
   at::Tensor h = embed_tokens->forward(input_ids);  // (B, T, D)
-  if (!layer_runner && !at::GradMode::is_enabled() && !layer_list.empty()) {
-    // Inference: each residual add goes with the norm after it (forward_normed).
-    at::Tensor normed = layer_list.front()->input_layernorm->forward(h);
-    for (size_t i = 0; i < layer_list.size(); ++i) {
-      RMSNormImpl& next = i + 1 < layer_list.size() ? *layer_list[i + 1]->input_layernorm : *norm;
-      std::tie(h, normed) = layer_list[i]->forward_normed(h, normed, next, ctx);
-    }
-    return normed;
+  if (!layer_runner && !at::GradMode::is_enabled()) {
+    // Inference: each layer's last residual add is left to the next norm's kernel.
+    at::Tensor pending;
+    for (auto& layer : layer_list) std::tie(h, pending) = layer->forward_unsummed(h, pending, ctx);
+    return pending.defined() ? norm->add_forward(h, pending).second : norm->forward(h);
   }
   for (auto& layer : layer_list) h = layer_runner ? layer_runner(*layer, h, ctx) : layer->forward(h, ctx);
   return norm->forward(h);
@@ -357,7 +366,6 @@ SlotCache LlamaForCausalLMImpl::make_slot_cache(int64_t slots, int64_t max_len) 
     c.k.push_back(at::zeros({slots, max_len, attn.num_kv_heads, attn.head_dim}, options));
     c.v.push_back(at::zeros({slots, max_len, attn.num_kv_heads, attn.head_dim}, options));
   }
-  c.counters = at::zeros({int64_t(model->layer_list.size()), 2 + slots * attn.num_kv_heads}, options.dtype(at::kInt));
   return c;
 }
 

@@ -49,11 +49,11 @@ class Projection : public LinearLayer {
   void quantize(quant::Format format);
   // W itself, or dequantized.
   at::Tensor dense_weight() const;
-  // {h, norm(h)} with h = t.residual + forward(x), as one kernel (the single-row GEMV
-  // whose last block does the add and the norm: kernels::linear_add_rms_norm, quant's
-  // for a quantized W) for one row of x without autograd and without a bias; undefined
-  // where it does not apply or HYFT_GEMV_EPILOGUES=0.
-  std::pair<at::Tensor, at::Tensor> forward_add_norm(const at::Tensor& x, const kernels::AddRmsNorm& t);
+  // residual + forward(x) as one kernel (the single-row GEMV ending in the add:
+  // kernels::linear_add_residual, quant's for a quantized W) for one row of x without
+  // autograd and without a bias; undefined where it does not apply or
+  // HYFT_GEMV_EPILOGUES=0.
+  at::Tensor forward_add_residual(const at::Tensor& x, const at::Tensor& residual);
   at::Tensor weight, bias;
   std::shared_ptr<const quant::QuantizedWeight> quantized;
 };
@@ -69,6 +69,8 @@ class RMSNormImpl : public torch::nn::Module {
   // {h = x + d, forward(h)}: the residual add and the norm after it (one kernel in
   // inference on CUDA).
   std::pair<at::Tensor, at::Tensor> add_forward(const at::Tensor& x, const at::Tensor& d);
+  // This norm as a GEMV applies it on the way in (kernels::InputNorm).
+  kernels::InputNorm as_input() const { return {weight, eps}; }
   at::Tensor weight;
   double eps;
 };
@@ -91,12 +93,8 @@ struct KVCache {
 
 // The keys and values of several sequences at once, allocated once: per layer
 // (S, Tmax, Hkv, Dh), one slot a sequence (continuous batching, generate/engine.h).
-// counters (L, 2 + S * Hkv) int32 zeros: what the decoding kernels that finish in
-// their last block count their blocks on (left zero after each): per layer, the o
-// projection's GEMV, the down projection's, then the attention's (row, kv head) pairs.
 struct SlotCache {
   std::vector<at::Tensor> k, v;
-  at::Tensor counters;
   int64_t slots() const { return k.empty() ? 0 : k[0].size(0); }
   int64_t max_len() const { return k.empty() ? 0 : k[0].size(1); }
 };
@@ -131,6 +129,11 @@ class LlamaAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);  // (B, T, D) -> (B, T, D)
   // The attention before o_proj: (B, T, D) -> (B, T, H*Dh).
   at::Tensor attend(const at::Tensor& x, const ForwardContext& ctx);
+  // The same for a decoding stream over the slots (one row) whose q/k/v bases are bare
+  // and fused: one GEMV that ends in RoPE and the cache write (and, with norm's weight
+  // given, x is the residual stream that it normalises on the way in); undefined
+  // where that kernel does not apply.
+  at::Tensor attend_decoding(const at::Tensor& x, const ForwardContext& ctx, const kernels::InputNorm& norm = {});
   // The projection slots, registered as q_proj, k_proj, v_proj, o_proj.
   std::shared_ptr<LinearLayer>& projection(const std::string& name);
   void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
@@ -149,6 +152,9 @@ class LlamaMLPImpl : public torch::nn::Module {
   LlamaMLPImpl(const LlamaConfig& c, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x);     // down(silu(gate(x)) * up(x))
   at::Tensor activation(const at::Tensor& x);  // silu(gate(x)) * up(x): (B, T, D) -> (B, T, F)
+  // activation(norm(h)) as one kernel for one row of the residual stream h (the fused
+  // gate/up GEMV normalising on the way in); undefined where it does not apply.
+  at::Tensor activation_normed(const at::Tensor& h, const kernels::InputNorm& norm);
   std::shared_ptr<LinearLayer>& projection(const std::string& name);
   void replace_projection(const std::string& name, std::shared_ptr<LinearLayer> layer);
   FusedProjections& fused_gate_up() { return gate_up_; }
@@ -164,13 +170,14 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   LlamaDecoderLayerImpl(const LlamaConfig& c, const at::TensorOptions& options, int64_t layer_index = 0);
   at::Tensor forward(const at::Tensor& x, const ForwardContext& ctx);
-  // Inference: the layer over x given its input norm normed_in = input_layernorm(x),
-  // returning {h, next_norm(h)}: its output and that output's next norm (the next
-  // layer's input norm, or the model's final one). Each residual add goes with the
-  // norm after it: one kernel (RMSNormImpl::add_forward) or, on a decoding step over
-  // the slots, the end of the o or down projection's GEMV (SlotCache::counters).
-  std::pair<at::Tensor, at::Tensor> forward_normed(const at::Tensor& x, const at::Tensor& normed_in,
-                                                   RMSNormImpl& next_norm, const ForwardContext& ctx);
+  // Inference: the same layer over the input x + pending (pending undefined: x), its
+  // output returned as {h, d} with h + d left for the next norm to add in its own
+  // kernel (RMSNormImpl::add_forward): one launch a layer less. For one row (a
+  // decoding stream) the single-row GEMVs take both jobs where they can: the o and
+  // down projections end in their residual add (d then undefined) and the q/k/v and
+  // gate/up GEMVs apply the norm before them on the way in: no norm kernel at all.
+  std::pair<at::Tensor, at::Tensor> forward_unsummed(const at::Tensor& x, const at::Tensor& pending,
+                                                     const ForwardContext& ctx);
 
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};

@@ -174,54 +174,55 @@ bool one_row_of(const at::Tensor& x, const QuantizedWeight& w) {
 }  // namespace
 #endif
 
-at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w) {
+at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w, const kernels::InputNorm& norm) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  if (!one_row_of(x, w)) return {};
+  kernels::cuda::RowNorm n;
+  if (!one_row_of(x, w) || !kernels::row_norm_args(x, norm, n)) return {};
   const at::Tensor xc = x.contiguous();
   const c10::cuda::CUDAGuard guard(x.device());
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = w.rows() / 2;
   at::Tensor y = at::empty(shape, x.options());
-  if (kernels::cuda::gemv_swiglu(view_of(w), /*dense=*/false, xc.data_ptr(), y.data_ptr(), dtype_of(w.dtype),
+  if (kernels::cuda::gemv_swiglu(view_of(w), /*dense=*/false, xc.data_ptr(), n, y.data_ptr(), dtype_of(w.dtype),
                                  stream_on(x.device())))
     return y;
 #else
-  (void)x, (void)w;
+  (void)x, (void)w, (void)norm;
 #endif
   return {};
 }
 
 at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const QuantizedWeight& w,
-                                            const kernels::SlotWrite& t) {
+                                            const kernels::SlotWrite& t, const kernels::InputNorm& norm) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  if (!one_row_of(x, w)) return {};
+  kernels::cuda::RowNorm n;
+  if (!one_row_of(x, w) || !kernels::row_norm_args(x, norm, n)) return {};
   kernels::cuda::RotaryDecodeArgs a;
   const at::Tensor q = kernels::rotary_slot_args(x, 1, t, a);
   if (!q.defined()) return {};
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor xc = x.contiguous();
-  if (kernels::cuda::gemv_rotary_slot_write(view_of(w), /*dense=*/false, xc.data_ptr(), a, stream_on(x.device())))
+  if (kernels::cuda::gemv_rotary_slot_write(view_of(w), /*dense=*/false, xc.data_ptr(), n, a, stream_on(x.device())))
     return q;
 #else
-  (void)x, (void)w, (void)t;
+  (void)x, (void)w, (void)t, (void)norm;
 #endif
   return {};
 }
 
-std::pair<at::Tensor, at::Tensor> quantized_gemv_add_rms_norm(const at::Tensor& x, const QuantizedWeight& w,
-                                                              const kernels::AddRmsNorm& t) {
+at::Tensor quantized_gemv_add_residual(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& residual) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  if (!one_row_of(x, w)) return {};
-  kernels::cuda::AddRmsNormArgs a;
-  const kernels::AddRmsNormOutput out = kernels::add_rms_norm_args(x, w.rows(), t, a);
-  if (!out.h.defined()) return {};
+  if (!one_row_of(x, w) || residual.numel() != w.rows() || !residual.is_contiguous() ||
+      residual.scalar_type() != x.scalar_type() || residual.device() != x.device())
+    return {};
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor xc = x.contiguous();
-  if (kernels::cuda::gemv_add_rms_norm(view_of(w), /*dense=*/false, xc.data_ptr(), out.y.data_ptr(), a,
+  at::Tensor y = at::empty(residual.sizes(), residual.options());
+  if (kernels::cuda::gemv_add_residual(view_of(w), /*dense=*/false, xc.data_ptr(), residual.data_ptr(), y.data_ptr(),
                                        dtype_of(w.dtype), stream_on(x.device())))
-    return {out.h, out.normed};
+    return y;
 #else
-  (void)x, (void)w, (void)t;
+  (void)x, (void)w, (void)residual;
 #endif
   return {};
 }

@@ -15,7 +15,6 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace hyft::quant {
@@ -62,21 +61,20 @@ at::Tensor quantized_gemv(const at::Tensor& x, const QuantizedWeight& w);
 constexpr int64_t kGemvRows = 8;  // kernels::cuda::kGemvMaxRows
 
 // x (..., in) one row, w = a gate and an up projection stacked (2F, in) ->
-// silu(x W_gate^T) * (x W_up^T) (..., F) in one kernel, without autograd; undefined
-// where the kernel does not apply (the caller runs quantized_linear and
+// silu(x W_gate^T) * (x W_up^T) (..., F) in one kernel, without autograd, starting
+// with `norm` when its weight is given (kernels::InputNorm); undefined where the kernel
+// does not apply (the caller runs the norm, quantized_linear and
 // kernels::swiglu_packed, its reference).
-at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w);
+at::Tensor quantized_gemv_swiglu(const at::Tensor& x, const QuantizedWeight& w, const kernels::InputNorm& norm = {});
 
 // x (1, 1, in) one row, w = q, k and v projections stacked -> q rotated (1, 1, H, Dh),
 // k rotated and v written into the slot cache (kernels::linear_rotary_slot_write for
 // quantized W), without autograd; undefined where the kernel does not apply.
 at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const QuantizedWeight& w,
-                                            const kernels::SlotWrite& t);
+                                            const kernels::SlotWrite& t, const kernels::InputNorm& norm = {});
 
-// x (1, 1, in) one row -> {h, rms_norm(h)} with h = t.residual + x W^T, in one kernel
-// (kernels::linear_add_rms_norm for quantized W), without autograd; undefined where
-// the kernel does not apply (the caller runs quantized_linear and the norm).
-std::pair<at::Tensor, at::Tensor> quantized_gemv_add_rms_norm(const at::Tensor& x, const QuantizedWeight& w,
-                                                              const kernels::AddRmsNorm& t);
+// x (1, 1, in) one row -> residual + x W^T in one kernel (kernels::linear_add_residual
+// for quantized W), without autograd; undefined where the kernel does not apply.
+at::Tensor quantized_gemv_add_residual(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& residual);
 
 }  // namespace hyft::quant
