@@ -440,12 +440,14 @@ void check_gemv_add_residual(q::Format format, int64_t D, int64_t in, at::Scalar
 
 // A whole decoding step through the model (a random 3-layer model, dense or
 // quantized, bf16, GQA): one stream, where the q/k/v and gate/up GEMVs apply the
-// norms and the o and down GEMVs add onto the residual stream (no norm kernels),
-// against the same stream as row 0 of a two-row step (no single-row kernels: the
-// norm kernels and the plain GEMMs), on the same cache.
+// norms and the o and down GEMVs add onto the residual stream (no norm kernels), and
+// the same stream as row 0 of a two-row step (no single-row kernels: the norm kernels
+// and the plain GEMMs), each against a float32 twin of the model (the quantized
+// weights dequantized) on the same cache.
 void check_decode_step(q::Format format) {
   at::NoGradGuard no_grad;
-  hyft::model::LlamaConfig c;
+  namespace m = hyft::model;
+  m::LlamaConfig c;
   c.vocab_size = 1000;
   c.hidden_size = 512;
   c.intermediate_size = 1408;
@@ -453,32 +455,51 @@ void check_decode_step(q::Format format) {
   c.num_attention_heads = 8;
   c.num_key_value_heads = 2;
   c.head_dim = 64;
-  hyft::model::LlamaForCausalLM model(c, at::TensorOptions(at::kCUDA).dtype(at::kBFloat16));
-  hyft::model::init_random_weights(*model, 0.05);
+  m::LlamaForCausalLM model(c, at::TensorOptions(at::kCUDA).dtype(at::kBFloat16));
+  m::LlamaForCausalLM twin(c, at::TensorOptions(at::kCUDA).dtype(at::kFloat));
+  m::init_random_weights(*model, 0.05);
   for (auto& layer : model->model->layer_list) {  // norms other than 1, so that they count
     layer->input_layernorm->weight.uniform_(0.5, 1.5);
     layer->post_attention_layernorm->weight.uniform_(0.5, 1.5);
   }
   for (auto& p : model->parameters()) p.set_requires_grad(false);
-  for (auto& layer : model->model->layer_list) {
-    for (const char* n : {"q_proj", "k_proj", "v_proj", "o_proj"})
-      std::dynamic_pointer_cast<hyft::model::Projection>(layer->self_attn->projection(n))->quantize(format);
-    for (const char* n : {"gate_proj", "up_proj", "down_proj"})
-      std::dynamic_pointer_cast<hyft::model::Projection>(layer->mlp->projection(n))->quantize(format);
+  for (auto& p : twin->parameters()) p.set_requires_grad(false);
+  for (size_t l = 0; l < model->model->layer_list.size(); ++l) {
+    auto& from = *model->model->layer_list[l];
+    auto& to = *twin->model->layer_list[l];
+    auto each = [&](auto& from_block, auto& to_block, std::initializer_list<const char*> names) {
+      for (const char* n : names) {
+        auto p = std::dynamic_pointer_cast<m::Projection>(from_block.projection(n));
+        p->quantize(format);
+        std::dynamic_pointer_cast<m::Projection>(to_block.projection(n))->weight.copy_(p->dense_weight());
+      }
+    };
+    each(*from.self_attn, *to.self_attn, {"q_proj", "k_proj", "v_proj", "o_proj"});
+    each(*from.mlp, *to.mlp, {"gate_proj", "up_proj", "down_proj"});
+    to.input_layernorm->weight.copy_(from.input_layernorm->weight);
+    to.post_attention_layernorm->weight.copy_(from.post_attention_layernorm->weight);
   }
+  twin->model->embed_tokens->weight.copy_(model->model->embed_tokens->weight);
+  twin->model->norm->weight.copy_(model->model->norm->weight);
+  std::dynamic_pointer_cast<m::Projection>(twin->lm_head)
+      ->weight.copy_(std::dynamic_pointer_cast<m::Projection>(model->lm_head)->weight);
   model->fuse_dense_projections();
-  hyft::model::SlotCache cache = model->make_slot_cache(2, 64);
+  m::SlotCache cache = model->make_slot_cache(2, 64), cache32 = twin->make_slot_cache(2, 64);
   for (size_t l = 0; l < cache.k.size(); ++l) {  // slot 1 = slot 0
     cache.k[l][0].normal_();
     cache.v[l][0].normal_();
     cache.k[l][1].copy_(cache.k[l][0]);
     cache.v[l][1].copy_(cache.v[l][0]);
+    cache32.k[l].copy_(cache.k[l]);
+    cache32.v[l].copy_(cache.v[l]);
   }
   const auto longs = at::TensorOptions(at::kCUDA).dtype(at::kLong);
   const at::Tensor one = model->forward_slots(at::full({1, 1}, 7, longs), at::full({1}, 40, longs), cache, 48);
   const at::Tensor two = model->forward_slots(at::full({2, 1}, 7, longs), at::full({2}, 40, longs), cache, 48);
-  report(std::string("decode step, one stream = row 0 of two, ") + q::format_name(format),
-         rel_err(one[0], two[0].to(at::kDouble)), bound_of(at::kBFloat16));
+  const at::Tensor ref = twin->forward_slots(at::full({1, 1}, 7, longs), at::full({1}, 40, longs), cache32, 48);
+  const std::string what = std::string("decode step vs float32, ") + q::format_name(format);
+  report(what + ", one stream", rel_err(one[0], ref[0]), bound_of(at::kBFloat16));
+  report(what + ", row 0 of two", rel_err(two[0], ref[0]), bound_of(at::kBFloat16));
 }
 
 // The projection itself: a decoding step's few rows go through the GEMV, more rows
