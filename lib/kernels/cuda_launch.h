@@ -120,10 +120,10 @@ bool quantized_gemv(const QuantizedView& w, const void* x, void* y, int64_t m, D
 // row is not whole 16-byte words or a pointer is misaligned.
 bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x, void* y, DType dtype, cudaStream_t stream);
 
-// The layer's RMSNorm that the two GEMVs below may apply to x on the way in (x then
-// the residual stream h): x read as h * r * weight, r = 1 / sqrt(mean(h^2) + eps),
-// with r applied to the sums at the end (h * r * weight is never rounded to dtype, as
-// rms_norm's output is). weight (cols,) in dtype, 16-byte aligned; null: x as it is.
+// The layer's RMSNorm that the two GEMVs below may apply to x first (x then the
+// residual stream h): x read as rms_norm(h) * weight, computed as rms_norm computes it
+// (bit for bit). weight (cols,) in dtype, 16-byte aligned, cols <= 8192, W dense,
+// INT8 or NF4 (the GEMVs decline INT4 with a norm); null: x as it is.
 struct RowNorm {
   const void* weight = nullptr;
   float eps = 0.0f;

@@ -92,11 +92,11 @@ struct SlotWrite {
   int64_t heads = 0, kv_heads = 0;
 };
 
-// The RMSNorm a decoding stream's q/k/v or gate/up GEMV may apply to its input on
-// the way in (x then the residual stream h before the norm): the GEMV reads
-// rms_norm(h) * weight without it being rounded to h's dtype first (one kernel less a
-// layer; within the dtype's rounding of the norm's own kernel then the GEMV). weight
-// undefined: x as it is.
+// The RMSNorm a decoding stream's q/k/v or gate/up GEMV may apply to its input
+// first (x then the residual stream h before the norm): each block of the GEMV
+// computes rms_norm_inference(h, weight, eps) into its shared memory, bit for bit as
+// the norm's kernel does, and reads it from there: one kernel less a layer (dense,
+// INT8 W; the GEMVs decline INT4 and NF4 with a norm). weight undefined: x as it is.
 struct InputNorm {
   at::Tensor weight;  // (in,)
   double eps = 0.0;

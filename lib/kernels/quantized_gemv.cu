@@ -202,6 +202,7 @@ __device__ __forceinline__ float word_dot(const uint4& word, const float* xf, co
 }
 
 constexpr int kOneRows = 4;    // rows of W a warp
+constexpr int kNormMaxCols = 8192;  // NORM: the row in shared memory (16 KB of bf16)
 constexpr int kOneUnroll = 2;  // word positions a lane loads before using the first
 
 // What a warp does with its R sums at the end (its rows of W are chosen to suit):
@@ -251,14 +252,14 @@ __device__ __forceinline__ float pick(const float (&acc)[R], int r) {
 // DENSE: W is not quantized but kept in T (w.codes points at it; F is unused): the
 // same kernel serves the dense projections of a decoding step (dense_gemv).
 // NORM: x is the residual stream h before the layer's RMSNorm, which the kernel
-// applies on the way in: x_j = h_j * w_j as it is loaded, sum of h_j^2 beside it (a
-// warp reads every column of its rows, or its parts do between them), and the sums
-// times r = 1 / sqrt(mean(h^2) + eps) at the end. No pass of its own and no wait: the
-// norm's kernel leaves the step. It differs from rms_norm then the GEMV by rounding:
-// RMSNorm(h) is not rounded to T before the products.
+// applies first: every block normalises the row into shared memory (rms_norm's
+// arithmetic in its order: 256 threads, the same sums and the one rounding, so the
+// GEMV reads exactly what the norm's kernel would have written) and the loop reads
+// x from there. The row's one trip from L2 replaces the loop's first; the norm's
+// kernel leaves the step. Rows of up to kNormMaxCols.
 template <typename T, QFormat F, int SPLIT, bool DENSE, Epilogue EPI, bool NORM>
 __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
-    gemv_one_kernel(QuantizedView w, const T* __restrict__ x, T* __restrict__ y, EpilogueArgs ep) {
+    gemv_one_kernel(QuantizedView w, const T* x, T* __restrict__ y, EpilogueArgs ep) {
   constexpr bool SWIGLU = EPI == Epilogue::Swiglu, ROTARY = EPI == Epilogue::Rotary;
   const RotaryDecodeArgs& rot = ep.rot;
   constexpr int K = DENSE ? vec16<T>() : weights_per_load<F>();  // weights a 16-byte word
@@ -267,7 +268,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   constexpr int OUTS = SWIGLU ? R / 2 : R;  // outputs a warp writes
   constexpr int GROUPS = kWarps / SPLIT;    // row groups a block
   __shared__ float table[16];
-  __shared__ float partial[kWarps][R + 1];  // SPLIT: each part's sums, and (NORM) its sum of h^2
+  __shared__ float partial[kWarps][R];
   if constexpr (!DENSE && F == QFormat::Nf4) {
     if (threadIdx.x < 16) table[threadIdx.x] = kNf4Levels[threadIdx.x];
     __syncthreads();
@@ -291,8 +292,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-  float sumsq = 0.0f;  // NORM: of h over the lane's columns
-  const T* norm_w = static_cast<const T*>(ep.norm.weight);
 
   constexpr int64_t kStride = 32 * SPLIT;  // between a lane's word positions
   // A round: kOneUnroll word positions of the R rows. The next round's codes are
@@ -311,6 +310,36 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   load_round(lane + 32 * part, c);  // frozen weights: before the kernel ahead has finished
   wait_for_prior_grids();           // x comes from the kernel ahead
   allow_dependents();
+  if constexpr (NORM) {  // x = RMSNorm(h) * weight into shared memory, as rms_norm writes it
+    static_assert(kWarps * 32 == 256, "rms_norm's order of sums takes 256 threads");
+    constexpr int V = vec16<T>();
+    __shared__ T normed[kNormMaxCols];
+    __shared__ float warp_sums[kWarps];
+    const T* norm_w = static_cast<const T*>(ep.norm.weight);
+    float sumsq = 0.0f;
+    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kWarps * 32) * V) {
+      const Vec<T, V> v = load<T, V>(x + i);
+#pragma unroll
+      for (int k = 0; k < V; ++k) sumsq += to_float(v.v[k]) * to_float(v.v[k]);
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
+    if (lane == 0) warp_sums[warp] = sumsq;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kWarps; ++k) total += warp_sums[k];
+    const float rnorm = rsqrtf(total / float(cols) + ep.norm.eps);
+    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kWarps * 32) * V) {
+      const Vec<T, V> v = load<T, V>(x + i), wv = load<T, V>(norm_w + i);
+      Vec<T, V> o;
+#pragma unroll
+      for (int k = 0; k < V; ++k) o.v[k] = from_float<T>(to_float(v.v[k]) * rnorm * to_float(wv.v[k]));
+      store<T, V>(normed + i, o);
+    }
+    __syncthreads();
+    x = normed;
+  }
   for (int64_t p0 = lane + 32 * part; p0 < words; p0 += kOneUnroll * kStride) {
     uint4 next[kOneUnroll][R];
     load_round(p0 + kOneUnroll * kStride, next);
@@ -324,14 +353,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
         const Vec<T, vec16<T>()> xv = load<T, vec16<T>()>(x + p * K + j);
 #pragma unroll
         for (int e = 0; e < vec16<T>(); ++e) xf[j + e] = to_float(xv.v[e]);
-        if constexpr (NORM) {
-          const Vec<T, vec16<T>()> nv = load<T, vec16<T>()>(norm_w + p * K + j);
-#pragma unroll
-          for (int e = 0; e < vec16<T>(); ++e) {
-            sumsq = fmaf(xf[j + e], xf[j + e], sumsq);
-            xf[j + e] *= to_float(nv.v[e]);
-          }
-        }
       }
       float xsum = 0.0f;  // INT4: takes the codes' offset of 128 back out
       if constexpr (!DENSE && F == QFormat::Int4) {
@@ -364,31 +385,20 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
   }
-  if constexpr (NORM) {
-#pragma unroll
-    for (int off = 16; off > 0; off /= 2) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
-  }
   if constexpr (SPLIT > 1) {
     if (lane == 0) {
 #pragma unroll
       for (int r = 0; r < R; ++r) partial[warp][r] = acc[r];
-      partial[warp][R] = sumsq;
     }
     __syncthreads();
     if (part != 0) return;
 #pragma unroll
-    for (int r = 0; r <= R; ++r) {
+    for (int r = 0; r < R; ++r) {
       float sum = 0.0f;  // the parts in order: the same sum whatever the timing
 #pragma unroll
       for (int s = 0; s < SPLIT; ++s) sum += partial[warp + s][r];
-      if (r < R) acc[r] = sum;
-      else sumsq = sum;
+      acc[r] = sum;
     }
-  }
-  if constexpr (NORM) {
-    const float rnorm = rsqrtf(sumsq / float(cols) + ep.norm.eps);
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] *= rnorm;
   }
   // Every lane now holds the R sums; lane i writes output out0 + i.
   auto sum_of = [&](int r) {  // with INT8's row scale
@@ -467,7 +477,7 @@ void launch_one_any(const QuantizedView& w, bool dense, const T* x, T* y, cudaSt
   constexpr bool kMayNorm = EPI == Epilogue::Swiglu || EPI == Epilogue::Rotary;
   auto with_norm = [&](auto f, auto dense_tag) {
     constexpr bool D = decltype(dense_tag)::value;
-    if constexpr (kMayNorm) {
+    if constexpr (kMayNorm && (D || decltype(f)::value != QFormat::Int4)) {  // norm_fits declines INT4
       if (ep.norm.weight != nullptr) {
         launch_one<T, decltype(f)::value, D, EPI, true>(w, x, y, stream, ep);
         return;
@@ -497,6 +507,13 @@ bool one_row_layout(const QuantizedView& w, bool dense, const void* x) {
   const int64_t k = dense ? 8 : w.format == QFormat::Int8 ? 16 : 32;  // weights a 16-byte word
   if (w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x)) return false;
   return dense || w.format == QFormat::Int8 || (w.block == (1 << kBlockShift) && w.cols % w.block == 0);
+}
+
+// Whether the kernel can apply `norm`: none, or a row that fits its shared memory, W
+// not INT4 (its loop has no registers left for the norm's: spills).
+bool norm_fits(const RowNorm& norm, const QuantizedView& w, bool dense) {
+  return norm.weight == nullptr ||
+         (w.cols <= kNormMaxCols && aligned16(norm.weight) && (dense || w.format != QFormat::Int4));
 }
 
 template <typename T, QFormat F>
@@ -554,7 +571,7 @@ bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x_ptr, vo
 bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x_ptr, const RowNorm& norm, void* y_ptr,
                  DType dtype, cudaStream_t stream) {
   if (dtype == DType::F32 || w.rows % 2 != 0 || (!dense && w.format == QFormat::Nf4) ||
-      !one_row_layout(w, dense, x_ptr) || (norm.weight && !aligned16(norm.weight)))
+      !one_row_layout(w, dense, x_ptr) || !norm_fits(norm, w, dense))
     return false;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -572,7 +589,7 @@ bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_pt
                             const RotaryDecodeArgs& a, cudaStream_t stream) {
   if (a.dtype == DType::F32 || a.rows != 1 || a.head_dim % 4 != 0 || (!dense && w.format == QFormat::Nf4) ||
       w.rows != (a.heads + 2 * a.kv_heads) * a.head_dim || !one_row_layout(w, dense, x_ptr) ||
-      (norm.weight && !aligned16(norm.weight)))
+      !norm_fits(norm, w, dense))
     return false;
   dispatch(a.dtype, [&](auto zero) {
     using T = decltype(zero);

@@ -360,11 +360,20 @@ void check_gemv_swiglu(q::Format format, int64_t F, int64_t cols, at::ScalarType
   const std::string what = std::string("gemv_swiglu ") + (norm ? "norm " : "") +
                            (dense ? "dense" : q::format_name(format)) + " " + std::to_string(2 * F) + "x" +
                            std::to_string(cols) + " " + name_of(dtype);
+  if (norm && format == q::Format::Int4) {  // no norm for INT4 (its registers): the caller's path runs
+    report(what + " declined", fast.defined() ? INFINITY : 0.0, 0.0);
+    return;
+  }
   if (!fast.defined()) {
     report(what + " (kernel refused the layout)", INFINITY, 0.0);
     return;
   }
   report(what, rel_err(fast, ref), bound_of(dtype));
+  if (norm) {  // what rms_norm's kernel writes, then the GEMV: bit for bit
+    const at::Tensor normed = k::rms_norm_inference(x, n.weight, n.eps);
+    const at::Tensor apart = dense ? k::linear_swiglu_inference(normed, w) : q::quantized_gemv_swiglu(normed, qw);
+    report(what + " = norm kernel, GEMV", apart.defined() ? rel_err(fast, apart) : INFINITY, 0.0);
+  }
 }
 
 // A decoding stream's q/k/v GEMV ending in RoPE and the cache write (W = [W_q; W_k;
@@ -400,6 +409,10 @@ void check_gemv_rotary(q::Format format, int64_t H, int64_t Hkv, int64_t Dh, int
   std::snprintf(what, sizeof what, "gemv_rotary %s%s H%lld/%lld Dh%lld D%lld %s", norm ? "norm " : "",
                 dense ? "dense" : q::format_name(format), (long long)H, (long long)Hkv, (long long)Dh, (long long)D,
                 name_of(dtype));
+  if (norm && format == q::Format::Int4) {  // no norm for INT4 (its registers): the caller's path runs
+    report(std::string(what) + " declined", out.defined() ? INFINITY : 0.0, 0.0);
+    return;
+  }
   if (!out.defined()) {
     report(std::string(what) + " (kernel refused the layout)", INFINITY, 0.0);
     return;
@@ -497,9 +510,13 @@ void check_decode_step(q::Format format) {
   const at::Tensor one = model->forward_slots(at::full({1, 1}, 7, longs), at::full({1}, 40, longs), cache, 48);
   const at::Tensor two = model->forward_slots(at::full({2, 1}, 7, longs), at::full({2}, 40, longs), cache, 48);
   const at::Tensor ref = twin->forward_slots(at::full({1, 1}, 7, longs), at::full({1}, 40, longs), cache32, 48);
+  // Three layers of bf16 roundings (the check of one operation allows 1.6e-2): 3.2e-2;
+  // and the fused path no more than 25% further from float32 than the plain one.
   const std::string what = std::string("decode step vs float32, ") + q::format_name(format);
-  report(what + ", one stream", rel_err(one[0], ref[0]), bound_of(at::kBFloat16));
-  report(what + ", row 0 of two", rel_err(two[0], ref[0]), bound_of(at::kBFloat16));
+  const double e1 = rel_err(one[0], ref[0]), e2 = rel_err(two[0], ref[0]);
+  report(what + ", one stream", e1, 3.2e-2);
+  report(what + ", row 0 of two (plain path)", e2, 3.2e-2);
+  report(what + ", one stream / row 0 of two", e1 / std::max(e2, 1e-9), 1.25);
 }
 
 // The projection itself: a decoding step's few rows go through the GEMV, more rows
