@@ -202,7 +202,7 @@ __device__ __forceinline__ float word_dot(const uint4& word, const float* xf, co
 }
 
 constexpr int kOneRows = 4;    // rows of W a warp
-constexpr int kNormMaxCols = 8192;  // NORM: the row in shared memory (16 KB of bf16)
+constexpr int kStageBytes = 32 * 1024;  // x in shared memory: rows of up to 16384 bf16 values
 constexpr int kOneUnroll = 2;  // word positions a lane loads before using the first
 
 // What a warp does with its R sums at the end (its rows of W are chosen to suit):
@@ -251,12 +251,14 @@ __device__ __forceinline__ float pick(const float (&acc)[R], int r) {
 
 // DENSE: W is not quantized but kept in T (w.codes points at it; F is unused): the
 // same kernel serves the dense projections of a decoding step (dense_gemv).
+// x is staged in shared memory first (rows of up to kStageBytes): the loop then reads
+// it from there and not through L1, where the stream of W's codes evicts it; each
+// block's one trip from L2 for the row replaces those of its loop.
 // NORM: x is the residual stream h before the layer's RMSNorm, which the kernel
-// applies first: every block normalises the row into shared memory (rms_norm's
-// arithmetic in its order: 256 threads, the same sums and the one rounding, so the
-// GEMV reads exactly what the norm's kernel would have written) and the loop reads
-// x from there. The row's one trip from L2 replaces the loop's first; the norm's
-// kernel leaves the step. Rows of up to kNormMaxCols.
+// applies while staging it: every block normalises the row with rms_norm's
+// arithmetic in its order (256 threads, the same sums and the one rounding), so the
+// GEMV reads exactly what the norm's kernel would have written, and the norm's
+// kernel leaves the step.
 template <typename T, QFormat F, int SPLIT, bool DENSE, Epilogue EPI, bool NORM>
 __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 128 registers
     gemv_one_kernel(QuantizedView w, const T* x, T* __restrict__ y, EpilogueArgs ep) {
@@ -310,10 +312,11 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   load_round(lane + 32 * part, c);  // frozen weights: before the kernel ahead has finished
   wait_for_prior_grids();           // x comes from the kernel ahead
   allow_dependents();
+  __shared__ uint4 staged_words[kStageBytes / 16];
+  T* staged = reinterpret_cast<T*>(staged_words);
+  constexpr int V = vec16<T>();
   if constexpr (NORM) {  // x = RMSNorm(h) * weight into shared memory, as rms_norm writes it
     static_assert(kWarps * 32 == 256, "rms_norm's order of sums takes 256 threads");
-    constexpr int V = vec16<T>();
-    __shared__ T normed[kNormMaxCols];
     __shared__ float warp_sums[kWarps];
     const T* norm_w = static_cast<const T*>(ep.norm.weight);
     float sumsq = 0.0f;
@@ -335,10 +338,15 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
       Vec<T, V> o;
 #pragma unroll
       for (int k = 0; k < V; ++k) o.v[k] = from_float<T>(to_float(v.v[k]) * rnorm * to_float(wv.v[k]));
-      store<T, V>(normed + i, o);
+      store<T, V>(staged + i, o);
     }
     __syncthreads();
-    x = normed;
+    x = staged;
+  } else if (cols * int64_t(sizeof(T)) <= kStageBytes) {
+    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kWarps * 32) * V)
+      store<T, V>(staged + i, load<T, V>(x + i));
+    __syncthreads();
+    x = staged;
   }
   for (int64_t p0 = lane + 32 * part; p0 < words; p0 += kOneUnroll * kStride) {
     uint4 next[kOneUnroll][R];
@@ -513,7 +521,7 @@ bool one_row_layout(const QuantizedView& w, bool dense, const void* x) {
 // not INT4 (its loop has no registers left for the norm's: spills).
 bool norm_fits(const RowNorm& norm, const QuantizedView& w, bool dense) {
   return norm.weight == nullptr ||
-         (w.cols <= kNormMaxCols && aligned16(norm.weight) && (dense || w.format != QFormat::Int4));
+         (w.cols * 2 <= kStageBytes && aligned16(norm.weight) && (dense || w.format != QFormat::Int4));
 }
 
 template <typename T, QFormat F>

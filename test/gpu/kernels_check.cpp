@@ -333,12 +333,14 @@ void check_dense_gemv(int64_t rows, int64_t cols, at::ScalarType dtype) {
 
 // The gate/up GEMV ending in SwiGLU (one row; W = [W_gate; W_up], dense or quantized)
 // against float64: silu(x W_gate^T) * (x W_up^T) over the reference weight.
-// With `norm`, x is the residual stream and the GEMV applies an RMSNorm to it on the
-// way in (kernels::InputNorm): the reference is x normalised in float64.
+// With `norm`, x is the residual stream and the GEMV applies an RMSNorm to it first
+// (kernels::InputNorm): the reference is x normalised in float64, rounded once to x's
+// dtype as at::rms_norm rounds its output.
 at::Tensor normed_reference(const at::Tensor& x, const k::InputNorm& n) {
   const at::Tensor x64 = x.to(at::kDouble);
   if (!n.weight.defined()) return x64;
-  return x64 * at::rsqrt(x64.pow(2).mean(-1, true) + n.eps) * n.weight.to(at::kDouble);
+  const at::Tensor y = x64 * at::rsqrt(x64.pow(2).mean(-1, true) + n.eps) * n.weight.to(at::kDouble);
+  return y.to(x.scalar_type()).to(at::kDouble);
 }
 
 k::InputNorm random_norm(bool norm, int64_t cols, at::ScalarType dtype) {
