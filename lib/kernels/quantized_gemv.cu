@@ -151,8 +151,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 // A warp's lanes take consecutive 16-byte words of each of its R rows; SPLIT warps of
 // a block split a row's words between them when the rows alone give too few blocks to
 // fill the GPU, their sums added in shared memory. The first round of W is loaded
-// before waiting for the kernel ahead (a dependent launch; W is frozen), x after,
-// into shared memory (gemv_one_kernel's comment says why).
+// before waiting for the kernel ahead (a dependent launch; W is frozen), x after.
 
 // float(128 + c) for the code c in bits 8k..8k+3 of `part`: the code moved to bits
 // 16..19, under the exponent of 128 (bits 16..22 are the mantissa's top for 128..256).
@@ -511,7 +510,7 @@ void launch_one_any(const QuantizedView& w, bool dense, const T* x, T* y, cudaSt
   }
 }
 
-// Whether the GEMVs (both kernels) take W (dense in a 2-byte dtype, or quantized):
+// Whether the single-row kernel takes W (dense in a 2-byte dtype, or quantized):
 // whole 16-byte words a row, the 4-bit formats' blocks of 64 whole within a row,
 // aligned pointers.
 bool one_row_layout(const QuantizedView& w, bool dense, const void* x) {
@@ -522,7 +521,7 @@ bool one_row_layout(const QuantizedView& w, bool dense, const void* x) {
 
 // Whether the kernel can apply `norm`: none, or a row that fits its shared memory, W
 // not INT4 (its loop has no registers left for the norm's: spills).
-bool norm_fits(const RowNorm& norm, const QuantizedView& w, bool dense) {  // (2-byte dtypes)
+bool norm_fits(const RowNorm& norm, const QuantizedView& w, bool dense) {
   return norm.weight == nullptr ||
          (w.cols * 2 <= kStageBytes && aligned16(norm.weight) && (dense || w.format != QFormat::Int4));
 }
@@ -540,7 +539,10 @@ void launch(const QuantizedView& w, const T* x, T* y, int m, cudaStream_t stream
 
 bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int64_t m, DType dtype,
                     cudaStream_t stream) {
-  if (m < 1 || m > kGemvMaxRows || !one_row_layout(w, /*dense=*/false, x_ptr)) return false;  // the same layouts
+  const int k = w.format == QFormat::Int8 ? 16 : 32;
+  if (m < 1 || m > kGemvMaxRows || w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x_ptr))
+    return false;
+  if (w.format != QFormat::Int8 && (w.block != (1 << kBlockShift) || w.cols % w.block != 0)) return false;
   if (w.format == QFormat::Int4 && int4_gemv_mma(w, x_ptr, y_ptr, m, dtype, stream)) return true;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
