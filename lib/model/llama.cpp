@@ -253,7 +253,8 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const at::TensorOptions& op
 at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const ForwardContext& ctx) {
   at::Tensor h = embed_tokens->forward(input_ids);  // (B, T, D)
   if (!layer_runner && !at::GradMode::is_enabled()) {
-    // Inference: each layer's last residual add is left to the next norm's kernel.
+    // Inference: each layer's last residual add is left to the next norm's kernel (or,
+    // for one decoding stream, done by the down projection's GEMV: forward_unsummed).
     at::Tensor pending;
     for (auto& layer : layer_list) std::tie(h, pending) = layer->forward_unsummed(h, pending, ctx);
     return pending.defined() ? norm->add_forward(h, pending).second : norm->forward(h);
