@@ -317,6 +317,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   __shared__ uint4 staged_words[kStageBytes / 16];
   T* staged = reinterpret_cast<T*>(staged_words);
   constexpr int V = vec16<T>();
+  // NORM repeats rms_norm.cu's kernel body line for line (the same sums in the same
+  // order): keep the two in step; hyft_kernels_check compares them bit for bit.
   if constexpr (NORM) {  // x = RMSNorm(h) * weight into shared memory, as rms_norm writes it
     static_assert(kWarps * 32 == 256, "rms_norm's order of sums takes 256 threads");
     __shared__ float warp_sums[kWarps];

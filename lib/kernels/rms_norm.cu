@@ -4,6 +4,8 @@
 // output), and h = x + d in T for the fused add.
 //   h      = T(x + d)                          (when d is given; written out)
 //   y[i]   = T(h[i] * r * w[i]),  r = 1 / sqrt(mean(h^2) + eps), sums in float32
+// quantized_gemv.cu's NORM prologue repeats this kernel's arithmetic (without d) for
+// the decoding GEMVs that apply the norm themselves: change both together.
 #include "kernels/cuda_common.cuh"
 
 namespace hyft::kernels::cuda {
