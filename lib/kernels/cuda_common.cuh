@@ -70,11 +70,13 @@ inline void check_launch(const char* kernel) {
 // be placed on the GPU while the kernel before it in the stream still runs, and
 // waits inside, at wait_for_prior_grids(), for that kernel to finish and its writes
 // to be visible. So every such kernel calls wait_for_prior_grids() before it reads
-// anything an earlier kernel wrote and before it writes anything; only loads of
-// what no kernel writes (frozen weights) may come first. allow_dependents(), right
-// after the wait, lets the next kernel be placed in turn. Both are no-ops in a
-// kernel launched the ordinary way. HYFT_DEPENDENT_LAUNCH=0 launches every kernel
-// the ordinary way.
+// anything the kernel ahead wrote and before it writes anything. allow_dependents(),
+// right after the wait (never before it), lets the next kernel be placed in turn; so
+// when a kernel starts, every kernel two or more ahead of it has finished, and loads
+// of what only those wrote may come before the wait too: frozen weights, the step's
+// inputs (copied in before its first kernel), the cache's keys of earlier steps.
+// Both are no-ops in a kernel launched the ordinary way. HYFT_DEPENDENT_LAUNCH=0
+// launches every kernel the ordinary way.
 __device__ __forceinline__ void wait_for_prior_grids() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -119,5 +121,17 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
 }
 
 inline unsigned blocks_for(int64_t work, int threads) { return unsigned((work + threads - 1) / threads); }
+
+// The current device's multiprocessors (132 on an H200), read once.
+inline int sm_count() {
+  static const int n = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || count <= 0)
+      return 132;
+    return count;
+  }();
+  return n;
+}
 
 }  // namespace hyft::kernels::cuda

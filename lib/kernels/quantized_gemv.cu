@@ -310,13 +310,17 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   };
   uint4 c[kOneUnroll][R];
   load_round(lane + 32 * part, c);  // frozen weights: before the kernel ahead has finished
+  constexpr int V = vec16<T>();
+  Vec<T, V> norm_w0;  // NORM: the thread's first values of the norm's weight (frozen too: before the wait)
+  if constexpr (NORM) {
+    if (int64_t(threadIdx.x) * V < cols) norm_w0 = load<T, V>(static_cast<const T*>(ep.norm.weight) + threadIdx.x * V);
+  }
   wait_for_prior_grids();           // x comes from the kernel ahead
   allow_dependents();
   // NF4 reads its table from shared memory too: x staged there measured 6% slower (8b).
   constexpr bool kStageX = DENSE || F != QFormat::Nf4;
   __shared__ uint4 staged_words[kStageBytes / 16];
   T* staged = reinterpret_cast<T*>(staged_words);
-  constexpr int V = vec16<T>();
   // NORM repeats rms_norm.cu's kernel body line for line (the same sums in the same
   // order): keep the two in step; hyft_kernels_check compares them bit for bit.
   if constexpr (NORM) {  // x = RMSNorm(h) * weight into shared memory, as rms_norm writes it
@@ -338,7 +342,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
     for (int k = 0; k < kWarps; ++k) total += warp_sums[k];
     const float rnorm = rsqrtf(total / float(cols) + ep.norm.eps);
     for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kWarps * 32) * V) {
-      const Vec<T, V> v = load<T, V>(x + i), wv = load<T, V>(norm_w + i);
+      const Vec<T, V> v = load<T, V>(x + i), wv = i < (kWarps * 32) * V ? norm_w0 : load<T, V>(norm_w + i);
       Vec<T, V> o;
 #pragma unroll
       for (int k = 0; k < V; ++k) o.v[k] = from_float<T>(to_float(v.v[k]) * rnorm * to_float(wv.v[k]));
@@ -456,11 +460,16 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   }
 }
 
-// The fewest warps a row's words are split between that still give two blocks an
-// SM (132 on an H200), as long as every lane keeps a full round of words.
+// The fewest warps a row's words are split between that still give a block to
+// every SM, as long as every lane keeps a full round of words. One block an SM, not
+// two (a block takes at most half an SM's registers): fewer, longer blocks measured
+// 3% faster at 1.3b and 3-7% at 8b (BENCHMARKS.md, eighth session); the q/k/v and
+// down GEMVs then run in one wave, and each block normalises or stages x once for
+// more rows.
 int one_row_split(int64_t rows, int64_t words) {
+  const unsigned sms = unsigned(sm_count());
   int split = 1;
-  while (split < kWarps && blocks_for(rows, kOneRows * kWarps / split) < 264 &&
+  while (split < kWarps && blocks_for(rows, kOneRows * kWarps / split) < sms &&
          words >= int64_t(2 * split) * 32 * kOneUnroll)
     split *= 2;
   return split;

@@ -14,9 +14,11 @@
 // heads (LaneLayout below), and keeps an online softmax; the warps are merged in
 // shared memory and the block's (max, sum, unnormalised output) go to a float32
 // workspace, which a second kernel merges over the splits by their maxima.
-// Everything in float32, one rounding of the output. Blocks past a row's position
-// write an empty partial (max -inf, sum 0), so a step captured in a CUDA graph with
-// a fixed `keys` bucket stays exact.
+// Where the keys are split, a block loads its first round before waiting for the
+// kernel ahead (dependent launches), all but the row's new key, which that kernel
+// writes. Everything in float32, one rounding of the output. Blocks past a row's
+// position write an empty partial (max -inf, sum 0), so a step captured in a CUDA
+// graph with a fixed `keys` bucket stays exact.
 #include "kernels/cuda_common.cuh"
 
 #include <algorithm>
@@ -56,16 +58,48 @@ template <typename T, int DH, int G>
 __global__ void __launch_bounds__(kWarps * 32)
     slot_attention_partial(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                            const int64_t* __restrict__ positions, float* __restrict__ work, int64_t kv_heads,
-                           int64_t max_len, int64_t chunk, int64_t window, int64_t stride, float scale) {
-  wait_for_prior_grids();
-  allow_dependents();
+                           int64_t max_len, int64_t chunk, int64_t window, int64_t stride, float scale, bool early) {
+  if (!early) wait_for_prior_grids();
   using L = LaneLayout<T, DH, G>;
   constexpr int LPH = L::LPH, DPL = L::DPL, V = L::V, NV = L::NV, U = L::U;
   const int split = blockIdx.x, splits = gridDim.x;
   const int64_t b = blockIdx.y / kv_heads, kvh = blockIdx.y % kv_heads, H = kv_heads * G;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / LPH, part = lane % LPH;
+  // early: the first round's keys are loaded before the wait (cuda_common.cuh: the
+  // positions came in before the step's kernels ran, and every key before i was
+  // written by an earlier step); key i and q come from the kernel ahead (the q/k/v
+  // GEMV or RoPE's cache write), after it.
   const int64_t i = positions[b];
   const int64_t first = int64_t(split) * chunk, last = min(first + chunk, i + 1);  // keys [first, last)
+  const int64_t row_stride = kv_heads * DH;  // between consecutive positions of a slot
+  const T* kb = k_cache + (b * max_len) * row_stride + kvh * DH + part * DPL;
+  const T* vb = v_cache + (b * max_len) * row_stride + kvh * DH + part * DPL;
+  // A round: the warp's next U keys (every kWarps-th), their loads all in flight
+  // before any arithmetic; one softmax rescale per round.
+  Vec<T, V> kr[U][NV], vr[U][NV];
+  bool ok[U];
+  auto load_key = [&](int u, int64_t j) {
+#pragma unroll
+    for (int t = 0; t < NV; ++t) {
+      kr[u][t] = load<T, V>(kb + j * row_stride + t * V);
+      vr[u][t] = load<T, V>(vb + j * row_stride + t * V);
+    }
+  };
+  auto load_round = [&](int64_t j0, bool skip_new) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t j = j0 + int64_t(u) * kWarps;
+      ok[u] = j < last && allowed(i, j, window, stride);
+      if (ok[u] && !(skip_new && j == i)) load_key(u, j);
+    }
+  };
+  int64_t j0 = first + warp;
+  load_round(j0, /*skip_new=*/true);
+  wait_for_prior_grids();
+  allow_dependents();
+#pragma unroll
+  for (int u = 0; u < U; ++u)
+    if (ok[u] && j0 + int64_t(u) * kWarps == i) load_key(u, i);
 
   float qv[DPL], acc[DPL], m = -INFINITY, l = 0.0f;
   const T* qp = q + (b * H + kvh * G + g) * DH + part * DPL;
@@ -78,26 +112,8 @@ __global__ void __launch_bounds__(kWarps * 32)
       acc[t * V + e] = 0.0f;
     }
   }
-  const int64_t row_stride = kv_heads * DH;  // between consecutive positions of a slot
-  const T* kb = k_cache + (b * max_len) * row_stride + kvh * DH + part * DPL;
-  const T* vb = v_cache + (b * max_len) * row_stride + kvh * DH + part * DPL;
-  // A round: the warp's next U keys (every kWarps-th), their loads all in flight
-  // before any arithmetic; one softmax rescale per round.
-  for (int64_t j0 = first + warp; j0 < last; j0 += kWarps * U) {
-    Vec<T, V> kr[U][NV], vr[U][NV];
-    bool ok[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t j = j0 + int64_t(u) * kWarps;
-      ok[u] = j < last && allowed(i, j, window, stride);
-      if (ok[u]) {
-#pragma unroll
-        for (int t = 0; t < NV; ++t) {
-          kr[u][t] = load<T, V>(kb + j * row_stride + t * V);
-          vr[u][t] = load<T, V>(vb + j * row_stride + t * V);
-        }
-      }
-    }
+  for (bool first_round = true; j0 < last; j0 += kWarps * U, first_round = false) {
+    if (!first_round) load_round(j0, /*skip_new=*/false);
     float s[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -215,10 +231,14 @@ void launch_partial(int G, dim3 grid, const T* q, const T* k, const T* v, const 
                     int64_t kv_heads, int64_t max_len, int64_t chunk, int64_t window, int64_t stride, float scale,
                     cudaStream_t stream) {
   const unsigned threads = kWarps * 32;
+  // A block's first round before the wait where the keys are split (one stream, few
+  // rows): 3.5% faster a step at 1.3b, one stream; with one split a row (32 streams)
+  // it measured slower (BENCHMARKS.md, eighth session).
+  const bool early = grid.x > 1;
   switch (G) {
-    case 1: launch_dependent(slot_attention_partial<T, DH, 1>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
-    case 4: launch_dependent(slot_attention_partial<T, DH, 4>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
-    default: launch_dependent(slot_attention_partial<T, DH, 8>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale); break;
+    case 1: launch_dependent(slot_attention_partial<T, DH, 1>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale, early); break;
+    case 4: launch_dependent(slot_attention_partial<T, DH, 4>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale, early); break;
+    default: launch_dependent(slot_attention_partial<T, DH, 8>, grid, threads, stream, q, k, v, positions, work, kv_heads, max_len, chunk, window, stride, scale, early); break;
   }
 }
 
