@@ -525,11 +525,15 @@ at::Tensor linear_rotary_slot_write(const at::Tensor& x, const at::Tensor& weigh
   return {};
 }
 
+bool residual_fits(const at::Tensor& residual, const at::Tensor& x, int64_t D) {
+  return residual.numel() == D && residual.is_contiguous() && residual.scalar_type() == x.scalar_type() &&
+         residual.device() == x.device();
+}
+
 at::Tensor linear_add_residual(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& residual) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
   cuda::QuantizedView w;
-  if (dense_one_row(x, weight, w) && residual.numel() == w.rows && residual.is_contiguous() &&
-      residual.scalar_type() == x.scalar_type() && residual.device() == x.device()) {
+  if (dense_one_row(x, weight, w) && residual_fits(residual, x, w.rows)) {
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
     at::Tensor y = at::empty(residual.sizes(), residual.options());

@@ -159,5 +159,9 @@ at::Tensor linear_swiglu_inference(const at::Tensor& x, const at::Tensor& weight
 // onto the residual stream); undefined where it does not apply. Reference:
 // linear_inference, then the add in x's dtype (bit for bit: the same sums).
 at::Tensor linear_add_residual(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& residual);
+// Whether residual can take the D outputs of x's single-row GEMV onto it (D values,
+// contiguous, x's dtype and device): linear_add_residual's and quant's
+// quantized_gemv_add_residual's terms.
+bool residual_fits(const at::Tensor& residual, const at::Tensor& x, int64_t D);
 
 }  // namespace hyft::kernels

@@ -20,6 +20,7 @@
 // then a butterfly reduction over the warp; lane 0 writes the m outputs.
 #include "kernels/cuda_common.cuh"
 #include "kernels/quantized_common.cuh"
+#include "kernels/rms_norm_row.cuh"
 
 #include <type_traits>
 
@@ -321,33 +322,16 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
   constexpr bool kStageX = DENSE || F != QFormat::Nf4;
   __shared__ uint4 staged_words[kStageBytes / 16];
   T* staged = reinterpret_cast<T*>(staged_words);
-  // NORM repeats rms_norm.cu's kernel body line for line (the same sums in the same
-  // order): keep the two in step; hyft_kernels_check compares them bit for bit.
-  if constexpr (NORM) {  // x = RMSNorm(h) * weight into shared memory, as rms_norm writes it
-    static_assert(kWarps * 32 == 256, "rms_norm's order of sums takes 256 threads");
+  if constexpr (NORM) {  // x = RMSNorm(h) * weight into shared memory, as rms_norm writes it (rms_norm_row.cuh)
+    static_assert(kWarps * 32 == kNormThreads, "rms_norm's order of sums takes its block of threads");
     __shared__ float warp_sums[kWarps];
     const T* norm_w = static_cast<const T*>(ep.norm.weight);
     float sumsq = 0.0f;
-    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kWarps * 32) * V) {
-      const Vec<T, V> v = load<T, V>(x + i);
-#pragma unroll
-      for (int k = 0; k < V; ++k) sumsq += to_float(v.v[k]) * to_float(v.v[k]);
-    }
-#pragma unroll
-    for (int off = 16; off > 0; off /= 2) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
-    if (lane == 0) warp_sums[warp] = sumsq;
-    __syncthreads();
-    float total = 0.0f;
-#pragma unroll
-    for (int k = 0; k < kWarps; ++k) total += warp_sums[k];
-    const float rnorm = rsqrtf(total / float(cols) + ep.norm.eps);
-    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kWarps * 32) * V) {
-      const Vec<T, V> v = load<T, V>(x + i), wv = i < (kWarps * 32) * V ? norm_w0 : load<T, V>(norm_w + i);
-      Vec<T, V> o;
-#pragma unroll
-      for (int k = 0; k < V; ++k) o.v[k] = from_float<T>(to_float(v.v[k]) * rnorm * to_float(wv.v[k]));
-      store<T, V>(staged + i, o);
-    }
+    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kNormThreads) * V)
+      sumsq = add_squares(sumsq, load<T, V>(x + i));
+    const float r = rms_scale(sumsq, warp_sums, cols, ep.norm.eps);
+    for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kNormThreads) * V)
+      store<T, V>(staged + i, rms_scaled(load<T, V>(x + i), i < kNormThreads * V ? norm_w0 : load<T, V>(norm_w + i), r));
     __syncthreads();
     x = staged;
   } else if (kStageX && cols * int64_t(sizeof(T)) <= kStageBytes) {
@@ -521,10 +505,10 @@ void launch_one_any(const QuantizedView& w, bool dense, const T* x, T* y, cudaSt
   }
 }
 
-// Whether the single-row kernel takes W (dense in a 2-byte dtype, or quantized):
-// whole 16-byte words a row, the 4-bit formats' blocks of 64 whole within a row,
-// aligned pointers.
-bool one_row_layout(const QuantizedView& w, bool dense, const void* x) {
+// Whether the GEMV kernels take W (dense in a 2-byte dtype: the single-row kernel
+// only; or quantized): whole 16-byte words a row, the 4-bit formats' blocks of 64
+// whole within a row, aligned pointers.
+bool gemv_layout(const QuantizedView& w, bool dense, const void* x) {
   const int64_t k = dense ? 8 : w.format == QFormat::Int8 ? 16 : 32;  // weights a 16-byte word
   if (w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x)) return false;
   return dense || w.format == QFormat::Int8 || (w.block == (1 << kBlockShift) && w.cols % w.block == 0);
@@ -550,10 +534,7 @@ void launch(const QuantizedView& w, const T* x, T* y, int m, cudaStream_t stream
 
 bool quantized_gemv(const QuantizedView& w, const void* x_ptr, void* y_ptr, int64_t m, DType dtype,
                     cudaStream_t stream) {
-  const int k = w.format == QFormat::Int8 ? 16 : 32;
-  if (m < 1 || m > kGemvMaxRows || w.rows == 0 || w.cols % k != 0 || !aligned16(w.codes) || !aligned16(x_ptr))
-    return false;
-  if (w.format != QFormat::Int8 && (w.block != (1 << kBlockShift) || w.cols % w.block != 0)) return false;
+  if (m < 1 || m > kGemvMaxRows || !gemv_layout(w, /*dense=*/false, x_ptr)) return false;
   if (w.format == QFormat::Int4 && int4_gemv_mma(w, x_ptr, y_ptr, m, dtype, stream)) return true;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -592,7 +573,7 @@ bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x_ptr, vo
 bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x_ptr, const RowNorm& norm, void* y_ptr,
                  DType dtype, cudaStream_t stream) {
   if (dtype == DType::F32 || w.rows % 2 != 0 || (!dense && w.format == QFormat::Nf4) ||
-      !one_row_layout(w, dense, x_ptr) || !norm_fits(norm, w, dense))
+      !gemv_layout(w, dense, x_ptr) || !norm_fits(norm, w, dense))
     return false;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -609,7 +590,7 @@ bool gemv_swiglu(const QuantizedView& w, bool dense, const void* x_ptr, const Ro
 bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_ptr, const RowNorm& norm,
                             const RotaryDecodeArgs& a, cudaStream_t stream) {
   if (a.dtype == DType::F32 || a.rows != 1 || a.head_dim % 4 != 0 || (!dense && w.format == QFormat::Nf4) ||
-      w.rows != (a.heads + 2 * a.kv_heads) * a.head_dim || !one_row_layout(w, dense, x_ptr) ||
+      w.rows != (a.heads + 2 * a.kv_heads) * a.head_dim || !gemv_layout(w, dense, x_ptr) ||
       !norm_fits(norm, w, dense))
     return false;
   dispatch(a.dtype, [&](auto zero) {
@@ -627,7 +608,7 @@ bool gemv_rotary_slot_write(const QuantizedView& w, bool dense, const void* x_pt
 
 bool gemv_add_residual(const QuantizedView& w, bool dense, const void* x_ptr, const void* residual, void* y_ptr,
                        DType dtype, cudaStream_t stream) {
-  if (dtype == DType::F32 || !one_row_layout(w, dense, x_ptr)) return false;
+  if (dtype == DType::F32 || !gemv_layout(w, dense, x_ptr)) return false;
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (!std::is_same_v<T, float>) {

@@ -4,20 +4,17 @@
 // output), and h = x + d in T for the fused add.
 //   h      = T(x + d)                          (when d is given; written out)
 //   y[i]   = T(h[i] * r * w[i]),  r = 1 / sqrt(mean(h^2) + eps), sums in float32
-// quantized_gemv.cu's NORM prologue repeats this kernel's arithmetic (without d) for
-// the decoding GEMVs that apply the norm themselves: change both together.
-#include "kernels/cuda_common.cuh"
+// The arithmetic is rms_norm_row.cuh's, which quantized_gemv.cu's NORM shares.
+#include "kernels/rms_norm_row.cuh"
 
 namespace hyft::kernels::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
-
 template <typename T, int VEC>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ w,
                                 T* __restrict__ h, T* __restrict__ y, int64_t dim, float eps) {
-  __shared__ float partial[kThreads / 32];
+  __shared__ float partial[kNormThreads / 32];
   wait_for_prior_grids();
   allow_dependents();
   const int64_t row = blockIdx.x;
@@ -25,7 +22,7 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ d
   const T* dr = d ? d + row * dim : nullptr;
   T* hr = h ? h + row * dim : nullptr;
   float sumsq = 0.0f;
-  for (int64_t i = int64_t(threadIdx.x) * VEC; i < dim; i += int64_t(kThreads) * VEC) {
+  for (int64_t i = int64_t(threadIdx.x) * VEC; i < dim; i += int64_t(kNormThreads) * VEC) {
     Vec<T, VEC> v = load<T, VEC>(xr + i);
     if (dr) {
       const Vec<T, VEC> dv = load<T, VEC>(dr + i);
@@ -33,25 +30,13 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ d
       for (int k = 0; k < VEC; ++k) v.v[k] = from_float<T>(to_float(v.v[k]) + to_float(dv.v[k]));
       store<T, VEC>(hr + i, v);
     }
-#pragma unroll
-    for (int k = 0; k < VEC; ++k) sumsq += to_float(v.v[k]) * to_float(v.v[k]);
+    sumsq = add_squares(sumsq, v);
   }
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) sumsq += __shfl_xor_sync(0xffffffffu, sumsq, off);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sumsq;
-  __syncthreads();  // also makes this block's h visible to the second pass
-  float total = 0.0f;
-#pragma unroll
-  for (int k = 0; k < kThreads / 32; ++k) total += partial[k];
-  const float r = rsqrtf(total / float(dim) + eps);
+  const float r = rms_scale(sumsq, partial, dim, eps);  // its __syncthreads makes this block's h visible
   const T* src = dr ? hr : xr;
   T* yr = y + row * dim;
-  for (int64_t i = int64_t(threadIdx.x) * VEC; i < dim; i += int64_t(kThreads) * VEC) {
-    const Vec<T, VEC> v = load<T, VEC>(src + i), wv = load<T, VEC>(w + i);
-    Vec<T, VEC> o;
-#pragma unroll
-    for (int k = 0; k < VEC; ++k) o.v[k] = from_float<T>(to_float(v.v[k]) * r * to_float(wv.v[k]));
-    store<T, VEC>(yr + i, o);
+  for (int64_t i = int64_t(threadIdx.x) * VEC; i < dim; i += int64_t(kNormThreads) * VEC) {
+    store<T, VEC>(yr + i, rms_scaled(load<T, VEC>(src + i), load<T, VEC>(w + i), r));
   }
 }
 
@@ -68,9 +53,9 @@ void rms_norm(const void* x, const void* d, const void* w, void* h, void* y, int
     const bool vec = dim % V == 0 && aligned16(xp) && aligned16(wp) && aligned16(yp) && (!dp || aligned16(dp)) &&
                      (!hp || aligned16(hp));
     if (vec)
-      launch_dependent(rms_norm_kernel<T, V>, unsigned(rows), kThreads, stream, xp, dp, wp, hp, yp, dim, eps);
+      launch_dependent(rms_norm_kernel<T, V>, unsigned(rows), kNormThreads, stream, xp, dp, wp, hp, yp, dim, eps);
     else
-      launch_dependent(rms_norm_kernel<T, 1>, unsigned(rows), kThreads, stream, xp, dp, wp, hp, yp, dim, eps);
+      launch_dependent(rms_norm_kernel<T, 1>, unsigned(rows), kNormThreads, stream, xp, dp, wp, hp, yp, dim, eps);
     check_launch("rms_norm");
   });
 }

@@ -212,9 +212,7 @@ at::Tensor quantized_gemv_rotary_slot_write(const at::Tensor& x, const Quantized
 
 at::Tensor quantized_gemv_add_residual(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& residual) {
 #ifdef HYFT_HAVE_CUDA_KERNELS
-  if (!one_row_of(x, w) || residual.numel() != w.rows() || !residual.is_contiguous() ||
-      residual.scalar_type() != x.scalar_type() || residual.device() != x.device())
-    return {};
+  if (!one_row_of(x, w) || !kernels::residual_fits(residual, x, w.rows())) return {};
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor xc = x.contiguous();
   at::Tensor y = at::empty(residual.sizes(), residual.options());
