@@ -204,6 +204,42 @@ void check_option_names(const std::vector<std::string>& args, const cxxopts::Opt
   }
 }
 
+// The arguments as cxxopts should see them. cxxopts matches each argument it reads as
+// an option against a std::regex, whose matching recurses once per character: a long
+// "--name=value" (a 40 KB value from a --config file, found by the fuzzer) overflowed
+// the stack. So an option that always takes a value gets it as the next argument,
+// which cxxopts takes as it is, unmatched; what it still matches is kept short.
+std::vector<std::string> cxxopts_arguments(const std::vector<std::string>& args,
+                                           const std::vector<std::string>& origins, OptionTable& table) {
+  constexpr size_t kLongest = 4096;  // a path's longest
+  const cxxopts::Options& options = table.options();
+  auto takes_value = [&](const std::string& name) {
+    return !is_switch(options, name) && !table.optional_values().count(name);
+  };
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (starts_with(a, "--")) {
+      const size_t eq = a.find('=');
+      const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      if (takes_value(name)) {
+        out.push_back("--" + name);
+        if (eq != std::string::npos) out.push_back(a.substr(eq + 1));
+        else if (i + 1 < args.size()) out.push_back(args[++i]);  // its value, whatever it starts with
+        continue;
+      }
+    }
+    if (a.size() > kLongest) {
+      const size_t eq = a.find('=');
+      fail(origins[i].empty() ? "" : origins[i] + ": ", "an argument of ", a.size(), " characters ('",
+           a.substr(0, std::min<size_t>(eq == std::string::npos ? 40 : eq + 1, 40)), "...'): switches and ",
+           "paths take at most ", kLongest);
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_verb(int argc, char** argv, const char* verb, const char* usage, int (*run)(int, char**)) {
@@ -240,6 +276,7 @@ bool parse_or_help(OptionTable& table, int argc, char** argv) {
   origins.resize(args.size());
   check_option_names(args, options);
   check_option_values(args, origins, table);
+  args = cxxopts_arguments(args, origins, table);
   args.insert(args.begin(), argv[0]);
   std::vector<char*> ptrs;
   for (auto& a : args) ptrs.push_back(a.data());

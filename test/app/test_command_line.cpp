@@ -346,3 +346,21 @@ TEST_CASE("deeply nested JSON is refused at once", "[app]") {
   REQUIRE(r.err.find("deep.jsonl:1: nests arrays/objects deeper than 128 levels") != std::string::npos);
   std::printf("5 MB line of '[' refused in %.2f s\n", s);
 }
+
+TEST_CASE("long option values arrive whole, from the command line and from --config", "[app]") {
+  // cxxopts matched "--name=value" against a std::regex that recursed per character:
+  // a 40 KB value from a --config file overflowed the stack (found by hyft_fuzz).
+  const std::string dir = test::temp_dir("long_values");
+  const std::string path(100'000, 'm');
+  std::ofstream(dir + "/long.yaml") << "model: " << std::string(200'000, 'm') << "\n";
+  for (const std::string& args : {"eval --model=" + path + " --data x.jsonl", "eval --model " + path + " --data x.jsonl",
+                                  "eval --config " + test::quote(dir + "/long.yaml") + " --data x.jsonl"}) {
+    const auto r = test::run_hyft(args);
+    REQUIRE(r.exit_code == 2);  // no such model folder: a plain refusal naming the value
+    REQUIRE(r.err.find("--model mmmmmmmmmm") != std::string::npos);
+  }
+  // A switch's value is true or false; a long one is refused before cxxopts reads it.
+  const auto r = test::run_hyft("finetune --packing=" + std::string(100'000, 't'));
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.err.find("an argument of 100010 characters ('--packing=...')") != std::string::npos);
+}
