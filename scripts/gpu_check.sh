@@ -11,7 +11,7 @@
 #     hyft eval in bf16 with the hybrid rule (the flash path) vs transformers' fp32
 #     hybrid loss, rel < 2e-3;
 #   hyft's CUDA kernels (RoPE, SwiGLU, cross-entropy, the fused linear +
-#     cross-entropy, RMSNorm, the slot-cache write and attention, the quantized
+#     cross-entropy, RMSNorm, the greedy argmax, the slot-cache write and attention, the quantized
 #     weights' dequantize and GEMV, fused q/k/v projections) against their ATen
 #     references (hyft_kernels_check);
 #   QLoRA: hyft eval --quantize nf4 --adapter on CUDA against PEFT over bitsandbytes'

@@ -1,5 +1,7 @@
 #include "generate/sampling.h"
 
+#include "kernels/fused_ops.h"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -140,7 +142,8 @@ std::vector<int64_t> next_tokens(const at::Tensor& logits, const std::vector<con
   const int64_t sampled_rows = std::count(is_sampled.begin(), is_sampled.end(), 1);
   const at::Tensor processed = process_logits_batch(logits, histories, settings);  // (n, V)
   at::Tensor choice;
-  if (sampled_rows < n) choice = processed.argmax(1);  // greedy rows: the most likely token (the first of equals)
+  // Greedy rows: the most likely token (the first of equals).
+  if (sampled_rows < n) choice = kernels::argmax_rows(processed);
   if (sampled_rows > 0) {
     // The token whose cumulative probability first exceeds u: an inverse-CDF draw from
     // softmax(processed), in float64 so the sums over V stay exact enough.

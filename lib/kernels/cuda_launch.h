@@ -58,6 +58,11 @@ void cross_entropy_rows_inplace(void* logits, const int64_t* labels, float* loss
 void rms_norm(const void* x, const void* d, const void* w, void* h, void* y, int64_t rows, int64_t dim, float eps,
               DType dtype, cudaStream_t stream);
 
+// --- argmax_rows.cu: out[r] = at::argmax(x, 1)[r] for x (rows, cols) contiguous
+// (NaN beats every number; the first of equals wins). False (nothing launched) when
+// rows or cols is 0.
+bool argmax_rows(const void* x, int64_t rows, int64_t cols, int64_t* out, DType dtype, cudaStream_t stream);
+
 // --- slot_cache.cu: k, v (rows, width), rows k_stride / v_stride elements apart, into
 // row b's slot at positions[b] of the caches (slots, max_len, width); positions on the device.
 void slot_cache_write(const void* k, const void* v, const int64_t* positions, void* k_cache, void* v_cache,

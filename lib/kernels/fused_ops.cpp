@@ -235,6 +235,20 @@ at::Tensor rms_norm_inference(const at::Tensor& x, const at::Tensor& weight, dou
   return at::rms_norm(x, {x.size(-1)}, weight, eps);
 }
 
+at::Tensor argmax_rows(const at::Tensor& x) {
+#ifdef HYFT_HAVE_CUDA_KERNELS
+  if (inference_kernel(x) && x.dim() == 2 && x.size(0) > 0 && x.size(1) > 0) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty({x.size(0)}, x.options().dtype(at::kLong));
+    if (cuda::argmax_rows(xc.data_ptr(), xc.size(0), xc.size(1), out.data_ptr<int64_t>(), dtype_of(xc),
+                          stream_of(xc)))
+      return out;
+  }
+#endif
+  return x.argmax(1);
+}
+
 std::pair<at::Tensor, at::Tensor> add_rms_norm_inference(const at::Tensor& x, const at::Tensor& d,
                                                          const at::Tensor& weight, double eps) {
 #ifdef HYFT_HAVE_CUDA_KERNELS

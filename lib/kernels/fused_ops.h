@@ -7,6 +7,7 @@
 // and, for inference only (no autograd; the model takes them when grad mode is off):
 //   rms_norm_inference          at::rms_norm                         (the layers' norms)
 //   add_rms_norm_inference      h = x + d, at::rms_norm(h)           (residual + norm)
+//   argmax_rows                 at::argmax(x, 1)                     (greedy decoding's choice)
 //   slot_cache_write_           index_put_ of a step's k and v       (serving's cache)
 //   rotary_slot_write_          rotary on q and k, then the cache write (a decoding step)
 //   slot_attention              SDPA over the slots, dense rule mask (serving's attention)
@@ -63,6 +64,10 @@ at::Tensor rms_norm_inference(const at::Tensor& x, const at::Tensor& weight, dou
 // x, d (..., D) -> {h = x + d, rms_norm(h)}: one pass where the kernel runs.
 std::pair<at::Tensor, at::Tensor> add_rms_norm_inference(const at::Tensor& x, const at::Tensor& d,
                                                          const at::Tensor& weight, double eps);
+
+// x (n, V) -> (n,) int64, at::argmax(x, 1) exactly (NaN beats every number, the
+// first of equals wins): one block a row on CUDA, the reference elsewhere.
+at::Tensor argmax_rows(const at::Tensor& x);
 
 // k, v (B, E) -> k_cache / v_cache (S, Tmax, E) at [b, positions[b]] for each row
 // b < B, positions (B,) int64 on the caches' device. Reference: index_put_.

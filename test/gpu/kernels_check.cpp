@@ -202,6 +202,24 @@ void check_rms_norm(int64_t rows, int64_t D, at::ScalarType dtype) {
   report("add_rms_norm y " + what, rel_err(y2, ref(href)), bound_of(dtype));
 }
 
+// The greedy choice against at::argmax, index for index: random rows, rows of few
+// distinct values (ties: the first wins), a row with NaN (it wins, the first NaN), a
+// row of -inf (index 0); aligned and not (a view one element in). err: mismatches.
+void check_argmax_rows(int64_t rows, int64_t V, at::ScalarType dtype, bool offset) {
+  at::NoGradGuard no_grad;
+  at::Tensor x = make({rows, V}, dtype, offset, 3.0);
+  if (rows >= 4) {
+    x[1].copy_(at::round(x[1] / 3.0));  // a few levels: many ties
+    x[2].index_put_({at::tensor({V / 2, V / 3, V - 1})}, at::tensor(NAN).to(x.options()));
+    x[3].fill_(-INFINITY);
+  }
+  poison_free_memory(rows * 64);
+  const at::Tensor got = k::argmax_rows(x), want = x.argmax(1);
+  const std::string what = "argmax_rows " + std::to_string(rows) + "x" + std::to_string(V) + " " + name_of(dtype) +
+                           (offset ? " unaligned" : "");
+  report(what, got.ne(want).sum().item<double>(), 0.0);
+}
+
 // v strided: a column slice of wider rows, as the fused q/k/v output gives it.
 void check_slot_cache_write(int64_t B, int64_t S, int64_t Tmax, int64_t Hkv, int64_t Dh, at::ScalarType dtype) {
   at::NoGradGuard no_grad;
@@ -763,6 +781,8 @@ int main(int argc, char** argv) {
   for (auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
     for (auto [rows, D] : std::vector<std::array<int64_t, 2>>{{1, 4096}, {3, 2048}, {33, 5120}, {2, 100}, {1, 8}})
       check_rms_norm(rows, D, dtype);
+    for (auto [rows, V] : std::vector<std::array<int64_t, 2>>{{1, 32256}, {4, 32256}, {32, 128256}, {5, 1001}})
+      for (bool offset : {false, true}) check_argmax_rows(rows, V, dtype, offset);
     check_slot_cache_write(1, 4, 64, 8, 128, dtype);
     check_slot_cache_write(5, 8, 37, 3, 6, dtype);  // a row width off the 16-byte vector
     for (bool fused : {false, true}) {
