@@ -11,9 +11,9 @@
 #     hyft eval in bf16 with the hybrid rule (the flash path) vs transformers' fp32
 #     hybrid loss, rel < 2e-3;
 #   hyft's CUDA kernels (RoPE, SwiGLU, cross-entropy, the fused linear +
-#     cross-entropy, RMSNorm, the greedy argmax, the slot-cache write and attention, the quantized
-#     weights' dequantize and GEMV, fused q/k/v projections) against their ATen
-#     references (hyft_kernels_check);
+#     cross-entropy, RMSNorm, the greedy argmax, the slot-cache write and attention,
+#     the quantized weights' dequantize and GEMV, fused q/k/v projections) against
+#     their ATen references (hyft_kernels_check);
 #   QLoRA: hyft eval --quantize nf4 --adapter on CUDA against PEFT over bitsandbytes'
 #     Linear4bit, rel < 1e-5 (test/python/qlora_peft_check.py; the wheel in .wheels/).
 #   data parallel on CUDA: 2 processes equal 1 in bf16, resume across process counts,
