@@ -331,7 +331,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)  // two blocks an SM: at most 
       sumsq = add_squares(sumsq, load<T, V>(x + i));
     const float r = rms_scale(sumsq, warp_sums, cols, ep.norm.eps);
     for (int64_t i = int64_t(threadIdx.x) * V; i < cols; i += int64_t(kNormThreads) * V)
-      store<T, V>(staged + i, rms_scaled(load<T, V>(x + i), i < kNormThreads * V ? norm_w0 : load<T, V>(norm_w + i), r));
+      store<T, V>(staged + i,
+                  rms_scaled(load<T, V>(x + i), i < kNormThreads * V ? norm_w0 : load<T, V>(norm_w + i), r));
     __syncthreads();
     x = staged;
   } else if (kStageX && cols * int64_t(sizeof(T)) <= kStageBytes) {

@@ -353,8 +353,9 @@ TEST_CASE("long option values arrive whole, from the command line and from --con
   const std::string dir = test::temp_dir("long_values");
   const std::string path(100'000, 'm');
   std::ofstream(dir + "/long.yaml") << "model: " << std::string(200'000, 'm') << "\n";
-  for (const std::string& args : {"eval --model=" + path + " --data x.jsonl", "eval --model " + path + " --data x.jsonl",
-                                  "eval --config " + test::quote(dir + "/long.yaml") + " --data x.jsonl"}) {
+  for (const std::string& args :
+       {"eval --model=" + path + " --data x.jsonl", "eval --model " + path + " --data x.jsonl",
+        "eval --config " + test::quote(dir + "/long.yaml") + " --data x.jsonl"}) {
     const auto r = test::run_hyft(args);
     REQUIRE(r.exit_code == 2);  // no such model folder: a plain refusal naming the value
     REQUIRE(r.err.find("--model mmmmmmmmmm") != std::string::npos);
