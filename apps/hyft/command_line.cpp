@@ -219,7 +219,7 @@ std::vector<std::string> cxxopts_arguments(const std::vector<std::string>& args,
   std::vector<std::string> out;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (starts_with(a, "--")) {
+    if (starts_with(a, "--") && a.size() > 2) {
       const size_t eq = a.find('=');
       const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
       if (takes_value(name)) {
