@@ -82,6 +82,12 @@ std::string value_alias(const std::string& alias, const std::string& value,
   fail("--", alias, ": '", value, "' is not one of ", allowed);
 }
 
+// The option an argument "--name" or "--name=value" names.
+std::string option_name(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  return arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+}
+
 // The command line with aliases replaced by the names they stand for.
 std::vector<std::string> canonical_arguments(const std::vector<std::string>& in, const OptionTable& table) {
   std::vector<std::string> out;
@@ -89,7 +95,7 @@ std::vector<std::string> canonical_arguments(const std::vector<std::string>& in,
     std::string a = in[i];
     if (starts_with(a, "--") && a.size() > 2) {
       const size_t eq = a.find('=');
-      const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const std::string name = option_name(a);
       const auto va = table.value_aliases().find(name);
       if (va != table.value_aliases().end()) {
         HYFT_CHECK(eq != std::string::npos || i + 1 < in.size(), "--", name, " needs a value");
@@ -182,7 +188,7 @@ void check_option_values(const std::vector<std::string>& args, const std::vector
   for (size_t i = 0; i < args.size(); ++i) {
     if (!starts_with(args[i], "--")) continue;
     const size_t eq = args[i].find('=');
-    const std::string name = args[i].substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const std::string name = option_name(args[i]);
     const ValueKind kind = table.kind_of(name);
     if (kind == ValueKind::Text) continue;
     if (eq == std::string::npos && i + 1 >= args.size()) fail("--", name, " needs a value");
@@ -198,7 +204,7 @@ void check_option_names(const std::vector<std::string>& args, const cxxopts::Opt
   const auto known = long_names(options);
   for (const auto& a : args) {
     if (!starts_with(a, "--") || a.size() == 2) continue;
-    const std::string name = a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
+    const std::string name = option_name(a);
     if (!known.count(name))
       fail("unknown option --", name, suggestion(name, known, "--"), " (see '", options.program(), " --help')");
   }
@@ -221,7 +227,7 @@ std::vector<std::string> cxxopts_arguments(const std::vector<std::string>& args,
     const std::string& a = args[i];
     if (starts_with(a, "--") && a.size() > 2) {
       const size_t eq = a.find('=');
-      const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const std::string name = option_name(a);
       if (takes_value(name)) {
         out.push_back("--" + name);
         if (eq != std::string::npos) out.push_back(a.substr(eq + 1));

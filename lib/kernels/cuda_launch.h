@@ -127,8 +127,8 @@ bool dense_gemv(const void* w, int64_t rows, int64_t cols, const void* x, void* 
 
 // The layer's RMSNorm that the two GEMVs below may apply to x first (x then the
 // residual stream h): x read as rms_norm(h) * weight, computed as rms_norm computes it
-// (bit for bit). weight (cols,) in dtype, 16-byte aligned, cols <= 16384, W dense,
-// INT8 or NF4 (the GEMVs decline INT4 with a norm); null: x as it is.
+// (bit for bit). weight (cols,) in dtype, 16-byte aligned, cols <= 16384, W dense
+// or INT8 (the GEMVs decline INT4 with a norm; NF4 has neither GEMV); null: x as it is.
 struct RowNorm {
   const void* weight = nullptr;
   float eps = 0.0f;

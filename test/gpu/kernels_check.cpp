@@ -19,7 +19,8 @@
 //     SwiGLU or in RoPE and the cache write (with and without the layer's RMSNorm
 //     on the way in), or in the residual add, against float64 (the last also
 //     against the GEMV then the add, bit for bit); a whole decoding step of one
-//     stream (every one of them) against the same stream in a two-row step. The quantized weights
+//     stream (every one of them) against the same stream in a two-row step; the
+//     greedy argmax against at::argmax, index for index. The quantized weights
 //     (quant/formats.h, NF4 with and without double-quantized scales, INT8, INT4):
 //     the dequantize kernel equal to the ATen
 //     reference bit for bit (bound 0), and the dequantizing GEMV for 1-8 rows
